@@ -1,0 +1,94 @@
+"""losslang: write a PyTorch loss as text, get one ``nn.Module`` that reports every term.
+
+Example:
+    >>> import torch, losslang
+    >>> loss = losslang.compile("0.5*mse(pred, y1) + sin_angle(pred, y) + mean(mae(pred, y1), mae(pred, y2))")
+    >>> print(loss)
+    0.5 * mse(pred, y1) + sin_angle(pred, y) + mean(mae(pred, y1), mae(pred, y2))
+    >>> loss.inputs
+    ('pred', 'y1', 'y', 'y2')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from torch import Tensor
+
+from losslang.ast import Program
+from losslang.errors import (
+    LossArityError,
+    LossConfigError,
+    LossInputError,
+    LossLangError,
+    LossNameError,
+    LossShapeError,
+    LossSyntaxError,
+    LossValueError,
+)
+from losslang.module import LossModule, LossOutput
+from losslang.parser import parse as _parse
+from losslang.registry import register
+
+__all__ = [
+    "LossArityError",
+    "LossConfigError",
+    "LossInputError",
+    "LossLangError",
+    "LossModule",
+    "LossNameError",
+    "LossOutput",
+    "LossShapeError",
+    "LossSyntaxError",
+    "LossValueError",
+    "Program",
+    "compile",
+    "parse",
+    "register",
+]
+__version__ = "0.1.0"
+
+
+def parse(source: str) -> Program:
+    """Parse a formula or program into its immutable syntax tree; ``str()`` of it is the canonical text.
+
+    Raises:
+        LossSyntaxError: with ``.line``, ``.column``, the quoted line, a caret and what was expected.
+
+    Example:
+        >>> import losslang
+        >>> print(losslang.parse("0.5*mse(pred,y1)+sin_angle(pred,y)"))
+        0.5 * mse(pred, y1) + sin_angle(pred, y)
+    """
+    try:
+        return _parse(source)
+    except LossLangError as error:
+        raise error.with_traceback(None) from None
+
+
+def compile(  # noqa: A001 - losslang.compile is the public name
+    source: str,
+    *,
+    terms: Mapping[str, Callable[..., Tensor]] | None = None,
+    check_finite: bool = False,
+    compile: bool = False,  # noqa: A002
+) -> LossModule:
+    """Compile a formula or program into a :class:`LossModule`.
+
+    Args:
+        source: one formula, or ``name = expr`` lines ending in the total.
+        terms: extra term functions for this loss only, by name.
+        check_finite: raise :class:`LossValueError` naming the first term that is NaN or infinite.
+        compile: run ``torch.compile`` on the generated graph.
+
+    Example:
+        >>> import torch, losslang
+        >>> loss = losslang.compile("recon = mse(pred, y); recon + 0.5*mae(pred, y)")
+        >>> out = loss(pred=torch.tensor([1.0, 2.0]), y=torch.tensor([1.0, 4.0]))
+        >>> out.metrics()
+        {'total': 2.5, 'recon': 2.0, 'mae(pred, y)': 1.0}
+    """
+    try:
+        return LossModule(source, terms=terms, check_finite=check_finite, compile=compile)
+    except LossLangError as error:
+        raise error.with_traceback(None) from None

@@ -1,0 +1,340 @@
+"""Syntax tree -> checked program: the one pass that resolves names and validates calls.
+
+Names resolve, in order, to a term defined above, the reserved ``step``, or an input. Calls are
+matched against the registry: arity, keywords and the type of every argument. Every fault is a
+:class:`LossLangError` that quotes the source line with a caret. The result says which terms
+are reported and under which names.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from losslang import ast
+from losslang.errors import LossArityError, LossLangError, LossNameError, did_you_mean, locate
+from losslang.registry import Param, Registry, TermSpec
+
+_ARITHMETIC_OPERANDS = (ast.String, ast.Bool, ast.List)
+_LARGEST = 2.0**1023  # a folded constant must still be a finite float64
+# Integer powers go through float so that `10 ** 10 ** 10` overflows at once instead of hanging.
+_OPERATORS = {
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+    "/": operator.truediv,
+    "**": lambda base, exponent: float(base) ** float(exponent),
+}
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A program whose names are resolved (``Ref``, ``Step``, ``Input``) and whose calls are valid.
+
+    Attributes:
+        definitions: each named term's checked expression; names bound to plain numbers are
+            weights, inlined where used and not listed here.
+        total: the checked total.
+        reported: ``(name, expression)`` of every reported term in order: explicit names, then
+            loss-term calls, then the total's summands with their weights stripped.
+        explicit: the names the user wrote.
+        inputs: the dotted input paths, in order of first use.
+        uses_step: whether anything reads the step counter.
+        functions: the spec of every function called, by canonical name.
+    """
+
+    definitions: Mapping[str, ast.Expr]
+    total: ast.Expr
+    reported: tuple[tuple[str, ast.Expr], ...]
+    explicit: frozenset[str]
+    inputs: tuple[tuple[str, ...], ...]
+    uses_step: bool
+    functions: Mapping[str, TermSpec]
+
+
+def check(program: ast.Program, registry: Registry) -> Checked:
+    """Resolve and validate ``program`` against the functions in ``registry``.
+
+    Raises:
+        LossNameError: an unknown function, a name used before its definition or defined twice.
+        LossArityError: a wrong number of arguments, an unknown keyword or a value of the wrong type.
+
+    Example:
+        >>> from losslang import parse
+        >>> from losslang.registry import REGISTRY
+        >>> checked = check(parse("recon = mse(pred, y); 0.5*recon + 0.1*l1(pred, y)"), REGISTRY)
+        >>> [name for name, _ in checked.reported]  # the compiler drops those equal to one before
+        ['recon', 'mse(pred, y)', 'mae(pred, y)']
+        >>> checked.inputs
+        (('pred',), ('y',))
+    """
+    return _Checker(program, registry).run()
+
+
+class _Checker:
+    def __init__(self, program: ast.Program, registry: Registry) -> None:
+        self.program = program
+        self.registry = registry
+        self.positions: dict[str, ast.Assign] = {}
+        for assign in program.assigns:
+            self.positions.setdefault(assign.name, assign)
+        self.current: str | None = None
+        self.definitions: dict[str, ast.Expr] = {}
+        self.weights: dict[str, ast.Expr] = {}
+        self.inputs: dict[tuple[str, ...], None] = {}
+        self.functions: dict[str, TermSpec] = {}
+        self.loss_calls: dict[ast.Call, None] = {}
+        self.uses_step = False
+
+    def run(self) -> Checked:
+        for assign in self.program.assigns:
+            self.define(assign)
+        total = self.value(self.program.total)
+        if _is_constant(total) or not self.depends_on_input(total):
+            raise self.error(LossArityError, "the total does not depend on any input", self.program.total)
+        reported = {name: ast.Ref(name) for name in self.definitions}
+        for call in self.loss_calls:
+            reported.setdefault(str(call), call)
+        for summand in _summands(total):
+            term = self.strip_weight(summand)
+            if self.depends_on_input(term):
+                reported.setdefault(str(term), term)
+        return Checked(
+            self.definitions,
+            total,
+            tuple(reported.items()),
+            frozenset(self.definitions),
+            tuple(self.inputs),
+            self.uses_step,
+            self.functions,
+        )
+
+    def error(self, kind: type[LossLangError], message: str, node: ast.Node) -> LossLangError:
+        span = node.span or self.program.span or ast.Span(1, 1, 1, 1)
+        return kind(locate(message, self.program.source, span.line, span.column))
+
+    def define(self, assign: ast.Assign) -> None:
+        if assign.name == "step":
+            raise self.error(LossNameError, "'step' is the step counter and cannot be redefined", assign)
+        if assign.name in self.definitions or assign.name in self.weights:
+            first = self.positions[assign.name].span
+            where = f" (first at line {first.line})" if first else ""
+            raise self.error(LossNameError, f"term {assign.name!r} is defined twice{where}", assign)
+        self.current = assign.name
+        value = self.expression(assign.value)
+        if _is_constant(value):
+            self.weights[assign.name] = value
+        else:
+            self.definitions[assign.name] = value
+        self.current = None
+
+    def expression(self, node: ast.Expr) -> ast.Expr:
+        match node:
+            case ast.Number(number) if not abs(number) <= _LARGEST:
+                raise self.error(LossArityError, f"the number {self.text(node)} is too large for a float", node)
+            case ast.Number() | ast.String() | ast.Bool():
+                return node
+            case ast.List(items):
+                return ast.List(tuple(map(self.expression, items)), node.span)
+            case ast.Name():
+                return self.name(node)
+            case ast.Neg(operand):
+                return self.fold(ast.Neg(self.value(operand), node.span))
+            case ast.Binary("/", left, right):
+                return self.fold(ast.Binary("/", self.value(left), self.divisor(right), node.span))
+            case ast.Binary(op, left, right):
+                return self.fold(ast.Binary(op, self.value(left), self.value(right), node.span))
+            case ast.Index(target, subscripts):
+                return ast.Index(self.tensor(target, "indexing"), subscripts, node.span)
+            case ast.Call():
+                return self.call(node)
+        raise self.error(LossArityError, f"unexpected {type(node).__name__}", node)
+
+    def value(self, node: ast.Expr) -> ast.Expr:
+        """An operand of arithmetic: a number or a tensor, not a string, boolean or list."""
+        value = self.expression(node)
+        if isinstance(value, _ARITHMETIC_OPERANDS):
+            raise self.error(LossArityError, f"{_describe(value)} cannot be used in arithmetic", node)
+        return value
+
+    def divisor(self, node: ast.Expr) -> ast.Expr:
+        value = self.value(node)
+        if isinstance(value, ast.Number) and value.value == 0:
+            raise self.error(LossArityError, "division by zero", node)
+        return value
+
+    def fold(self, node: ast.Neg | ast.Binary) -> ast.Expr:
+        """Evaluate arithmetic on number literals now, refusing what has no finite real value."""
+        operands = [node.operand] if isinstance(node, ast.Neg) else [node.left, node.right]
+        if not all(isinstance(operand, ast.Number) for operand in operands):
+            return node
+        values = [operand.value for operand in operands]  # type: ignore[union-attr]
+        try:
+            result = -values[0] if isinstance(node, ast.Neg) else _OPERATORS[node.op](*values)
+        except (ArithmeticError, ValueError):
+            result = math.inf  # division by zero, overflow
+        if isinstance(result, complex) or not abs(result) <= _LARGEST:
+            raise self.error(LossArityError, f"{self.text(node)} has no finite real value", node)
+        return ast.Number(result, node.span)
+
+    def text(self, node: ast.Node) -> str:
+        """The source text of ``node`` as the user wrote it, or its canonical text."""
+        span = node.span
+        if span is None or span.line != span.end_line:
+            return str(node)
+        return self.program.source.splitlines()[span.line - 1][span.column - 1 : span.end_column - 1]
+
+    def tensor(self, node: ast.Expr, use: str) -> ast.Expr:
+        value = self.value(node)
+        if _is_constant(value):
+            raise self.error(LossArityError, f"{use} needs a tensor, not {_describe(value)}", node)
+        return value
+
+    def name(self, node: ast.Name) -> ast.Expr:
+        head, *rest = node.parts
+        if head in self.definitions or head in self.weights:
+            if rest:
+                raise self.error(LossNameError, f"{head!r} is a term, not an input with fields", node)
+            return ast.Ref(head, node.span) if head in self.definitions else self.weights[head]
+        if head in self.positions:
+            assign = self.positions[head]
+            problem = "is used in its own definition" if head == self.current else "is used before it is defined"
+            line = f" (line {assign.span.line})" if assign.span else ""
+            raise self.error(LossNameError, f"{head!r} {problem}{line}", node)
+        if node.parts == ("step",):
+            self.uses_step = True
+            return ast.Step(node.span)
+        for part in node.parts:
+            if part.startswith("__"):
+                raise self.error(LossNameError, f"{part!r}: names starting with '__' are reserved", node)
+        self.inputs.setdefault(node.parts, None)
+        return ast.Input(node.parts, node.span)
+
+    def call(self, node: ast.Call) -> ast.Call:
+        spec = self.registry.lookup(node.func)
+        if spec is None:
+            hint = did_you_mean(node.func, self.registry)
+            raise self.error(LossNameError, f"unknown function {node.func!r}{hint}", node)
+        positional = [p for p in spec.params if not p.keyword_only and not p.variadic]
+        variadic = next((p for p in spec.params if p.variadic), None)
+        if len(node.args) > len(positional) and variadic is None:
+            count = f"{len(positional)} positional argument{'s' * (len(positional) != 1)}"
+            message = f"{spec.name}() takes {count} but {len(node.args)} were given"
+            raise self.error(LossArityError, f"{message}; signature: {spec.signature}", node)
+        extra = node.args[len(positional) :]
+        args = [self.argument(spec, p, a) for p, a in zip(positional, node.args, strict=False)]
+        args += [self.argument(spec, variadic, a) for a in extra] if variadic else []
+        given = {p.name for p in positional[: len(node.args)]}
+        keywords = tuple(self.keyword(spec, keyword, given) for keyword in node.keywords)
+        missing = [p.name for p in spec.params if p.required and p.name not in given]
+        if missing:
+            message = f"{spec.name}() is missing argument {missing[0]!r}; signature: {spec.signature}"
+            raise self.error(LossArityError, message, node)
+        self.functions[spec.name] = spec
+        call = ast.Call(spec.name, tuple(args), keywords, node.span)
+        if spec.kind == "loss":
+            self.loss_calls.setdefault(call, None)
+        return call
+
+    def keyword(self, spec: TermSpec, keyword: ast.Keyword, given: set[str]) -> ast.Keyword:
+        param = next((p for p in spec.params if p.name == keyword.name and not p.variadic), None)
+        if param is None:
+            hint = did_you_mean(keyword.name, [p.name for p in spec.params if not p.variadic])
+            message = f"{spec.name}() has no keyword {keyword.name!r}{hint}; signature: {spec.signature}"
+            raise self.error(LossArityError, message, keyword)
+        if keyword.name in given:
+            raise self.error(LossArityError, f"{spec.name}() got {keyword.name!r} twice", keyword)
+        given.add(keyword.name)
+        return ast.Keyword(keyword.name, self.argument(spec, param, keyword.value), keyword.span)
+
+    def argument(self, spec: TermSpec, param: Param, node: ast.Expr) -> ast.Expr:
+        value = self.expression(node)
+        if param.accepts == "tensor":
+            if _is_constant(value) or isinstance(value, _ARITHMETIC_OPERANDS):
+                message = f"argument {param.name!r} of {spec.name}() must be a tensor, not {_describe(value)}"
+                raise self.error(LossArityError, message, node)
+            return value
+        if _fits(param, value):
+            return value
+        message = f"argument {param.name!r} of {spec.name}() must be {_expects(param)}, not {_describe(value)}"
+        raise self.error(LossArityError, message, node)
+
+    def depends_on_input(self, node: ast.Expr) -> bool:
+        match node:
+            case ast.Input():
+                return True
+            case ast.Ref(name):
+                return self.depends_on_input(self.definitions[name])
+            case ast.Neg(operand):
+                return self.depends_on_input(operand)
+            case ast.Binary(_, left, right):
+                return self.depends_on_input(left) or self.depends_on_input(right)
+            case ast.Index(target):
+                return self.depends_on_input(target)
+            case ast.Call(_, args, keywords):
+                return any(map(self.depends_on_input, [*args, *(k.value for k in keywords)]))
+        return False
+
+    def strip_weight(self, node: ast.Expr) -> ast.Expr:
+        """``0.5*recon``, ``ramp(step, 0, 1, 100)*kl`` and ``-x/2`` report as ``recon``, ``kl``, ``x``."""
+        match node:
+            case ast.Neg(operand):
+                return self.strip_weight(operand)
+            case ast.Binary("*", left, right) if not self.depends_on_input(left):
+                return self.strip_weight(right)
+            case ast.Binary("*" | "/", left, right) if not self.depends_on_input(right):
+                return self.strip_weight(left)
+        return node
+
+
+def _summands(node: ast.Expr) -> list[ast.Expr]:
+    if isinstance(node, ast.Binary) and node.op in "+-":
+        return [*_summands(node.left), node.right]
+    return [node]
+
+
+def _is_constant(node: ast.Expr) -> bool:
+    return isinstance(node, ast.Number)  # constant arithmetic is folded as it is checked
+
+
+def _fits(param: Param, value: ast.Expr) -> bool:
+    match param.accepts, value:
+        case "constant", _:
+            return True
+        case "number", ast.Number():
+            return True
+        case "integer", ast.Number(number):
+            return isinstance(number, int)
+        case "bool", ast.Bool():
+            return True
+        case "string", ast.String():
+            return True
+        case "choice", ast.String(text):
+            return text in param.choices
+        case "numbers", ast.List(items):
+            return all(isinstance(item, ast.Number) for item in items)
+    return False
+
+
+def _expects(param: Param) -> str:
+    if param.accepts == "choice":
+        return "one of " + ", ".join(f'"{choice}"' for choice in param.choices)
+    return {
+        "number": "a number",
+        "integer": "an integer",
+        "bool": "true or false",
+        "string": "a string",
+        "numbers": "a list of numbers",
+    }[param.accepts]
+
+
+def _describe(node: ast.Expr) -> str:
+    match node:
+        case ast.Number():
+            return f"the number {node}"
+        case ast.String() | ast.Bool() | ast.List():
+            kind = {ast.String: "string", ast.Bool: "boolean", ast.List: "list"}[type(node)]
+            return f"the {kind} {node}"
+    return f"the tensor {node}"

@@ -1,0 +1,202 @@
+"""Text -> syntax tree: the lark LALR parser and the one Transformer that builds the AST.
+
+The grammar (``grammar/losslang.lark``) holds syntax only. This module turns lark's parse tree
+into :mod:`losslang.ast` nodes and lark's exceptions into :class:`LossSyntaxError` with the
+line quoted and a caret under the fault. Parsing is a pure function of the text, so it is cached.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import lark
+from lark import Token, Transformer_NonRecursive, v_args
+
+from losslang import ast
+from losslang.errors import LossSyntaxError, locate
+
+_OPENERS = {"LPAR", "LSQB"}
+_CLOSERS = {"RPAR", "RSQB"}
+# How lark's terminal names read in an "expected ..." message; string terminals quote themselves.
+_TERMINAL_NAMES = {
+    "NAME": "a name",
+    "NUMBER": "a number",
+    "INT": "an integer",
+    "STRING": "a string",
+    "_NL": "a new line",
+    "$END": "the end of the formula",
+}
+_TOKEN_KINDS = {"NAME": "name", "NUMBER": "number", "INT": "integer", "STRING": "string"}
+
+
+def grammar_path() -> Path:
+    """Return the grammar file: inside the wheel, or at the repository root for a source checkout.
+
+    Example:
+        >>> grammar_path().name
+        'losslang.lark'
+    """
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "grammar" / "losslang.lark", here.parent / "grammar" / "losslang.lark"):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError("losslang.lark is missing from the installation; reinstall losslang")
+
+
+class _NewlinesInBrackets:
+    """Drop line breaks inside parentheses and brackets, so a long call may span lines."""
+
+    always_accept = ("_NL",)
+
+    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        depth = 0
+        for token in stream:
+            depth += (token.type in _OPENERS) - (token.type in _CLOSERS)
+            if token.type != "_NL" or depth <= 0:
+                yield token
+
+
+@functools.cache
+def _lark() -> lark.Lark:
+    return lark.Lark(
+        grammar_path().read_text(encoding="utf-8"),
+        parser="lalr",
+        postlex=_NewlinesInBrackets(),
+        propagate_positions=True,
+        maybe_placeholders=True,
+    )
+
+
+def _span(meta: Any) -> ast.Span:
+    return ast.Span(meta.line, meta.column, meta.end_line, meta.end_column)
+
+
+@v_args(meta=True)
+class _Build(Transformer_NonRecursive):
+    """Build AST nodes; it raises nothing, since semantic checks belong to losslang.check."""
+
+    def start(self, meta: Any, children: list[Any]) -> ast.Program:
+        return ast.Program(tuple(children[:-1]), children[-1], _span(meta))
+
+    def assign(self, meta: Any, children: list[Any]) -> ast.Assign:
+        return ast.Assign(str(children[0]), children[1], _span(meta))
+
+    def _binary(op: str) -> Any:  # noqa: N805 - builds methods at class creation
+        def build(self: _Build, meta: Any, children: list[Any]) -> ast.Binary:
+            return ast.Binary(op, children[0], children[1], _span(meta))
+
+        return build
+
+    add, sub, mul, div, pow = map(_binary, ["+", "-", "*", "/", "**"])
+
+    def neg(self, meta: Any, children: list[Any]) -> ast.Neg:
+        return ast.Neg(children[0], _span(meta))
+
+    def number(self, meta: Any, children: list[Any]) -> ast.Number:
+        text = str(children[0])
+        value = int(text) if text.isdigit() else float(text)
+        return ast.Number(value, _span(meta))
+
+    def string(self, meta: Any, children: list[Any]) -> ast.String:
+        return ast.String(str(children[0])[1:-1], _span(meta))
+
+    def true(self, meta: Any, children: list[Any]) -> ast.Bool:
+        return ast.Bool(True, _span(meta))
+
+    def false(self, meta: Any, children: list[Any]) -> ast.Bool:
+        return ast.Bool(False, _span(meta))
+
+    def name(self, meta: Any, children: list[Any]) -> ast.Name:
+        return ast.Name(tuple(map(str, children)), _span(meta))
+
+    def list(self, meta: Any, children: list[Any]) -> ast.List:
+        return ast.List(tuple(child for child in children if child is not None), _span(meta))
+
+    def call(self, meta: Any, children: list[Any]) -> ast.Call:
+        arguments = [child for child in children[1:] if child is not None]
+        keywords = tuple(arg for arg in arguments if isinstance(arg, ast.Keyword))
+        positional = tuple(arg for arg in arguments if not isinstance(arg, ast.Keyword))
+        return ast.Call(str(children[0]), positional, keywords, _span(meta))
+
+    def keyword(self, meta: Any, children: list[Any]) -> ast.Keyword:
+        return ast.Keyword(str(children[0]), children[1], _span(meta))
+
+    def index(self, meta: Any, children: list[Any]) -> ast.Index:
+        return ast.Index(children[0], tuple(children[1:]), _span(meta))
+
+    def slice(self, meta: Any, children: list[Any]) -> ast.Slice:
+        return ast.Slice(*children, _span(meta))
+
+    def ellipsis(self, meta: Any, children: list[Any]) -> ast.Subscript:
+        return ...
+
+    def integer(self, meta: Any, children: list[Any]) -> int:
+        return int("".join(children))
+
+
+@functools.lru_cache(maxsize=1024)
+def parse(source: str) -> ast.Program:
+    """Parse a formula or program into its immutable syntax tree.
+
+    Args:
+        source: one formula, or ``name = expr`` lines (or ``;``-separated) ending in the total.
+
+    Returns:
+        The :class:`~losslang.ast.Program`; ``str()`` of it is the canonical text.
+
+    Raises:
+        LossSyntaxError: with ``.line``, ``.column``, the quoted line, a caret and what was expected.
+
+    Example:
+        >>> from losslang import parse
+        >>> program = parse("recon = mse(pred,y); 0.5*recon")
+        >>> print(program)
+        recon = mse(pred, y)
+        0.5 * recon
+        >>> parse(str(program)) == program
+        True
+    """
+    try:
+        tree = _lark().parse(source)
+    except lark.exceptions.UnexpectedInput as error:
+        raise _syntax_error(source, error) from None
+    return dataclasses.replace(_Build().transform(tree), source=source)
+
+
+def _syntax_error(source: str, error: lark.exceptions.UnexpectedInput) -> LossSyntaxError:
+    line, column = error.line, error.column
+    token = getattr(error, "token", None)
+    if token is None:
+        found = f"character {source[error.pos_in_stream]!r}"
+    elif token.type == "$END":
+        found = "end of formula"
+        line, column = _end_position(source)  # lark reports end-of-input at line -1
+    else:
+        found = f"{_TOKEN_KINDS.get(token.type, '')} {str(token)!r}".lstrip()
+    message = f"unexpected {found}; expected {_expected(_acceptable(error))}"
+    return LossSyntaxError(locate(message, source, line, column), line, column)
+
+
+def _acceptable(error: lark.exceptions.UnexpectedInput) -> set[str]:
+    # The lexer's own list also holds ignored and always-accepted terminals; ask the parser.
+    parser = getattr(error, "interactive_parser", None)
+    return set(parser.accepts()) if parser is not None else set(getattr(error, "expected", ()))
+
+
+def _expected(terminals: set[str]) -> str:
+    names = sorted({_TERMINAL_NAMES.get(name) or _literal(name) for name in terminals})
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+def _literal(terminal: str) -> str:
+    pattern = _lark().get_terminal(terminal).pattern
+    return repr(pattern.value) if isinstance(pattern, lark.lexer.PatternStr) else terminal.lower()
+
+
+def _end_position(source: str) -> tuple[int, int]:
+    lines = source.split("\n")
+    return len(lines), len(lines[-1]) + 1

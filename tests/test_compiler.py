@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import operator
+
+import pytest
+import torch
+
+import losslang
+from losslang.check import check
+from losslang.compiler import build
+from losslang.parser import parse
+from losslang.registry import REGISTRY
+from losslang.terms import regression
+
+
+def graph_of(source: str):
+    return build(check(parse(source), REGISTRY))
+
+
+def calls(source: str, target: object) -> int:
+    return sum(node.op == "call_function" and node.target is target for node in graph_of(source).module.graph.nodes)
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "count"),
+    [
+        pytest.param("mse(p, y) + mse(p, y)", regression.mse, 1, id="repeated-call"),
+        pytest.param("mse(p,y) + 2*mse(p , y)", regression.mse, 1, id="spacing-differs"),
+        pytest.param("l1(p, y) + mae(p, y)", regression.mae, 1, id="alias"),
+        pytest.param("a = p[:, 0]; mse(a, y) + mse(p[:, 0], y)", regression.mse, 1, id="through-a-name"),
+        pytest.param("a = p[:, 0]; mse(a, y) + mse(p[:, 0], y)", operator.getitem, 1, id="index-once"),
+        pytest.param("r = mse(p, y); r + mse(p, y) * r", regression.mse, 1, id="name-and-call"),
+        pytest.param('mse(p, y) + mse(p, y, reduction="sum")', regression.mse, 2, id="keywords-differ"),
+        pytest.param("mse(p, y) + mse(y, p)", regression.mse, 2, id="arguments-differ"),
+    ],
+)
+def test_identical_subexpressions_are_computed_once(source: str, target: object, count: int) -> None:
+    assert calls(source, target) == count
+
+
+def test_no_grad_section_only_when_there_are_metrics() -> None:
+    assert calls("mse(p, y)", torch._C._set_grad_enabled) == 0
+    assert calls("l1 = mae(p, y); mse(p, y)", torch._C._set_grad_enabled) == 2
+
+
+def test_metric_shared_with_total_is_computed_with_gradient() -> None:
+    graph = graph_of("l1 = mae(p, y); mse(p, y) + l1")
+    assert graph.metric_names == ()
+
+
+def test_generated_code_calls_terms_directly() -> None:
+    code = graph_of("0.5*mse(pred, y)").module.code
+    assert "losslang_terms_regression_mse(pred, y)" in code
+    assert "0.5 * mse" in code
+
+
+def test_dotted_inputs_become_placeholders() -> None:
+    placeholders = [n.name for n in graph_of("mse(out.pred, y)").module.graph.nodes if n.op == "placeholder"]
+    assert placeholders == ["out_pred", "y"]
+
+
+def test_step_placeholder_only_when_used() -> None:
+    names = [n.name for n in graph_of("mse(p, y) * step").module.graph.nodes if n.op == "placeholder"]
+    assert names == ["p", "y", "step"]
+
+
+def test_explicit_names_are_kept_even_when_equal() -> None:
+    graph = graph_of("a = mse(p, y); b = mse(p, y); a + b")
+    assert graph.term_names == ("a", "b")
+
+
+def test_module_is_a_graph_module() -> None:
+    loss = losslang.compile("mse(p, y)")
+    assert isinstance(loss.body, torch.fx.GraphModule)
+    assert isinstance(loss, torch.nn.Module)

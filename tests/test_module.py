@@ -1,0 +1,261 @@
+from __future__ import annotations
+
+import copy
+import io
+import pickle
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import losslang
+
+MISSION = "0.5*mse(pred, y1) + sin_angle(pred, y) + mean(mae(pred, y1), mae(pred, y2))"
+
+
+class HandWrittenMission(nn.Module):
+    """The mission formula the way the tutorials write it."""
+
+    def forward(self, pred: torch.Tensor, y: torch.Tensor, y1: torch.Tensor, y2: torch.Tensor) -> torch.Tensor:
+        mse = torch.mean((pred - y1) ** 2)
+        cos = torch.sum(pred * y, dim=1) / torch.sqrt(torch.sum(pred**2, dim=1) * torch.sum(y**2, dim=1))
+        angle = torch.mean(torch.sin(torch.arccos(cos)))
+        mae1 = torch.mean(torch.abs(pred - y1))
+        mae2 = torch.mean(torch.abs(pred - y2))
+        return 0.5 * mse + angle + (mae1 + mae2) / 2
+
+
+def batch(dtype: torch.dtype = torch.float64) -> dict[str, torch.Tensor]:
+    return {name: torch.randn(16, 3, dtype=dtype) for name in ("pred", "y", "y1", "y2")}
+
+
+def test_mission_formula_matches_hand_written_module() -> None:
+    data = batch()
+    pred = data["pred"].requires_grad_()
+    expected = HandWrittenMission()(**data)
+    (expected_grad,) = torch.autograd.grad(expected, pred)
+    out = losslang.compile(MISSION)(data)
+    (grad,) = torch.autograd.grad(out.total, pred)
+    torch.testing.assert_close(out.total, expected, atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(grad, expected_grad, atol=1e-6, rtol=1e-6)
+
+
+def test_mission_formula_reports_every_term() -> None:
+    data = batch()
+    out = losslang.compile(MISSION)(data)
+    assert list(out) == [
+        "total",
+        "mse(pred, y1)",
+        "sin_angle(pred, y)",
+        "mae(pred, y1)",
+        "mae(pred, y2)",
+        "mean(mae(pred, y1), mae(pred, y2))",
+    ]
+    torch.testing.assert_close(out["mse(pred, y1)"], F.mse_loss(data["pred"], data["y1"]))
+    torch.testing.assert_close(out["mae(pred, y2)"], F.l1_loss(data["pred"], data["y2"]))
+
+
+def test_mindspore_multilabel_loss() -> None:
+    # MAELossForMultiLabel: (mean|base - t1| + mean|base - t2|) / 2, by hand.
+    base = torch.tensor([[0.1], [0.2], [0.3]])
+    t1 = torch.tensor([[0.1], [0.2], [0.2]])
+    t2 = torch.tensor([[0.3], [0.2], [0.1]])
+    out = losslang.compile("mean(mae(base, t1), mae(base, t2))")(base=base, t1=t1, t2=t2)
+    by_hand = ((0.0 + 0.0 + 0.1) / 3 + (0.2 + 0.0 + 0.2) / 3) / 2
+    assert out.total.item() == pytest.approx(by_hand)
+    assert out["mae(base, t1)"].item() == pytest.approx(0.1 / 3)
+
+
+def test_codecademy_weighted_mse() -> None:
+    y_pred = torch.tensor([3.0, 4.5, 2.1])
+    y_true = torch.tensor([3.2, 4.0, 2.0])
+    out = losslang.compile("0.5*mse(y_pred, y_true)")(y_pred=y_pred, y_true=y_true)
+    assert out.total.item() == pytest.approx(0.05)
+
+
+def test_mapping_and_keywords_combine() -> None:
+    data = batch()
+    loss = losslang.compile(MISSION)
+    torch.testing.assert_close(
+        loss(data).total, loss({"pred": data["pred"]}, y=data["y"], y1=data["y1"], y2=data["y2"]).total
+    )
+
+
+def test_dotted_names_read_nested_mappings() -> None:
+    x, y = torch.randn(4), torch.randn(4)
+    out = losslang.compile("mse(out.pred, batch.target.y)")({"out": {"pred": x}, "batch": {"target": {"y": y}}})
+    torch.testing.assert_close(out.total, F.mse_loss(x, y))
+
+
+def test_missing_input_lists_needed_and_given() -> None:
+    loss = losslang.compile(MISSION)
+    data = batch()
+    data["y_1"] = data.pop("y1")
+    with pytest.raises(losslang.LossInputError) as caught:
+        loss(data)
+    assert str(caught.value) == (
+        "missing input 'y1' (did you mean 'y_1'?); the loss needs pred, y1, y, y2 and was given pred, y, y2, y_1"
+    )
+
+
+def test_missing_nested_input() -> None:
+    with pytest.raises(losslang.LossInputError, match=r"missing input 'out\.logits'"):
+        losslang.compile("mse(out.logits, y)")(out={"pred": torch.ones(1)}, y=torch.ones(1))
+
+
+def test_unknown_term_in_output_suggests_the_closest() -> None:
+    out = losslang.compile("recon = mse(p, y); recon")(p=torch.ones(1), y=torch.ones(1))
+    with pytest.raises(losslang.LossNameError, match="did you mean 'recon'"):
+        out["recn"]
+
+
+def test_output_is_read_only() -> None:
+    out = losslang.compile("mse(p, y)")(p=torch.ones(1), y=torch.ones(1))
+    with pytest.raises(TypeError):
+        out["total"] = torch.zeros(())  # type: ignore[index]
+
+
+def test_metrics_are_floats_from_one_sync(monkeypatch: pytest.MonkeyPatch) -> None:
+    out = losslang.compile(MISSION)(batch())
+    calls: list[str] = []
+    for method in ("item", "tolist", "__float__"):
+        original = getattr(torch.Tensor, method)
+
+        def counting(self: torch.Tensor, *args: object, _name: str = method, _original=original) -> object:
+            calls.append(_name)
+            return _original(self, *args)
+
+        monkeypatch.setattr(torch.Tensor, method, counting)
+    metrics = out.metrics(prefix="train/")
+    assert calls == ["tolist"]
+    assert set(metrics) == {f"train/{name}" for name in out}
+    assert all(type(value) is float for value in metrics.values())
+
+
+def test_unused_terms_are_metrics_without_gradient() -> None:
+    loss = losslang.compile("recon = mse(pred, y)\nl1 = mae(pred, y)\nrecon")
+    assert loss.metric_names == ("l1",)
+    pred = torch.randn(5, requires_grad=True)
+    out = loss(pred=pred, y=torch.randn(5))
+    assert out["recon"].requires_grad and not out["l1"].requires_grad
+    assert torch.is_grad_enabled()
+
+
+def test_metrics_computed_under_no_grad_keep_outer_mode() -> None:
+    loss = losslang.compile("l1 = mae(pred, y); mse(pred, y)")
+    with torch.no_grad():
+        loss(pred=torch.ones(2), y=torch.zeros(2))
+        assert not torch.is_grad_enabled()
+    assert torch.is_grad_enabled()
+
+
+def test_total_must_be_a_scalar() -> None:
+    with pytest.raises(losslang.LossShapeError, match=r"the total has shape \(3,\), not a scalar"):
+        losslang.compile('mse(p, y, reduction="none")')(p=torch.ones(3), y=torch.zeros(3))
+
+
+def test_step_advances_in_training_only_and_can_be_overridden() -> None:
+    loss = losslang.compile("mse(p, y) * (1 + step)")
+    p, y = torch.ones(1), torch.zeros(1)
+    assert [loss(p=p, y=y).total.item() for _ in range(3)] == [1.0, 2.0, 3.0]
+    loss.eval()
+    assert loss(p=p, y=y).total.item() == 4.0 and int(loss.step) == 3
+    loss.train()
+    assert loss(p=p, y=y, step=10).total.item() == 11.0 and int(loss.step) == 3
+
+
+def test_step_saved_for_backward_is_not_modified_in_place() -> None:
+    loss = losslang.compile("mse(p * step, y)")
+    p = torch.ones(2, requires_grad=True)
+    out = loss(p=p, y=torch.zeros(2))
+    out.total.backward()  # would fail if the step buffer were advanced in place
+    assert p.grad is not None
+
+
+def test_step_is_in_state_dict_and_resumes() -> None:
+    loss = losslang.compile("mse(p, y) * step")
+    for _ in range(5):
+        loss(p=torch.ones(1), y=torch.zeros(1))
+    fresh = losslang.compile("mse(p, y) * step")
+    fresh.load_state_dict(loss.state_dict())
+    assert int(fresh.step) == 5
+
+
+def test_pickle_round_trip_keeps_state_and_mode() -> None:
+    loss = losslang.compile(MISSION)
+    loss(batch())
+    loss.eval()
+    clone = pickle.loads(pickle.dumps(loss))
+    assert str(clone) == str(loss) and int(clone.step) == 1 and not clone.training
+    data = batch()
+    torch.testing.assert_close(clone(data).total, loss(data).total)
+
+
+def test_pickle_stores_the_source_not_the_code() -> None:
+    payload = pickle.dumps(losslang.compile(MISSION))
+    assert MISSION.encode() in payload and b"def forward" not in payload
+
+
+def test_torch_save_load_round_trip() -> None:
+    loss = losslang.compile(MISSION)
+    buffer = io.BytesIO()
+    torch.save(loss, buffer)
+    buffer.seek(0)
+    restored = torch.load(buffer, weights_only=False)
+    data = batch()
+    torch.testing.assert_close(restored(data).total, loss(data).total)
+
+
+def test_deepcopy_is_independent() -> None:
+    loss = losslang.compile("mse(p, y) * step")
+    clone = copy.deepcopy(loss)
+    clone(p=torch.ones(1), y=torch.zeros(1))
+    assert int(clone.step) == 1 and int(loss.step) == 0
+
+
+def test_dtype_round_trip() -> None:
+    loss = losslang.compile(MISSION).to(torch.float64)
+    data32 = batch(torch.float32)
+    data64 = {name: value.double() for name, value in data32.items()}
+    assert loss(data64).total.dtype == torch.float64
+    assert loss.to(torch.float32)(data32).total.dtype == torch.float32
+    assert loss.step.dtype == torch.int64  # .to(dtype) leaves the counter an integer
+
+
+def test_custom_terms_for_one_loss_only() -> None:
+    def double(x: torch.Tensor) -> torch.Tensor:
+        """Twice x."""
+        return 2 * x
+
+    loss = losslang.compile("double(mse(p, y))", terms={"double": double})
+    assert loss(p=torch.ones(1), y=torch.zeros(1)).total.item() == 2.0
+    with pytest.raises(losslang.LossNameError):
+        losslang.compile("double(mse(p, y))")
+
+
+def test_repr_str_code_and_attributes() -> None:
+    loss = losslang.compile("recon = mse(pred,y)\n0.5*recon")
+    assert str(loss) == "recon = mse(pred, y)\n0.5 * recon"
+    assert repr(loss) == "LossModule('recon = mse(pred, y)\\n0.5 * recon')"
+    assert loss.source == "recon = mse(pred,y)\n0.5*recon"
+    assert loss.inputs == ("pred", "y")
+    assert loss.term_names == ("recon",)
+    assert "def forward(self, pred, y)" in loss.code
+
+
+def test_check_finite_names_the_term() -> None:
+    loss = losslang.compile("a = mse(p, y); b = mae(p, y); a + b", check_finite=True)
+    with pytest.raises(losslang.LossValueError, match="term 'a' is not finite; some inputs were already NaN"):
+        loss(p=torch.tensor([float("nan")]), y=torch.zeros(1))
+    with pytest.raises(losslang.LossValueError, match="term 'a' is not finite; its inputs were finite"):
+        loss(p=torch.tensor([1e30]), y=torch.zeros(1))
+
+
+@pytest.mark.slow
+def test_torch_compile_matches_eager() -> None:
+    data = batch(torch.float32)
+    eager = losslang.compile(MISSION)
+    compiled = losslang.compile(MISSION, compile=True)
+    torch.testing.assert_close(compiled(data).total, eager(data).total)
+    assert "_orig_mod" not in "".join(compiled.state_dict())

@@ -1,0 +1,182 @@
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.autograd import gradcheck
+
+from losslang.terms import functions, geometry, regression
+from losslang.terms.reduction import reduce
+
+REDUCTIONS = ["mean", "sum", "none"]
+
+
+def textbook_sin_angle(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The DeepMuon formula: sin(arccos(cos)), NaN gradients when parallel."""
+    return torch.sin(torch.arccos(F.cosine_similarity(a, b, dim=-1)))
+
+
+def reference_sin_angle(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """sqrt(1 - cos^2), clamped: the published value, defined at the edges too."""
+    return (1 - F.cosine_similarity(a, b, dim=-1).clamp(-1, 1) ** 2).sqrt()
+
+
+def pairs(kind: str) -> tuple[torch.Tensor, torch.Tensor]:
+    a = torch.randn(5, 3, dtype=torch.float64)
+    b = {
+        "random": lambda: torch.randn(5, 3, dtype=torch.float64),
+        "parallel": lambda: 2.5 * a,
+        "anti-parallel": lambda: -0.5 * a,
+        "zero-target": lambda: torch.zeros(5, 3, dtype=torch.float64),
+        "zero-pred": lambda: a.clone(),
+    }[kind]()
+    if kind == "zero-pred":
+        a = torch.zeros(5, 3, dtype=torch.float64)
+    return a.requires_grad_(), b.requires_grad_()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("kind", ["parallel", "anti-parallel"])
+def test_sin_angle_gradient_is_zero_at_exactly_parallel(kind: str, dtype: torch.dtype) -> None:
+    a, b = (t.detach().to(dtype).requires_grad_() for t in pairs(kind))
+    geometry.sin_angle(a, b).backward()
+    assert a.grad is not None and not a.grad.any()
+
+
+def test_sin_angle_masked_vectors_do_not_leak_nan() -> None:
+    a, b = pairs("random")
+    b = b.detach().clone()
+    b[0] = float("nan")
+    mask = torch.tensor([False, True, True, True, True])
+    value = geometry.sin_angle(a, b, mask=mask)
+    value.backward()
+    torch.testing.assert_close(value, reference_sin_angle(a[1:].detach(), b[1:]).mean())
+    assert a.grad is not None and a.grad.isfinite().all() and not a.grad[0].any()
+
+
+@pytest.mark.parametrize("kind", ["random", "parallel", "anti-parallel", "zero-target", "zero-pred"])
+def test_sin_angle_gradcheck(kind: str) -> None:
+    a, b = pairs(kind)
+    assert gradcheck(lambda x, y: geometry.sin_angle(x, y, reduction="none"), (a, b))
+
+
+@pytest.mark.parametrize("kind", ["parallel", "anti-parallel", "zero-target", "zero-pred"])
+def test_sin_angle_gradient_is_finite_where_textbook_is_not(kind: str) -> None:
+    a, b = pairs(kind)
+    geometry.sin_angle(a, b).backward()
+    assert a.grad is not None and b.grad is not None
+    assert a.grad.isfinite().all() and b.grad.isfinite().all()
+
+
+def test_textbook_formula_really_is_nan_when_parallel() -> None:
+    a, b = pairs("parallel")
+    textbook_sin_angle(a, b).mean().backward()
+    assert a.grad is not None and a.grad.isnan().any()
+
+
+@pytest.mark.parametrize("kind", ["random", "parallel", "anti-parallel", "zero-target", "zero-pred"])
+def test_sin_angle_value_matches_textbook(kind: str) -> None:
+    a, b = pairs(kind)
+    expected = reference_sin_angle(a.detach(), b.detach())
+    torch.testing.assert_close(geometry.sin_angle(a, b, reduction="none"), expected, atol=1e-7, rtol=1e-7)
+
+
+def test_sin_angle_gradient_matches_textbook_away_from_edges() -> None:
+    a, b = pairs("random")
+    a2, b2 = a.detach().clone().requires_grad_(), b.detach().clone().requires_grad_()
+    geometry.sin_angle(a, b).backward()
+    textbook_sin_angle(a2, b2).mean().backward()
+    torch.testing.assert_close(a.grad, a2.grad)
+    torch.testing.assert_close(b.grad, b2.grad)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_sin_angle_reductions(reduction: str) -> None:
+    a, b = pairs("random")
+    per_vector = textbook_sin_angle(a.detach(), b.detach())
+    expected = {"mean": per_vector.mean(), "sum": per_vector.sum(), "none": per_vector}[reduction]
+    torch.testing.assert_close(geometry.sin_angle(a, b, reduction=reduction), expected)
+
+
+def test_sin_angle_dim() -> None:
+    a, b = torch.randn(3, 4, dtype=torch.float64), torch.randn(3, 4, dtype=torch.float64)
+    expected = torch.sin(torch.arccos(F.cosine_similarity(a, b, dim=0)))
+    torch.testing.assert_close(geometry.sin_angle(a, b, dim=0, reduction="none"), expected)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize(
+    ("term", "reference"), [(regression.mse, F.mse_loss), (regression.mae, F.l1_loss)], ids=["mse", "mae"]
+)
+def test_regression_terms_match_torch(term, reference, reduction: str) -> None:
+    a = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    torch.testing.assert_close(term(a, b, reduction=reduction), reference(a, b, reduction=reduction))
+    assert gradcheck(lambda x, y: term(x, y, reduction=reduction), (a, b))
+
+
+@pytest.mark.parametrize("term", [regression.mse, regression.mae, geometry.sin_angle], ids=["mse", "mae", "sin_angle"])
+def test_empty_batch_is_zero_with_zero_gradient(term) -> None:
+    a = torch.zeros(0, 3, requires_grad=True)
+    value = term(a, torch.zeros(0, 3))
+    value.backward()
+    assert value.item() == 0.0
+    assert a.grad is not None and a.grad.shape == (0, 3)
+
+
+def test_reduce_weight_and_mask() -> None:
+    loss = torch.tensor([1.0, 2.0, 3.0, 4.0])
+    weight = torch.tensor([1.0, 0.5, 2.0, 1.0])
+    mask = torch.tensor([True, True, False, True])
+    assert reduce(loss, "mean", weight, mask).item() == pytest.approx((1 + 1 + 4) / 3)
+    assert reduce(loss, "sum", weight, mask).item() == pytest.approx(6)
+    assert reduce(loss, "none", weight, mask).tolist() == [1.0, 1.0, 0.0, 4.0]
+
+
+def test_all_masked_is_zero_and_masked_nan_does_not_leak() -> None:
+    pred = torch.tensor([float("nan"), 1.0], requires_grad=True)
+    value = regression.mse(pred, torch.zeros(2), mask=torch.tensor([False, False]))
+    value.backward()
+    assert value.item() == 0.0 and pred.grad is not None and pred.grad.tolist() == [0.0, 0.0]
+
+
+@pytest.mark.parametrize(
+    ("fn", "reference"),
+    [
+        (functions.mean, lambda a, b, c: (a + b + c) / 3),
+        (functions.sum, lambda a, b, c: a + b + c),
+        (functions.max, lambda a, b, c: torch.maximum(torch.maximum(a, b), c)),
+        (functions.min, lambda a, b, c: torch.minimum(torch.minimum(a, b), c)),
+    ],
+    ids=["mean", "sum", "max", "min"],
+)
+def test_aggregates_of_several_are_element_wise(fn, reference) -> None:
+    a, b, c = (torch.randn(4, dtype=torch.float64, requires_grad=True) for _ in range(3))
+    torch.testing.assert_close(fn(a, b, c), reference(a, b, c))
+    assert gradcheck(fn, (a, b, c))
+
+
+@pytest.mark.parametrize(
+    ("fn", "reference"),
+    [
+        (functions.mean, torch.mean),
+        (functions.sum, torch.sum),
+        (functions.max, torch.amax),
+        (functions.min, torch.amin),
+    ],
+    ids=["mean", "sum", "max", "min"],
+)
+def test_aggregates_of_one_reduce_to_values(fn, reference) -> None:
+    x = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
+    torch.testing.assert_close(fn(x), reference(x))
+    torch.testing.assert_close(fn(x, dim=1), reference(x, 1))
+    assert fn(x, dim=0, keepdim=True).shape == (1, 4)
+    assert isinstance(fn(x, dim=1), torch.Tensor)  # values, never (values, indices)
+    assert gradcheck(lambda t: fn(t, dim=1), (x,))
+
+
+def test_dim_with_several_arguments_is_an_error() -> None:
+    from losslang.errors import LossArityError
+
+    with pytest.raises(LossArityError, match="dim= reduces one argument"):
+        functions.mean(torch.ones(2), torch.ones(2), dim=0)
