@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from torch import Tensor
 
 from losslang.ast import Program
+from losslang.config import load
 from losslang.errors import (
     LossArityError,
     LossConfigError,
@@ -43,6 +44,7 @@ __all__ = [
     "LossValueError",
     "Program",
     "compile",
+    "load",
     "parse",
     "register",
 ]

@@ -14,10 +14,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from losslang import ast
-from losslang.errors import LossArityError, LossLangError, LossNameError, did_you_mean, locate
+from losslang.errors import LossArityError, LossLangError, LossNameError, did_you_mean
 from losslang.registry import Param, Registry, TermSpec
 
 _ARITHMETIC_OPERANDS = (ast.String, ast.Bool, ast.List)
+_CONSTANTS = (ast.Number, *_ARITHMETIC_OPERANDS)
 _LARGEST = 2.0**1023  # a folded constant must still be a finite float64
 # Integer powers go through float so that `10 ** 10 ** 10` overflows at once instead of hanging.
 _OPERATORS = {
@@ -113,7 +114,7 @@ class _Checker:
 
     def error(self, kind: type[LossLangError], message: str, node: ast.Node) -> LossLangError:
         span = node.span or self.program.span or ast.Span(1, 1, 1, 1)
-        return kind(locate(message, self.program.source, span.line, span.column))
+        return kind(message, source=self.program.source, line=span.line, column=span.column)
 
     def define(self, assign: ast.Assign) -> None:
         if assign.name == "step":
@@ -199,10 +200,7 @@ class _Checker:
                 raise self.error(LossNameError, f"{head!r} is a term, not an input with fields", node)
             return ast.Ref(head, node.span) if head in self.definitions else self.weights[head]
         if head in self.positions:
-            assign = self.positions[head]
-            problem = "is used in its own definition" if head == self.current else "is used before it is defined"
-            line = f" (line {assign.span.line})" if assign.span else ""
-            raise self.error(LossNameError, f"{head!r} {problem}{line}", node)
+            raise self.error(LossNameError, self.forward_reference(head), node)
         if node.parts == ("step",):
             self.uses_step = True
             return ast.Step(node.span)
@@ -211,6 +209,26 @@ class _Checker:
                 raise self.error(LossNameError, f"{part!r}: names starting with '__' are reserved", node)
         self.inputs.setdefault(node.parts, None)
         return ast.Input(node.parts, node.span)
+
+    def forward_reference(self, name: str) -> str:
+        if name == self.current:
+            return f"{name!r} is used in its own definition"
+        cycle = self.cycle_from(name, [self.current or ""])
+        if cycle:
+            return f"terms form a cycle: {' -> '.join(cycle)}"
+        return f"{name!r} is used before it is defined"
+
+    def cycle_from(self, name: str, path: list[str]) -> list[str]:
+        """The reference chain from ``path`` through ``name`` back to ``path[0]``, or ``[]``."""
+        if name == path[0]:
+            return [*path, name]
+        if name in path or name not in self.positions:
+            return []
+        for used in _names_used(self.positions[name].value):
+            cycle = self.cycle_from(used, [*path, name])
+            if cycle:
+                return cycle
+        return []
 
     def call(self, node: ast.Call) -> ast.Call:
         spec = self.registry.lookup(node.func)
@@ -256,6 +274,10 @@ class _Checker:
                 message = f"argument {param.name!r} of {spec.name}() must be a tensor, not {_describe(value)}"
                 raise self.error(LossArityError, message, node)
             return value
+        if param.name in spec.constructor and not isinstance(value, _CONSTANTS):
+            message = f"argument {param.name!r} of {spec.name}() builds the module and must be a constant"
+            message += f", not {_describe(value)}"
+            raise self.error(LossArityError, message, node)
         if _fits(param, value):
             return value
         message = f"argument {param.name!r} of {spec.name}() must be {_expects(param)}, not {_describe(value)}"
@@ -287,6 +309,24 @@ class _Checker:
             case ast.Binary("*" | "/", left, right) if not self.depends_on_input(right):
                 return self.strip_weight(left)
         return node
+
+
+def _names_used(node: ast.Node) -> list[str]:
+    """The first part of every name written in ``node``, in order."""
+    match node:
+        case ast.Name(parts):
+            return [parts[0]]
+        case ast.Neg(operand):
+            return _names_used(operand)
+        case ast.Binary(_, left, right):
+            return _names_used(left) + _names_used(right)
+        case ast.Index(target):
+            return _names_used(target)
+        case ast.Call(_, args, keywords):
+            return [name for arg in (*args, *(k.value for k in keywords)) for name in _names_used(arg)]
+        case ast.List(items):
+            return [name for item in items for name in _names_used(item)]
+    return []
 
 
 def _summands(node: ast.Expr) -> list[ast.Expr]:

@@ -18,6 +18,8 @@ from torch import fx
 
 from losslang import ast
 from losslang.check import Checked
+from losslang.errors import LossArityError
+from losslang.registry import TermSpec
 
 _OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
     "+": operator.add,
@@ -64,6 +66,8 @@ class _Builder:
         self.inputs = {path: self.graph.placeholder("_".join(path)) for path in checked.inputs}
         self.step = self.graph.placeholder("step") if checked.uses_step else None
         self.nodes: dict[tuple[Any, ...], fx.Node] = {}
+        self.root = torch.nn.Module()  # holds the nn.Module terms, one per distinct construction
+        self.modules: dict[tuple[Any, ...], str] = {}
 
     def run(self) -> Graph:
         total = self.emit(self.checked.total)
@@ -78,7 +82,7 @@ class _Builder:
             self.graph.erase_node(grad_off)
             self.graph.erase_node(grad_was)
         self.graph.output((total, *outputs))
-        module = fx.GraphModule(torch.nn.Module(), self.graph, class_name="LossGraph")
+        module = fx.GraphModule(self.root, self.graph, class_name="LossGraph")
         return Graph(module, names, metrics)
 
     def outputs(self) -> tuple[tuple[str, ...], list[fx.Node]]:
@@ -110,15 +114,32 @@ class _Builder:
             case ast.Index(target, subscripts):
                 return self.call(operator.getitem, self.emit(target), tuple(map(_subscript, subscripts)))
             case ast.Call(func, args, keywords):
+                spec = self.checked.functions[func]
                 kwargs = {keyword.name: self.emit(keyword.value) for keyword in keywords}
-                return self.call(self.checked.functions[func].fn, *map(self.emit, args), **kwargs)
+                if spec.is_module:
+                    built = {name: kwargs.pop(name) for name in spec.constructor if name in kwargs}
+                    return self.call(self.module(spec, built), *map(self.emit, args), op="call_module", **kwargs)
+                return self.call(spec.fn, *map(self.emit, args), **kwargs)
         raise TypeError(f"cannot compile {type(expr).__name__}")
 
-    def call(self, target: Callable[..., Any], *args: Any, **kwargs: Any) -> fx.Node:
+    def call(self, target: Callable[..., Any] | str, *args: Any, op: str = "call_function", **kwargs: Any) -> fx.Node:
         key = (target, _hashable(args), _hashable(sorted(kwargs.items())))
         if key not in self.nodes:
-            self.nodes[key] = self.graph.call_function(target, args, kwargs)
+            self.nodes[key] = self.graph.create_node(op, target, args, kwargs)
         return self.nodes[key]
+
+    def module(self, spec: TermSpec, kwargs: dict[str, Any]) -> str:
+        """The name of the submodule ``spec.fn(**kwargs)``, built on first use."""
+        key = (spec.fn, _hashable(sorted(kwargs.items())))
+        if key not in self.modules:
+            name = f"{spec.name}_{len(self.modules)}"
+            try:
+                self.root.add_module(name, spec.fn(**kwargs))
+            except Exception as error:
+                reason = f"{spec.name}(): building {spec.fn.__name__} failed: {type(error).__name__}: {error}"
+                raise LossArityError(reason) from None
+            self.modules[key] = name
+        return self.modules[key]
 
 
 def _subscript(item: ast.Subscript) -> int | slice | Any:

@@ -14,31 +14,65 @@ from collections.abc import Iterable
 class LossLangError(Exception):
     """Base of every error that losslang raises on bad input.
 
+    Attributes:
+        reason: what is wrong, without the location.
+        where: a prefix naming the file, config node or term, or ``""``.
+        source, line, column: the formula text and the 1-based position of the fault in it, when
+            known; the message then quotes that line with a caret.
+
     Example:
         >>> import losslang
         >>> try:
         ...     losslang.compile("mse(pred)")
         ... except losslang.LossLangError as error:
-        ...     print(type(error).__name__)
-        LossArityError
+        ...     print(type(error).__name__, error.line, error.column)
+        LossArityError 1 1
     """
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(
+        self,
+        reason: str,
+        *,
+        source: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        where: str = "",
+    ) -> None:
+        self.reason = reason
+        self.source = source
+        self.line = line
+        self.column = column
+        self.where = where
+        located = locate(reason, source, line, column) if source is not None and line and column else reason
+        self.message = f"{where}{located}"
+        super().__init__(self.message)
 
     def __str__(self) -> str:
         # KeyError would otherwise print the repr of its argument, quotes and escaped newlines.
         return self.message
 
+    def __reduce__(self) -> tuple[object, ...]:
+        return _rebuild, (type(self), self.reason, self.source, self.line, self.column, self.where)
+
+    def relocated(self, *, where: str, source: str | None = None, line: int | None = None) -> LossLangError:
+        """The same error, prefixed with ``where`` and placed at ``line`` of ``source`` (same column)."""
+        return type(self)(
+            self.reason,
+            source=source if source is not None else self.source,
+            line=line if line is not None else self.line,
+            column=self.column,
+            where=where,
+        )
+
+
+def _rebuild(
+    kind: type[LossLangError], reason: str, source: str | None, line: int | None, column: int | None, where: str
+) -> LossLangError:
+    return kind(reason, source=source, line=line, column=column, where=where)
+
 
 class LossSyntaxError(LossLangError, ValueError):
     """The text is not a formula: ``.line`` and ``.column`` (1-based) point at the fault."""
-
-    def __init__(self, message: str, line: int, column: int) -> None:
-        super().__init__(message)
-        self.line = line
-        self.column = column
 
 
 class LossNameError(LossLangError, KeyError):

@@ -74,7 +74,8 @@ class LossModule(nn.Module):
 
     Attributes:
         source: the text it was compiled from.
-        inputs: the input names it reads (dotted for nested mappings).
+        inputs: the batch keys it reads (dotted for nested mappings).
+        formula_inputs: the input names as the formula writes them; ``inputs=`` maps them to batch keys.
         term_names: the names of the reported terms, in order.
         metric_names: the terms computed without gradient, because the total does not use them.
         step: the step counter buffer, advanced by one per forward in training mode.
@@ -87,6 +88,7 @@ class LossModule(nn.Module):
         source: str,
         *,
         terms: Mapping[str, Callable[..., Tensor]] | None = None,
+        inputs: Mapping[str, str] | None = None,
         check_finite: bool = False,
         compile: bool = False,  # noqa: A002 - the public keyword DESIGN.md names
     ) -> None:
@@ -97,12 +99,19 @@ class LossModule(nn.Module):
         self.source = source
         self.canonical = str(program)
         self.body = graph.module
-        self.inputs = tuple(".".join(path) for path in checked.inputs)
+        self.formula_inputs = tuple(".".join(path) for path in checked.inputs)
+        batch_keys = dict(inputs or {})
+        self.inputs = tuple(batch_keys.get(name, name) for name in self.formula_inputs)
         self.term_names = graph.term_names
         self.metric_names = graph.metric_names
         self.check_finite = check_finite
-        self._options = {"terms": dict(terms or {}), "check_finite": check_finite, "compile": compile}
-        self._paths = checked.inputs
+        self._options = {
+            "terms": dict(terms or {}),
+            "inputs": batch_keys,
+            "check_finite": check_finite,
+            "compile": compile,
+        }
+        self._paths = tuple(tuple(name.split(".")) for name in self.inputs)
         self._names = ("total", *graph.term_names)
         self._uses_step = checked.uses_step
         self.register_buffer("step", torch.zeros((), dtype=torch.int64))

@@ -17,7 +17,7 @@ import lark
 from lark import Token, Transformer_NonRecursive, v_args
 
 from losslang import ast
-from losslang.errors import LossSyntaxError, locate
+from losslang.errors import LossSyntaxError
 
 _OPENERS = {"LPAR", "LSQB"}
 _CLOSERS = {"RPAR", "RSQB"}
@@ -172,13 +172,15 @@ def _syntax_error(source: str, error: lark.exceptions.UnexpectedInput) -> LossSy
     token = getattr(error, "token", None)
     if token is None:
         found = f"character {source[error.pos_in_stream]!r}"
+    elif token.type == "_NL":
+        found = "end of line"
     elif token.type == "$END":
         found = "end of formula"
         line, column = _end_position(source)  # lark reports end-of-input at line -1
     else:
         found = f"{_TOKEN_KINDS.get(token.type, '')} {str(token)!r}".lstrip()
     message = f"unexpected {found}; expected {_expected(_acceptable(error))}"
-    return LossSyntaxError(locate(message, source, line, column), line, column)
+    return LossSyntaxError(message, source=source, line=line, column=column)
 
 
 def _acceptable(error: lark.exceptions.UnexpectedInput) -> set[str]:

@@ -54,7 +54,7 @@ def _expr(node: ast.Node) -> str:
         case ast.Call(func, args, keywords):
             return f"{func}({', '.join([*map(_expr, args), *map(to_text, keywords)])})"
         case ast.Index(target, subscripts):
-            return f"{_operand(target, _POSTFIX)}[{', '.join(map(_subscript, subscripts))}]"
+            return f"{_operand(target, _POSTFIX)}[{', '.join(map(subscript, subscripts))}]"
         case ast.Neg(operand):
             return f"-{_operand(operand, _UNARY)}"
         case ast.Binary(op, left, right):
@@ -87,7 +87,8 @@ def _level(node: ast.Expr) -> int:
     return _ATOM
 
 
-def _subscript(item: ast.Subscript) -> str:
+def subscript(item: ast.Subscript) -> str:
+    """The text of one index item: an integer, a slice or ``...``."""
     if item is Ellipsis:
         return "..."
     return _slice(item) if isinstance(item, ast.Slice) else str(item)

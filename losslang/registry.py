@@ -10,17 +10,19 @@ from __future__ import annotations
 import inspect
 import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from types import NoneType, UnionType
+from dataclasses import dataclass, field, replace
+from importlib import metadata
+from types import ModuleType, NoneType, UnionType
 from typing import Any, Literal, TypeVar
 
-from torch import Tensor
+from torch import Tensor, nn
 
 from losslang.errors import LossArityError, LossNameError
 
 Kind = Literal["loss", "function"]
 Accepts = Literal["tensor", "number", "integer", "bool", "string", "choice", "numbers", "constant"]
 _REQUIRED = inspect.Parameter.empty
+ENTRY_POINT_GROUP = "losslang.terms"
 F = TypeVar("F", bound=Callable[..., Tensor])
 
 
@@ -56,6 +58,12 @@ class TermSpec:
     params: tuple[Param, ...]
     aliases: tuple[str, ...] = ()
     summary: str = ""
+    constructor: tuple[str, ...] = ()
+
+    @property
+    def is_module(self) -> bool:
+        """Whether ``fn`` is an ``nn.Module`` class: keywords in ``constructor`` build it, the rest call it."""
+        return isinstance(self.fn, type)
 
     @property
     def signature(self) -> str:
@@ -68,7 +76,10 @@ class TermSpec:
 
 
 def spec_of(name: str, fn: Callable[..., Tensor], *, kind: Kind = "loss", aliases: Sequence[str] = ()) -> TermSpec:
-    """Read a function's signature and annotations into a :class:`TermSpec`.
+    """Read a function's (or an ``nn.Module`` class's) signature and annotations into a :class:`TermSpec`.
+
+    For a module class, ``forward``'s parameters are the call's arguments and ``__init__``'s
+    become keyword-only constants passed to the constructor.
 
     Raises:
         LossArityError: the function takes ``**kwargs`` or has an annotation losslang cannot check.
@@ -83,21 +94,36 @@ def spec_of(name: str, fn: Callable[..., Tensor], *, kind: Kind = "loss", aliase
     """
     if not name.isidentifier():
         raise LossArityError(f"cannot register {name!r}: a term name must be an identifier")
+    summary = (inspect.getdoc(fn) or "").split("\n", 1)[0]
+    if not isinstance(fn, type):
+        return TermSpec(name, fn, kind, _params(name, fn), tuple(aliases), summary)
+    if not issubclass(fn, nn.Module):
+        raise LossArityError(f"cannot register {name!r}: {fn.__name__} is a class but not an nn.Module")
+    call = _params(name, fn.forward)[1:]  # without self
+    build = tuple(
+        replace(p, keyword_only=True) for p in _params(name, fn.__init__, constants=True)[1:] if not p.variadic
+    )
+    clash = {p.name for p in call} & {p.name for p in build}
+    if clash or any(p.accepts == "tensor" for p in build):
+        reason = f"{sorted(clash)} are both" if clash else "tensors cannot be"
+        raise LossArityError(f"cannot register {name!r}: {reason} constructor arguments of {fn.__name__}")
+    return TermSpec(name, fn, kind, call + build, tuple(aliases), summary, tuple(p.name for p in build))
+
+
+def _params(name: str, fn: Callable[..., Any], *, constants: bool = False) -> tuple[Param, ...]:
     try:
         hints = typing.get_type_hints(fn)
         parameters = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError, NameError) as error:
         raise LossArityError(f"cannot register {name!r}: its signature cannot be read ({error})") from None
-    params = tuple(_param(name, p, hints.get(p.name)) for p in parameters)
-    summary = (inspect.getdoc(fn) or "").split("\n", 1)[0]
-    return TermSpec(name, fn, kind, params, tuple(aliases), summary)
+    return tuple(_param(name, p, hints.get(p.name), constants) for p in parameters)
 
 
-def _param(term: str, parameter: inspect.Parameter, hint: Any) -> Param:
+def _param(term: str, parameter: inspect.Parameter, hint: Any, constants: bool) -> Param:
     if parameter.kind is parameter.VAR_KEYWORD:
         raise LossArityError(f"cannot register {term!r}: name its keyword arguments instead of **{parameter.name}")
     keyword_only = parameter.kind is parameter.KEYWORD_ONLY
-    accepts, choices = _accepts(term, parameter.name, hint, keyword_only)
+    accepts, choices = _accepts(term, parameter.name, hint, keyword_only or constants)
     return Param(
         parameter.name,
         accepts,
@@ -108,9 +134,9 @@ def _param(term: str, parameter: inspect.Parameter, hint: Any) -> Param:
     )
 
 
-def _accepts(term: str, name: str, hint: Any, keyword_only: bool) -> tuple[Accepts, tuple[str, ...]]:
-    if hint is None:  # unannotated: tensors in positions, anything as a keyword
-        return ("constant" if keyword_only else "tensor"), ()
+def _accepts(term: str, name: str, hint: Any, constant: bool) -> tuple[Accepts, tuple[str, ...]]:
+    if hint is None:  # unannotated: tensors in positions, any constant as a keyword or constructor argument
+        return ("constant" if constant else "tensor"), ()
     args = [arg for arg in typing.get_args(hint) if arg is not NoneType]
     if typing.get_origin(hint) in (typing.Union, UnionType):
         if Tensor in args:
@@ -133,43 +159,70 @@ def _accepts(term: str, name: str, hint: Any, keyword_only: bool) -> tuple[Accep
 
 @dataclass
 class Registry:
-    """Registered functions by canonical name, with aliases mapped to canonical names."""
+    """Registered functions by canonical name, with aliases mapped to canonical names.
+
+    A registry made by :meth:`with_terms` looks in its own terms first, then in its parent's.
+    The global registry also finds terms that installed packages declare in the
+    ``losslang.terms`` entry-point group, loading only the one a formula names.
+    """
 
     specs: dict[str, TermSpec] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)
+    parent: Registry | None = None
+    plugins: bool = False
 
     def add(self, spec: TermSpec, *, override: bool = False) -> None:
         """Add ``spec`` under its name and aliases; a clash is an error unless ``override``."""
         for name in (spec.name, *spec.aliases):
-            if not override and name in self:
+            if not override and (name in self.specs or name in self.aliases):
                 raise LossNameError(f"a term named {name!r} is already registered; pass override=True to replace it")
         self.specs[spec.name] = spec
         self.aliases.update(dict.fromkeys(spec.aliases, spec.name))
 
     def lookup(self, name: str) -> TermSpec | None:
         """Return the spec registered under ``name`` or one of its aliases."""
-        return self.specs.get(self.aliases.get(name, name))
+        spec = self.specs.get(self.aliases.get(name, name))
+        if spec is None and self.parent is not None:
+            return self.parent.lookup(name)
+        if spec is None and self.plugins:
+            return self._plugin(name)
+        return spec
 
     def with_terms(self, terms: Mapping[str, Callable[..., Tensor]] | None) -> Registry:
-        """Return a copy with ``terms`` added (overriding), for one loss only."""
+        """Return a registry with ``terms`` in front of this one, for one loss only."""
         if not terms:
             return self
-        extended = Registry(dict(self.specs), dict(self.aliases))
+        layer = Registry(parent=self)
         for name, fn in terms.items():
-            extended.add(spec_of(name, fn), override=True)
-        return extended
+            layer.add(spec_of(name, fn), override=True)
+        return layer
+
+    def _plugin(self, name: str) -> TermSpec | None:
+        for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP, name=name):
+            try:
+                loaded = entry_point.load()
+            except Exception as error:
+                reason = (
+                    f"the plugin term {name!r} ({entry_point.value}) failed to load: {type(error).__name__}: {error}"
+                )
+                raise LossNameError(reason) from None
+            if not isinstance(loaded, ModuleType):  # a module registers its terms as it is imported
+                self.add(spec_of(name, loaded), override=True)
+        return self.specs.get(self.aliases.get(name, name))
 
     def __contains__(self, name: object) -> bool:
-        return name in self.specs or name in self.aliases
+        return isinstance(name, str) and self.lookup(name) is not None
 
     def __iter__(self) -> Iterator[str]:
-        return iter([*self.specs, *self.aliases])
+        inherited = list(self.parent) if self.parent is not None else []
+        plugins = [ep.name for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)] if self.plugins else []
+        return iter(dict.fromkeys([*self.specs, *self.aliases, *inherited, *plugins]))
 
 
 def _builtin_registry() -> Registry:
     from losslang.terms import BUILTINS
 
-    registry = Registry()
+    registry = Registry(plugins=True)
     for name, fn, kind, aliases in BUILTINS:
         registry.add(spec_of(name, fn, kind=kind, aliases=aliases))
     return registry
@@ -179,10 +232,12 @@ REGISTRY = _builtin_registry()
 
 
 def register(name: str, *, aliases: Iterable[str] = (), override: bool = False) -> Callable[[F], F]:
-    """Decorator adding a loss term function to the global registry.
+    """Decorator adding a loss term function (or an ``nn.Module`` loss class) to the global registry.
 
     The function takes tensors positionally and options as annotated keywords; the annotations
-    tell the checker what each argument accepts.
+    tell the checker what each argument accepts. For a module class, the keywords of
+    ``__init__`` build it (once per distinct set of values) and its parameters and buffers
+    become part of the compiled loss.
 
     Example:
         >>> import torch

@@ -107,3 +107,12 @@ def test_constant_arithmetic_is_folded() -> None:
 def test_negative_numbers_are_constants() -> None:
     call = check(parse("sin_angle(p, y, dim=-1)"), REGISTRY).total
     assert isinstance(call, ast.Call) and call.keywords[0].value == ast.Number(-1)
+
+
+def test_errors_pickle_with_their_location() -> None:
+    import pickle
+
+    with pytest.raises(losslang.LossLangError) as caught:
+        losslang.compile("mes(p, y)")
+    clone = pickle.loads(pickle.dumps(caught.value))
+    assert type(clone) is type(caught.value) and str(clone) == str(caught.value) and clone.column == 1

@@ -70,3 +70,84 @@ def test_unsupported_annotation_is_refused() -> None:
 def test_term_name_must_be_an_identifier() -> None:
     with pytest.raises(losslang.LossArityError, match="must be an identifier"):
         spec_of("not a name", lambda x: x)
+
+
+class LearnedScale(torch.nn.Module):
+    """A learned scale times the mean squared error."""
+
+    def __init__(self, init: float = 1.0) -> None:
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.tensor(init))
+
+    def forward(self, pred: Tensor, target: Tensor) -> Tensor:
+        return self.scale * (pred - target).square().mean()
+
+
+def test_module_class_terms_build_once_per_construction() -> None:
+    loss = losslang.compile(
+        "learned(p, y, init=2.0) + learned(p, y, init=2.0) + learned(p, y)", terms={"learned": LearnedScale}
+    )
+    assert list(loss.state_dict()) == ["step", "body.learned_0.scale", "body.learned_1.scale"]
+    out = loss(p=torch.ones(2), y=torch.zeros(2))
+    assert out.metrics() == {"total": 5.0, "learned(p, y, init=2.0)": 2.0, "learned(p, y)": 1.0}
+    out.total.backward()
+    assert [p.grad.item() for p in loss.parameters()] == [2.0, 1.0]
+
+
+def test_module_class_signature_merges_forward_and_constructor() -> None:
+    spec = spec_of("learned", LearnedScale)
+    assert spec.signature == "learned(pred, target, *, init=1.0)"
+    assert spec.constructor == ("init",) and spec.is_module
+
+
+def test_module_parameters_follow_to_and_state_dict() -> None:
+    loss = losslang.compile("learned(p, y, init=3.0)", terms={"learned": LearnedScale}).to(torch.float64)
+    assert next(loss.parameters()).dtype == torch.float64
+    fresh = losslang.compile("learned(p, y)", terms={"learned": LearnedScale})
+    fresh.load_state_dict({"step": torch.tensor(0), "body.learned_0.scale": torch.tensor(3.0)})
+    assert next(fresh.parameters()).item() == 3.0
+
+
+def test_module_construction_failure_is_a_loss_error() -> None:
+    with pytest.raises(losslang.LossArityError, match="building LearnedScale failed: TypeError"):
+        losslang.compile('learned(p, y, init="x")', terms={"learned": spec_free(LearnedScale)})
+
+
+def spec_free(cls: type) -> type:
+    """The same class with its constructor annotation loosened, so the failure happens at construction."""
+
+    class Loose(cls):  # type: ignore[misc, valid-type]
+        def __init__(self, init=1.0) -> None:
+            super().__init__(init)
+
+    Loose.__name__ = cls.__name__
+    return Loose
+
+
+@pytest.mark.parametrize(
+    ("cls", "message"),
+    [
+        pytest.param(int, "int is a class but not an nn.Module", id="not-a-module"),
+    ],
+)
+def test_module_registration_is_validated(cls: type, message: str) -> None:
+    with pytest.raises(losslang.LossArityError, match=message):
+        spec_of("bad", cls)
+
+
+def test_terms_for_one_loss_may_shadow_builtins() -> None:
+    def mse(pred: Tensor, target: Tensor) -> Tensor:
+        """Not really mse."""
+        return (pred - target).sum()
+
+    loss = losslang.compile("mse(p, y)", terms={"mse": mse})
+    assert loss(p=torch.ones(2), y=torch.zeros(2)).total.item() == 2.0
+    assert losslang.compile("mse(p, y)")(p=torch.ones(2), y=torch.zeros(2)).total.item() == 1.0
+
+
+def test_constructor_arguments_must_be_constants() -> None:
+    with pytest.raises(losslang.LossArityError) as caught:
+        losslang.compile("learned(p, y, init=p)", terms={"learned": spec_free(LearnedScale)})
+    assert "argument 'init' of learned() builds the module and must be a constant, not the tensor p" in str(
+        caught.value
+    )

@@ -1,0 +1,131 @@
+"""The ``losslang`` command: check, explain, list terms and evaluate a loss from the shell.
+
+Exit status: 0 on success, 1 when the loss (or its inputs) is bad, 2 for a bad command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from losslang import explain
+from losslang.config import load
+from losslang.errors import LossConfigError, LossLangError
+from losslang.module import LossModule
+from losslang.registry import REGISTRY
+
+
+def _loss(args: argparse.Namespace) -> LossModule:
+    """A formula given on the command line, or a YAML file's loss."""
+    target: str = args.loss
+    if target.endswith((".yaml", ".yml")) or Path(target).is_file():
+        return load(target, key=args.key, allow_imports=args.allow_imports)
+    return LossModule(target)
+
+
+def _check(args: argparse.Namespace) -> int:
+    print(f"ok: {_loss(args)}")
+    return 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    loss = _loss(args)
+    render: dict[str, Callable[[LossModule], str]] = {
+        "text": explain.summary,
+        "dot": explain.dot,
+        "mermaid": explain.mermaid,
+    }
+    print(render[args.format](loss))
+    return 0
+
+
+def _terms(args: argparse.Namespace) -> int:
+    specs = sorted(REGISTRY.specs.values(), key=lambda spec: (spec.kind != "loss", spec.name))
+    for spec in specs:
+        aliases = f"  (alias {', '.join(spec.aliases)})" if spec.aliases else ""
+        print(f"{spec.signature}{aliases}\n    {spec.summary}")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    loss = _loss(args).eval()
+    with torch.no_grad():
+        out = loss(_read_inputs(Path(args.inputs)))
+    metrics = out.metrics()
+    width = max(map(len, metrics))
+    for name, value in metrics.items():
+        shape = tuple(out[name].shape)
+        note = f"  (mean of shape {shape})" if shape else ""
+        print(f"{name:<{width}}  {value:.6g}{note}")
+    return 0
+
+
+def _read_inputs(path: Path) -> Mapping[str, Any]:
+    if not path.is_file():
+        raise LossConfigError(f"no inputs file {path}")
+    if path.suffix == ".npz":
+        try:
+            import numpy as np
+        except ImportError:
+            raise LossConfigError("reading .npz files needs numpy: pip install numpy") from None
+        with np.load(path) as arrays:
+            return {name: torch.from_numpy(arrays[name]) for name in arrays.files}
+    try:
+        inputs = torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as error:
+        raise LossConfigError(f"cannot read {path} with torch.load: {error}") from None
+    if not isinstance(inputs, Mapping):
+        raise LossConfigError(f"{path} must hold a dict of tensors, not {type(inputs).__name__}")
+    return inputs
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command-line parser, with one sub-command per job.
+
+    Example:
+        >>> parser().parse_args(["check", "mse(p, y)"]).loss
+        'mse(p, y)'
+    """
+    main = argparse.ArgumentParser(prog="losslang", description="Write PyTorch losses as text.")
+    commands = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, run: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:  # noqa: A002
+        sub = commands.add_parser(name, help=help, description=help)
+        sub.set_defaults(run=run)
+        return sub
+
+    def takes_loss(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("loss", help="a formula, or a YAML config file")
+        sub.add_argument("--key", help="dotted path of the loss section in the YAML file (default: loss)")
+        sub.add_argument("--allow-imports", action="store_true", help="let the config's imports: list import modules")
+
+    takes_loss(command("check", _check, "check a loss; print its canonical form or the error"))
+    explained = command("explain", _explain, "show a loss's inputs, terms, parameters, term tree and generated code")
+    takes_loss(explained)
+    explained.add_argument("--format", choices=("text", "dot", "mermaid"), default="text", help="output format")
+    command("terms", _terms, "list every registered term with its signature")
+    evaluated = command("eval", _eval, "print every term's value on saved inputs")
+    takes_loss(evaluated)
+    evaluated.add_argument("--inputs", required=True, help="a .pt file (dict of tensors) or an .npz file")
+    return main
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``losslang`` command; returns the exit status.
+
+    Example:
+        >>> main(["check", "0.5*mse(pred,y)"])
+        ok: 0.5 * mse(pred, y)
+        0
+    """
+    args = parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except LossLangError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1

@@ -1,0 +1,285 @@
+"""YAML config or mapping -> ``LossModule``.
+
+The ``loss:`` section is either a whole program as a string, or a mapping with ``inputs``,
+``terms``, ``metrics``, ``total``, ``weighting`` and ``imports``. The sections become one
+program text; every error is reported at the YAML node it came from (file, line and column),
+and for a bad formula also at the line and column inside the formula.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from losslang.errors import LossConfigError, LossLangError, LossSyntaxError, did_you_mean
+from losslang.module import LossModule
+from losslang.parser import parse
+
+KEYS = ("inputs", "terms", "metrics", "total", "weighting", "imports")
+_PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+Key = tuple[str | int, ...]
+
+
+@dataclass
+class _Document:
+    """Loaded values, with the position of every node when they came from a file."""
+
+    data: Any
+    filename: str | None = None
+    marks: dict[Key, yaml.Mark] = field(default_factory=dict)
+
+    def where(self, path: Key) -> str:
+        dotted = ".".join(map(str, path)) or "the config"
+        mark = self.marks.get(path)
+        if self.filename is None:
+            return f"{dotted}: "
+        if mark is None:
+            return f"{self.filename}: {dotted}: "
+        return f"{self.filename}:{mark.line + 1}:{mark.column + 1}: {dotted}: "
+
+    def error(self, path: Key, reason: str) -> LossConfigError:
+        return LossConfigError(reason, where=self.where(path))
+
+
+def load(
+    path_or_mapping: str | Path | Mapping[str, Any],
+    *,
+    key: str | None = None,
+    allow_imports: bool = False,
+) -> LossModule:
+    """Build a :class:`LossModule` from a YAML file or an already-loaded mapping.
+
+    Args:
+        path_or_mapping: a YAML file, a ``dict``, or an OmegaConf ``DictConfig``.
+        key: the dotted path of the loss section inside a bigger config (default: ``loss`` if
+            present, else the whole mapping).
+        allow_imports: let the config's ``imports:`` list import modules that register terms.
+
+    Raises:
+        LossConfigError: a schema error, at the file, line and column of the YAML node.
+        LossLangError: a bad formula, at its YAML node and the line and column inside it.
+
+    Example:
+        >>> import torch, losslang
+        >>> loss = losslang.load({"loss": {
+        ...     "inputs": {"pred": "output"},
+        ...     "terms": {"recon": "mse(pred, y)"},
+        ...     "metrics": {"l1": "mae(pred, y)"},
+        ...     "total": "0.5*recon",
+        ... }})
+        >>> loss({"output": torch.ones(2), "y": torch.zeros(2)}).metrics()
+        {'total': 0.5, 'recon': 1.0, 'l1': 1.0}
+    """
+    try:
+        document = _document(path_or_mapping)
+        path, section = _section(document, key)
+        return _build(document, path, section, allow_imports)
+    except LossLangError as error:
+        raise error.with_traceback(None) from None
+
+
+def _document(path_or_mapping: str | Path | Mapping[str, Any]) -> _Document:
+    if isinstance(path_or_mapping, str | Path):
+        return _read(Path(path_or_mapping))
+    if type(path_or_mapping).__module__.startswith("omegaconf"):
+        from omegaconf import OmegaConf
+
+        return _Document(OmegaConf.to_container(path_or_mapping, resolve=True))  # type: ignore[arg-type]
+    if not isinstance(path_or_mapping, Mapping):
+        raise LossConfigError(f"load() takes a YAML path or a mapping, not {type(path_or_mapping).__name__}")
+    return _Document(path_or_mapping)
+
+
+def _read(path: Path) -> _Document:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise LossConfigError(f"cannot read {path}: {error}") from None
+    document = _Document(None, str(path))
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        document.data = _construct(node, (), document.marks) if node is not None else {}
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}: " if mark else f"{path}: "
+        raise LossConfigError(f"invalid YAML: {error.problem or error.context}", where=where) from None
+    except yaml.YAMLError as error:
+        raise LossConfigError(f"invalid YAML: {error}", where=f"{path}: ") from None
+    return document
+
+
+def _construct(node: yaml.Node, path: Key, marks: dict[Key, yaml.Mark]) -> Any:
+    """Safe-load ``node`` like ``yaml.safe_load``, recording where each value starts."""
+    marks[path] = node.start_mark
+    if isinstance(node, yaml.CollectionNode) and node.tag not in _PLAIN_TAGS:
+        # safe_load refuses such tags too (!!python/object...); never build them.
+        raise yaml.constructor.ConstructorError(
+            None, None, f"could not determine a constructor for the tag {node.tag!r}", node.start_mark
+        )
+    if isinstance(node, yaml.MappingNode):
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = _construct(key_node, path, {})
+            if key in result:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            result[key] = _construct(value_node, (*path, key), marks)
+            marks[(*path, key)] = key_node.start_mark  # an entry is where its key is written
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct(item, (*path, index), marks) for index, item in enumerate(node.value)]
+    return yaml.constructor.SafeConstructor().construct_object(node)
+
+
+def _section(document: _Document, key: str | None) -> tuple[Key, Any]:
+    data = document.data
+    if key is not None:
+        path: Key = tuple(key.split("."))
+        for depth, part in enumerate(path):
+            if not isinstance(data, Mapping) or part not in data:
+                have = ", ".join(map(str, data)) if isinstance(data, Mapping) else type(data).__name__
+                hint = did_you_mean(str(part), map(str, data)) if isinstance(data, Mapping) else ""
+                raise document.error(path[:depth], f"no key {part!r}{hint}; found: {have}")
+            data = data[part]
+        return path, data
+    if isinstance(data, Mapping) and "loss" in data:
+        return ("loss",), data["loss"]
+    if isinstance(data, Mapping) and data and set(data) <= set(KEYS):
+        return (), data
+    raise document.error((), "found no 'loss' section; pass key= to name the section that holds the loss")
+
+
+@dataclass
+class _Program:
+    """Program text assembled from config entries, remembering which lines came from where."""
+
+    lines: list[str] = field(default_factory=list)
+    entries: list[tuple[int, int, Key, str]] = field(default_factory=list)
+
+    def add(self, document: _Document, path: Key, head: str, formula: str) -> None:
+        # Each formula goes between parentheses on lines of its own, so that its lines and
+        # columns are the program's, shifted by a known number of lines. It is parsed on its
+        # own first, so that a stray parenthesis cannot pair with the ones around it.
+        try:
+            if parse(formula).assigns:
+                raise document.error(path, "must be one expression; give each named term its own entry")
+        except LossSyntaxError as error:
+            raise error.relocated(where=document.where(path)) from None
+        start = len(self.lines) + 1
+        body = formula.splitlines() or [""]
+        self.lines += [f"{head}(", *body, ")"]
+        self.entries.append((start, start + len(body) + 1, path, formula))
+
+    def locate(self, error: LossLangError, document: _Document) -> LossLangError:
+        for start, end, path, formula in self.entries:
+            if error.line is not None and start <= error.line <= end:
+                if start < error.line < end:
+                    return error.relocated(where=document.where(path), source=formula, line=error.line - start)
+                return LossConfigError(error.reason, where=document.where(path))
+        return error.relocated(where=document.where(()), source=None)
+
+
+def _build(document: _Document, path: Key, section: Any, allow_imports: bool) -> LossModule:
+    if isinstance(section, str):
+        try:
+            return LossModule(section)
+        except LossLangError as error:
+            raise error.relocated(where=document.where(path)) from None
+    if not isinstance(section, Mapping):
+        raise document.error(path, f"must be a formula or a mapping of {', '.join(KEYS)}, not {_kind(section)}")
+    for name in section:
+        if name not in KEYS:
+            hint = did_you_mean(str(name), KEYS)
+            raise document.error((*path, name), f"unknown key {name!r}{hint}; allowed: {', '.join(KEYS)}")
+    _import(document, path, section.get("imports"), allow_imports)
+    inputs = _inputs(document, (*path, "inputs"), section.get("inputs", {}))
+    program = _Program()
+    named: dict[str, Key] = {}
+    for group in ("terms", "metrics"):
+        for name, formula in _formulas(document, (*path, group), section.get(group, {})):
+            where = (*path, group, name)
+            if name in inputs:
+                raise document.error(where, f"{name!r} is both a term and an input ({'.'.join(map(str, path))}.inputs)")
+            named[name] = where
+            program.add(document, where, f"{name} = ", formula)
+    total = section.get("total", " + ".join(name for name, key in named.items() if key[-2] == "terms"))
+    if not isinstance(total, str) or not total.strip():
+        raise document.error((*path, "total"), f"must be a formula, not {_kind(total)}")
+    program.add(document, (*path, "total"), "", total)
+    try:
+        module = LossModule("\n".join(program.lines), inputs=inputs)
+    except LossLangError as error:
+        raise program.locate(error, document) from None
+    _check_metrics(document, named, module)
+    _check_inputs(document, (*path, "inputs"), inputs, module)
+    return module
+
+
+def _formulas(document: _Document, path: Key, entries: Any) -> list[tuple[str, str]]:
+    """The ``name: formula`` entries of a section, every name and type checked before any formula."""
+    if not isinstance(entries, Mapping):
+        raise document.error(path, f"must be a mapping of name: formula, not {_kind(entries)}")
+    return list(_entries(document, path, entries))
+
+
+def _entries(document: _Document, path: Key, entries: Mapping[Any, Any]) -> Iterator[tuple[str, str]]:
+    for name, formula in entries.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            hint = "; in a {...} mapping, quote formulas that contain commas" if set("()") & set(str(name)) else ""
+            raise document.error((*path, name), f"{name!r} is not a valid term name{hint}")
+        if isinstance(formula, bool) or not isinstance(formula, str | int | float):
+            raise document.error((*path, name), f"must be a formula, not {_kind(formula)}")
+        yield name, str(formula)
+
+
+def _inputs(document: _Document, path: Key, inputs: Any) -> dict[str, str]:
+    if not isinstance(inputs, Mapping):
+        raise document.error(path, f"must be a mapping of formula name: batch key, not {_kind(inputs)}")
+    for name, source in inputs.items():
+        if not isinstance(source, str) or not source:
+            raise document.error(
+                (*path, name), f"must be a batch key such as 'output' or 'out.logits', not {_kind(source)}"
+            )
+    return {str(name): source for name, source in inputs.items()}
+
+
+def _check_metrics(document: _Document, named: dict[str, Key], module: LossModule) -> None:
+    for name, where in named.items():
+        if where[-2] == "metrics" and name not in module.metric_names:
+            raise document.error(
+                where, f"metric {name!r} is used by the total; metrics never carry gradient, move it under terms"
+            )
+
+
+def _check_inputs(document: _Document, path: Key, inputs: dict[str, str], module: LossModule) -> None:
+    for name in inputs:
+        if name not in module.formula_inputs:
+            hint = did_you_mean(name, module.formula_inputs)
+            raise document.error((*path, name), f"no formula reads an input named {name!r}{hint}")
+
+
+def _import(document: _Document, path: Key, modules: Any, allow_imports: bool) -> None:
+    if modules is None:
+        return
+    path = (*path, "imports")
+    if not isinstance(modules, list) or not all(isinstance(name, str) for name in modules):
+        raise document.error(path, f"must be a list of module names, not {_kind(modules)}")
+    if modules and not allow_imports:
+        raise document.error(
+            path, "this config imports modules; pass allow_imports=True (CLI: --allow-imports) to allow it"
+        )
+    for index, name in enumerate(modules):
+        try:
+            importlib.import_module(name)
+        except Exception as error:
+            raise document.error((*path, index), f"cannot import {name!r}: {type(error).__name__}: {error}") from None
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", type(None): "nothing"}.get(
+        type(value), f"a {type(value).__name__}"
+    )

@@ -1,0 +1,273 @@
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+import losslang
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "loss.yaml"
+    path.write_text(textwrap.dedent(text).lstrip("\n"))
+    return path
+
+
+def data(*names: str) -> dict[str, torch.Tensor]:
+    return {name: torch.randn(4, 3) for name in names}
+
+
+def test_full_schema(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+        loss:
+          inputs: {pred: output}
+          terms:
+            recon: mse(pred, y1)
+            angle: |
+              sin_angle(pred,
+                        y)
+          metrics:
+            l1: mae(pred, y1)
+          total: 0.5*recon + angle
+        """,
+    )
+    loss = losslang.load(path)
+    assert loss.inputs == ("output", "y1", "y")
+    assert loss.term_names == ("recon", "angle", "l1")
+    assert loss.metric_names == ("l1",)
+    batch = data("output", "y", "y1")
+    out = loss(batch)
+    expected = 0.5 * torch.nn.functional.mse_loss(batch["output"], batch["y1"]) + out["angle"]
+    torch.testing.assert_close(out.total, expected)
+
+
+def test_plain_string_is_a_program(tmp_path: Path) -> None:
+    loss = losslang.load(write(tmp_path, "loss: |\n  r = mse(p, y)\n  2*r\n"))
+    assert str(loss) == "r = mse(p, y)\n2 * r"
+
+
+def test_key_selects_a_section_of_a_bigger_config(tmp_path: Path) -> None:
+    path = write(tmp_path, "model: {width: 8}\ntrain:\n  loss: mse(p, y)\n")
+    assert str(losslang.load(path, key="train.loss")) == "mse(p, y)"
+
+
+def test_mapping_and_section_mapping() -> None:
+    assert str(losslang.load({"loss": "mse(p, y)"})) == "mse(p, y)"
+    assert str(losslang.load({"terms": {"a": "mse(p, y)"}, "total": "a"})) == "a = mse(p, y)\na"
+
+
+def test_total_defaults_to_the_sum_of_terms() -> None:
+    loss = losslang.load({"terms": {"a": "mse(p, y)", "b": "mae(p, y)"}, "metrics": {"c": "mse(y, p)"}})
+    assert str(loss).splitlines()[-1] == "a + b"
+
+
+def test_omegaconf_dictconfig() -> None:
+    omegaconf = pytest.importorskip("omegaconf")
+    config = omegaconf.OmegaConf.create({"train": {"loss": {"terms": {"r": "mse(p, y)"}, "total": "r"}}})
+    assert losslang.load(config, key="train.loss").term_names == ("r",)
+
+
+def test_yaml_is_safe_loaded(tmp_path: Path) -> None:
+    path = write(tmp_path, "loss: !!python/object/apply:os.system ['echo hacked']\n")
+    with pytest.raises(losslang.LossConfigError) as caught:
+        losslang.load(path)
+    assert str(caught.value).startswith(f"{path}:1:7: invalid YAML: could not determine a constructor")
+
+
+def test_imports_are_opt_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "my_terms.py").write_text(
+        "import torch, losslang\n"
+        "@losslang.register('cube_error', override=True)\n"
+        "def cube_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:\n"
+        "    '''Mean cubed absolute error.'''\n"
+        "    return (pred - target).abs().pow(3).mean()\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    path = write(tmp_path, "loss:\n  imports: [my_terms]\n  total: cube_error(p, y)\n")
+    with pytest.raises(losslang.LossConfigError) as caught:
+        losslang.load(path)
+    assert str(caught.value) == (
+        f"{path}:2:3: loss.imports: this config imports modules; "
+        "pass allow_imports=True (CLI: --allow-imports) to allow it"
+    )
+    loss = losslang.load(path, allow_imports=True)
+    assert loss(p=torch.full((2,), 2.0), y=torch.zeros(2)).total.item() == 8.0
+
+
+SCHEMA_ERRORS = [
+    pytest.param(
+        "loss:\n  terms:\n    recon: mse(pred, y)\n  metric:\n    l1: mae(pred, y)\n",
+        "loss.yaml:4:3: loss.metric: unknown key 'metric' (did you mean 'metrics'?); "
+        "allowed: inputs, terms, metrics, total, weighting, imports",
+        id="unknown-key",
+    ),
+    pytest.param(
+        "loss:\n  terms: [mse(p, y)]\n",
+        "loss.yaml:2:3: loss.terms: must be a mapping of name: formula, not a list",
+        id="terms-not-a-mapping",
+    ),
+    pytest.param(
+        "loss:\n  terms:\n    recon: {a: 1}\n",
+        "loss.yaml:3:5: loss.terms.recon: must be a formula, not a mapping",
+        id="formula-not-a-string",
+    ),
+    pytest.param(
+        "loss:\n  terms:\n    2x: mse(p, y)\n",
+        "loss.yaml:3:5: loss.terms.2x: '2x' is not a valid term name",
+        id="bad-term-name",
+    ),
+    pytest.param(
+        "loss:\n  terms: {recon: mse(pred, y1)}\n",
+        "loss.yaml:2:28: loss.terms.y1): 'y1)' is not a valid term name; "
+        "in a {...} mapping, quote formulas that contain commas",
+        id="unquoted-comma-in-flow-mapping",
+    ),
+    pytest.param(
+        "loss:\n  total: 3\n",
+        "loss.yaml:2:3: loss.total: must be a formula, not a int",
+        id="total-not-a-formula",
+    ),
+    pytest.param(
+        "loss:\n  inputs: {pred: output}\n  terms:\n    pred: mse(output, y)\n",
+        "loss.yaml:4:5: loss.terms.pred: 'pred' is both a term and an input (loss.inputs)",
+        id="term-collides-with-input",
+    ),
+    pytest.param(
+        "loss:\n  inputs: {pred: output, targte: y}\n  total: mse(pred, target)\n",
+        "loss.yaml:2:26: loss.inputs.targte: no formula reads an input named 'targte' (did you mean 'target'?)",
+        id="unused-input",
+    ),
+    pytest.param(
+        "loss:\n  inputs: {pred: [output]}\n  total: mse(pred, y)\n",
+        "loss.yaml:2:12: loss.inputs.pred: must be a batch key such as 'output' or 'out.logits', not a list",
+        id="input-not-a-key",
+    ),
+    pytest.param(
+        "loss:\n  metrics:\n    l1: mae(p, y)\n  total: 2*l1\n",
+        "loss.yaml:3:5: loss.metrics.l1: metric 'l1' is used by the total; metrics never carry gradient, "
+        "move it under terms",
+        id="metric-in-total",
+    ),
+    pytest.param(
+        "loss:\n  imports: os\n  total: mse(p, y)\n",
+        "loss.yaml:2:3: loss.imports: must be a list of module names, not a string",
+        id="imports-not-a-list",
+    ),
+    pytest.param(
+        "loss: [1, 2]\n",
+        "loss.yaml:1:1: loss: must be a formula or a mapping of inputs, terms, "
+        "metrics, total, weighting, imports, not a list",
+        id="section-type",
+    ),
+    pytest.param(
+        "model: {}\n",
+        "loss.yaml:1:1: the config: found no 'loss' section; pass key= to name the section that holds the loss",
+        id="no-section",
+    ),
+    pytest.param(
+        "loss:\n  total: a\n  total: b\n", "loss.yaml:3:3: invalid YAML: duplicate key 'total'", id="duplicate-key"
+    ),
+    pytest.param(
+        "loss: [unclosed\n",
+        "loss.yaml:2:1: invalid YAML: expected ',' or ']', but got '<stream end>'",
+        id="yaml-syntax",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), SCHEMA_ERRORS)
+def test_schema_errors_name_file_line_and_column(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(losslang.LossConfigError) as caught:
+        losslang.load(path)
+    assert str(caught.value) == f"{tmp_path}/{message}"
+
+
+FORMULA_ERRORS = [
+    pytest.param(
+        "loss:\n  terms:\n    recon: mse(pred, y)\n    angle: |\n      sin_angle(pred,\n                yy, dim=1.5)\n",
+        losslang.LossArityError,
+        "loss.yaml:4:5: loss.terms.angle: line 2, column 19: argument 'dim' of sin_angle() must be an integer, "
+        "not the number 1.5\n            yy, dim=1.5)\n                    ^",
+        id="block-formula",
+    ),
+    pytest.param(
+        "loss:\n  terms:\n    recon: mes(pred, y)\n",
+        losslang.LossNameError,
+        "loss.yaml:3:5: loss.terms.recon: line 1, column 1: unknown function 'mes' (did you mean 'mse'?)\n"
+        "  mes(pred, y)\n  ^",
+        id="unknown-function",
+    ),
+    pytest.param(
+        "loss:\n  terms:\n    a: b + mse(p, y)\n    b: mae(p, y)\n",
+        losslang.LossNameError,
+        "loss.yaml:3:5: loss.terms.a: line 1, column 1: 'b' is used before it is defined\n  b + mse(p, y)\n  ^",
+        id="used-before-defined",
+    ),
+    pytest.param(
+        "loss:\n  terms:\n    a: b + mse(p, y)\n    b: a * 2\n",
+        losslang.LossNameError,
+        "loss.yaml:3:5: loss.terms.a: line 1, column 1: terms form a cycle: a -> b -> a\n  b + mse(p, y)\n  ^",
+        id="cycle",
+    ),
+    pytest.param(
+        "loss:\n  terms:\n    a: mse(p, y))\n",
+        losslang.LossSyntaxError,
+        "loss.yaml:3:5: loss.terms.a: line 1, column 10: unexpected ')'; expected ';', a new line or the end "
+        "of the formula\n  mse(p, y))\n           ^",
+        id="syntax-in-term",
+    ),
+    pytest.param(
+        "loss:\n  terms:\n    a: x = mse(p, y); x\n",
+        losslang.LossConfigError,
+        "loss.yaml:3:5: loss.terms.a: must be one expression; give each named term its own entry",
+        id="program-as-term",
+    ),
+    pytest.param(
+        "loss:\n  terms:\n    step: mse(p, y)\n",
+        losslang.LossConfigError,
+        "loss.yaml:3:5: loss.terms.step: 'step' is the step counter and cannot be redefined",
+        id="reserved-name",
+    ),
+    pytest.param(
+        "loss: |\n  r = mse(p, y)\n  0.5 * r +\n",
+        losslang.LossSyntaxError,
+        "loss.yaml:1:1: loss: line 2, column 10: unexpected end of line; expected '(', '-', '[', 'false', "
+        "'true', a name, a number or a string\n  0.5 * r +\n           ^",
+        id="program-string",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "kind", "message"), FORMULA_ERRORS)
+def test_formula_errors_name_the_node_and_the_column_inside(
+    tmp_path: Path, text: str, kind: type, message: str
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(kind) as caught:
+        losslang.load(path)
+    assert str(caught.value) == f"{tmp_path}/{message}"
+
+
+def test_mapping_errors_name_the_key_path() -> None:
+    with pytest.raises(losslang.LossNameError) as caught:
+        losslang.load({"loss": {"terms": {"recon": "mes(p, y)"}}})
+    assert str(caught.value).startswith("loss.terms.recon: line 1, column 1: unknown function 'mes'")
+
+
+def test_missing_file_and_wrong_argument() -> None:
+    with pytest.raises(losslang.LossConfigError, match=r"cannot read nowhere\.yaml"):
+        losslang.load("nowhere.yaml")
+    with pytest.raises(losslang.LossConfigError, match="takes a YAML path or a mapping, not int"):
+        losslang.load(3)  # type: ignore[arg-type]
+
+
+def test_missing_key_suggests(tmp_path: Path) -> None:
+    path = write(tmp_path, "train:\n  loss: mse(p, y)\n")
+    with pytest.raises(losslang.LossConfigError) as caught:
+        losslang.load(path, key="train.los")
+    assert str(caught.value) == f"{path}:1:1: train: no key 'los' (did you mean 'loss'?); found: loss"
