@@ -68,6 +68,7 @@ class _Builder:
         self.nodes: dict[tuple[Any, ...], fx.Node] = {}
         self.root = torch.nn.Module()  # holds the nn.Module terms, one per distinct construction
         self.modules: dict[tuple[Any, ...], str] = {}
+        self.weights: dict[str, fx.Node] = {}  # weight/<term> outputs of weighting schemes
 
     def run(self) -> Graph:
         total = self.emit(self.checked.total)
@@ -93,7 +94,7 @@ class _Builder:
             if name in self.checked.explicit or node not in outputs:
                 names.append(name)
                 outputs.append(node)
-        return tuple(names), outputs
+        return (*names, *self.weights), [*outputs, *self.weights.values()]
 
     def emit(self, expr: ast.Expr) -> Any:
         match expr:
@@ -116,6 +117,8 @@ class _Builder:
             case ast.Call(func, args, keywords):
                 spec = self.checked.functions[func]
                 kwargs = {keyword.name: self.emit(keyword.value) for keyword in keywords}
+                if spec.kind == "weighting":
+                    return self.weighting(spec, args, kwargs)
                 if spec.is_module:
                     built = {name: kwargs.pop(name) for name in spec.constructor if name in kwargs}
                     return self.call(self.module(spec, built), *map(self.emit, args), op="call_module", **kwargs)
@@ -127,6 +130,15 @@ class _Builder:
         if key not in self.nodes:
             self.nodes[key] = self.graph.create_node(op, target, args, kwargs)
         return self.nodes[key]
+
+    def weighting(self, spec: TermSpec, args: tuple[ast.Expr, ...], kwargs: dict[str, Any]) -> fx.Node:
+        """A weighting scheme: its total, with each weight recorded as the output ``weight/<term>``."""
+        names = tuple(map(str, args))
+        scheme = self.call(self.module(spec, {"terms": names, **kwargs}), *map(self.emit, args), op="call_module")
+        weights = self.call(operator.getitem, scheme, 1)
+        for index, name in enumerate(names):
+            self.weights.setdefault(f"weight/{name}", self.call(operator.getitem, weights, index))
+        return self.call(operator.getitem, scheme, 0)
 
     def module(self, spec: TermSpec, kwargs: dict[str, Any]) -> str:
         """The name of the submodule ``spec.fn(**kwargs)``, built on first use."""

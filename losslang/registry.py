@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from losslang.errors import LossArityError, LossNameError
 
-Kind = Literal["loss", "function"]
+Kind = Literal["loss", "function", "weighting"]
 Accepts = Literal["tensor", "number", "integer", "bool", "string", "choice", "numbers", "constant"]
 _REQUIRED = inspect.Parameter.empty
 ENTRY_POINT_GROUP = "losslang.terms"
@@ -99,10 +99,10 @@ def spec_of(name: str, fn: Callable[..., Tensor], *, kind: Kind = "loss", aliase
         return TermSpec(name, fn, kind, _params(name, fn), tuple(aliases), summary)
     if not issubclass(fn, nn.Module):
         raise LossArityError(f"cannot register {name!r}: {fn.__name__} is a class but not an nn.Module")
-    call = _params(name, fn.forward)[1:]  # without self
-    build = tuple(
-        replace(p, keyword_only=True) for p in _params(name, fn.__init__, constants=True)[1:] if not p.variadic
-    )
+    call = _params(name, fn.forward, skip=1)  # without self
+    skip = 2 if kind == "weighting" else 1  # a scheme's first argument, its terms' names, comes from the compiler
+    built = _params(name, fn.__init__, constants=True, skip=skip)
+    build = tuple(replace(p, keyword_only=True) for p in built if not p.variadic)
     clash = {p.name for p in call} & {p.name for p in build}
     if clash or any(p.accepts == "tensor" for p in build):
         reason = f"{sorted(clash)} are both" if clash else "tensors cannot be"
@@ -110,10 +110,10 @@ def spec_of(name: str, fn: Callable[..., Tensor], *, kind: Kind = "loss", aliase
     return TermSpec(name, fn, kind, call + build, tuple(aliases), summary, tuple(p.name for p in build))
 
 
-def _params(name: str, fn: Callable[..., Any], *, constants: bool = False) -> tuple[Param, ...]:
+def _params(name: str, fn: Callable[..., Any], *, constants: bool = False, skip: int = 0) -> tuple[Param, ...]:
     try:
         hints = typing.get_type_hints(fn)
-        parameters = inspect.signature(fn).parameters.values()
+        parameters = list(inspect.signature(fn).parameters.values())[skip:]
     except (TypeError, ValueError, NameError) as error:
         raise LossArityError(f"cannot register {name!r}: its signature cannot be read ({error})") from None
     return tuple(_param(name, p, hints.get(p.name), constants) for p in parameters)
@@ -220,10 +220,12 @@ class Registry:
 
 
 def _builtin_registry() -> Registry:
+    from losslang.schedules import SCHEDULES
     from losslang.terms import BUILTINS
+    from losslang.weighting import SCHEMES
 
     registry = Registry(plugins=True)
-    for name, fn, kind, aliases in BUILTINS:
+    for name, fn, kind, aliases in [*BUILTINS, *SCHEDULES, *SCHEMES]:
         registry.add(spec_of(name, fn, kind=kind, aliases=aliases))
     return registry
 

@@ -1,0 +1,75 @@
+"""What every dynamic weighting scheme shares: the call protocol, state handling and DDP sync.
+
+A scheme is an ``nn.Module`` built with the names of the terms it weights. Called on those
+terms (scalars), it returns the weighted total and the current weights; the compiled loss
+reports the weights as ``weight/<term>``. Its state (learned parameters, running averages,
+initial losses) lives in parameters and buffers, so it is saved in ``state_dict``. State only
+moves in training mode. Statistics that feed an update are averaged over DDP ranks first, so
+every rank computes the same weights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+
+from losslang.errors import LossShapeError, LossValueError
+
+
+class WeightingScheme(nn.Module):
+    """Base of the dynamic weighting schemes.
+
+    Subclasses implement :meth:`combine`. Those that need gradients of each term with respect
+    to the model's shared parameters set ``needs_parameters`` and use :meth:`gradients`;
+    :meth:`LossModule.attach` hands them the parameters.
+    """
+
+    needs_parameters = False
+
+    def __init__(self, terms: Sequence[str]) -> None:
+        super().__init__()
+        self.terms = tuple(terms)
+        self.shared: list[nn.Parameter] = []  # set by LossModule.attach; not state
+
+    def forward(self, *losses: Tensor) -> tuple[Tensor, Tensor]:
+        """Return ``(weighted total, weights)`` for the scalar ``losses``, one per term."""
+        for name, loss in zip(self.terms, losses, strict=True):
+            if loss.dim() != 0:
+                raise LossShapeError(f"{self.name}() weights scalar terms; {name!r} has shape {tuple(loss.shape)}")
+        return self.combine(torch.stack(losses))
+
+    @property
+    def name(self) -> str:
+        """The scheme's name as formulas write it."""
+        return type(self).__name__.lower()
+
+    def combine(self, losses: Tensor) -> tuple[Tensor, Tensor]:
+        """Weight the stacked losses: return the total (with gradient) and the weights."""
+        raise NotImplementedError
+
+    def gradients(self, loss: Tensor) -> list[Tensor]:
+        """The gradient of ``loss`` with respect to the attached shared parameters, leaving ``.grad`` alone."""
+        if not self.shared:
+            raise LossValueError(
+                f"{self.name}() needs the model's shared parameters: call loss.attach(model) once before training"
+            )
+        grads = torch.autograd.grad(loss, self.shared, retain_graph=True, allow_unused=True)
+        return [torch.zeros_like(p) if g is None else g for p, g in zip(self.shared, grads, strict=True)]
+
+
+def synced(statistic: Tensor) -> Tensor:
+    """The mean of ``statistic`` over DDP ranks (itself when not distributed), detached.
+
+    Example:
+        >>> import torch
+        >>> synced(torch.tensor([1.0, 2.0]))
+        tensor([1., 2.])
+    """
+    statistic = statistic.detach().clone()
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        dist.all_reduce(statistic, op=dist.ReduceOp.SUM)
+        statistic /= dist.get_world_size()
+    return statistic
