@@ -206,10 +206,16 @@ def _build(document: _Document, path: Key, section: Any, allow_imports: bool) ->
                 raise document.error(where, f"{name!r} is both a term and an input ({'.'.join(map(str, path))}.inputs)")
             named[name] = where
             program.add(document, where, f"{name} = ", formula)
-    total = section.get("total", " + ".join(name for name, key in named.items() if key[-2] == "terms"))
+    terms = [name for name, key in named.items() if key[-2] == "terms"]
+    if "weighting" in section:
+        if "total" in section:
+            raise document.error((*path, "weighting"), "give either total or weighting, not both")
+        where, total = (*path, "weighting"), _weighting(document, (*path, "weighting"), section["weighting"], terms)
+    else:
+        where, total = (*path, "total"), section.get("total", " + ".join(terms))
     if not isinstance(total, str) or not total.strip():
-        raise document.error((*path, "total"), f"must be a formula, not {_kind(total)}")
-    program.add(document, (*path, "total"), "", total)
+        raise document.error(where, f"must be a formula, not {_kind(total)}")
+    program.add(document, where, "", total)
     try:
         module = LossModule("\n".join(program.lines), inputs=inputs)
     except LossLangError as error:
@@ -217,6 +223,27 @@ def _build(document: _Document, path: Key, section: Any, allow_imports: bool) ->
     _check_metrics(document, named, module)
     _check_inputs(document, (*path, "inputs"), inputs, module)
     return module
+
+
+def _weighting(document: _Document, path: Key, block: Any, terms: list[str]) -> str:
+    """The total that a ``weighting: {method: ..., terms: [...], option: value}`` block stands for."""
+    if not isinstance(block, Mapping) or not isinstance(block.get("method"), str):
+        raise document.error(path, "must be a mapping with a method, e.g. {method: uncertainty, terms: [a, b]}")
+    weighted = block.get("terms", terms)
+    if not isinstance(weighted, list) or not weighted:
+        raise document.error((*path, "terms"), f"must be a non-empty list of term names, not {_kind(weighted)}")
+    for index, name in enumerate(weighted):
+        if name not in terms:
+            hint = did_you_mean(str(name), terms)
+            raise document.error((*path, "terms", index), f"{name!r} is not one of the terms{hint}")
+    options = []
+    for option, value in block.items():
+        if option not in ("method", "terms"):
+            if isinstance(value, bool) or not isinstance(value, str | int | float):
+                raise document.error((*path, option), f"must be a number, string or boolean, not {_kind(value)}")
+            text = {True: "true", False: "false"}.get(value, value) if isinstance(value, bool) else value
+            options.append(f'{option}="{text}"' if isinstance(value, str) else f"{option}={text!r}")
+    return f"{block['method']}({', '.join([*weighted, *options])})"
 
 
 def _formulas(document: _Document, path: Key, entries: Any) -> list[tuple[str, str]]:

@@ -6,7 +6,7 @@ names. The maths live in the generated code and the term functions.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import torch
@@ -17,6 +17,7 @@ from losslang.compiler import build
 from losslang.errors import LossInputError, LossNameError, LossShapeError, LossValueError, did_you_mean
 from losslang.parser import parse
 from losslang.registry import REGISTRY
+from losslang.weighting import WeightingScheme
 
 
 class LossOutput(Mapping[str, Tensor]):
@@ -50,6 +51,23 @@ class LossOutput(Mapping[str, Tensor]):
         numbers = torch.stack(values).tolist() if values else []
         return {f"{prefix}{name}": number for name, number in zip(self._values, numbers, strict=True)}
 
+    def grad_norms(self, params: nn.Module | Iterable[Tensor]) -> dict[str, float]:
+        """The L2 norm of each term's gradient with respect to ``params``, leaving ``.grad`` untouched.
+
+        Terms without a gradient (metrics, reported weights) are left out. The graph is kept, so
+        ``out.total.backward()`` still works afterwards.
+
+        Example:
+            >>> import torch, losslang
+            >>> w = torch.tensor([3.0, 4.0], requires_grad=True)
+            >>> out = losslang.compile("a = sum(w * w) / 2; b = 3 * sum(w); a + b")(w=w)
+            >>> {name: round(norm, 4) for name, norm in out.grad_norms([w]).items()}
+            {'total': 9.2195, 'a': 5.0, 'b': 4.2426}
+        """
+        norms = gradient_norms(self._values, params)
+        numbers = torch.stack(list(norms.values())).tolist() if norms else []
+        return dict(zip(norms, numbers, strict=True))
+
     def __getitem__(self, name: str) -> Tensor:
         try:
             return self._values[name]
@@ -65,6 +83,25 @@ class LossOutput(Mapping[str, Tensor]):
 
     def __repr__(self) -> str:
         return f"LossOutput({self.metrics()})"
+
+
+def gradient_norms(values: Mapping[str, Tensor], params: nn.Module | Iterable[Tensor]) -> dict[str, Tensor]:
+    """The gradient norm of each value that has a gradient, as 0-d tensors (no device sync).
+
+    Example:
+        >>> import torch
+        >>> w = torch.tensor([3.0, 4.0], requires_grad=True)
+        >>> gradient_norms({"half": (w * w).sum() / 2, "fixed": torch.tensor(1.0)}, [w])
+        {'half': tensor(5.)}
+    """
+    shared = [p for p in (params.parameters() if isinstance(params, nn.Module) else params) if p.requires_grad]
+    norms = {}
+    for name, value in values.items():
+        if value.requires_grad:
+            grads = torch.autograd.grad(value.sum(), shared, retain_graph=True, allow_unused=True)
+            present = [torch.linalg.vector_norm(g) for g in grads if g is not None]
+            norms[name] = torch.linalg.vector_norm(torch.stack(present)) if present else value.new_zeros(()).detach()
+    return norms
 
 
 class LossModule(nn.Module):
@@ -115,6 +152,8 @@ class LossModule(nn.Module):
         self._names = ("total", *graph.term_names)
         self._uses_step = checked.uses_step
         self.register_buffer("step", torch.zeros((), dtype=torch.int64))
+        self._shared: list[nn.Parameter] = []
+        self._report_grad_norms = False
         self.__dict__["_run"] = torch.compile(self.body) if compile else self.body  # not a submodule
 
     @property
@@ -144,7 +183,35 @@ class LossModule(nn.Module):
             self.step = self.step + 1  # a new tensor: the old one may be saved for backward
         if self.check_finite:
             self._raise_if_not_finite(values, args)
-        return LossOutput(dict(zip(self._names, values, strict=True)))
+        terms = dict(zip(self._names, values, strict=True))
+        if self._report_grad_norms and torch.is_grad_enabled():
+            terms.update({f"grad_norm/{name}": norm for name, norm in gradient_norms(terms, self._shared).items()})
+        return LossOutput(terms)
+
+    def attach(self, model_or_params: nn.Module | Iterable[nn.Parameter], *, grad_norms: bool = False) -> LossModule:
+        """Give the loss the model's shared parameters, once, before training.
+
+        Weighting schemes that balance gradients (``gradnorm``, ``lr_annealing``) need them. With
+        ``grad_norms=True`` every forward also reports ``grad_norm/<term>``, the L2 norm of each
+        term's gradient with respect to those parameters: one extra backward pass per term, a
+        cost you turn on to see which term dominates. Attached parameters are not saved or
+        pickled with the loss: attach again after loading.
+
+        Example:
+            >>> import torch, losslang
+            >>> model = torch.nn.Linear(2, 1)
+            >>> loss = losslang.compile("mse(model_out, y) + mae(model_out, y)").attach(model, grad_norms=True)
+            >>> out = loss(model_out=model(torch.ones(4, 2)), y=torch.zeros(4, 1))
+            >>> [name for name in out if name.startswith("grad_norm/")]
+            ['grad_norm/total', 'grad_norm/mse(model_out, y)', 'grad_norm/mae(model_out, y)']
+        """
+        source = model_or_params.parameters() if isinstance(model_or_params, nn.Module) else model_or_params
+        self._shared = [p for p in source if p.requires_grad]
+        self._report_grad_norms = grad_norms
+        for scheme in self.modules():
+            if isinstance(scheme, WeightingScheme):
+                scheme.shared = self._shared
+        return self
 
     def _fetch(self, given: Mapping[str, Any], path: tuple[str, ...]) -> Any:
         value: Any = given

@@ -271,3 +271,57 @@ def test_missing_key_suggests(tmp_path: Path) -> None:
     with pytest.raises(losslang.LossConfigError) as caught:
         losslang.load(path, key="train.los")
     assert str(caught.value) == f"{path}:1:1: train: no key 'los' (did you mean 'loss'?); found: loss"
+
+
+def test_weighting_block_becomes_the_total() -> None:
+    loss = losslang.load(
+        {
+            "loss": {
+                "terms": {"recon": "mse(p, y)", "angle": "sin_angle(p, y)"},
+                "weighting": {"method": "uncertainty", "init": 0.5},
+            }
+        }
+    )
+    assert str(loss).splitlines()[-1] == "uncertainty(recon, angle, init=0.5)"
+    out = loss(p=torch.randn(3, 2), y=torch.randn(3, 2))
+    assert {"weight/recon", "weight/angle"} <= set(out)
+
+
+WEIGHTING_ERRORS = [
+    pytest.param(
+        {"method": "uncertanty"},
+        losslang.LossNameError,
+        "loss.weighting: line 1, column 1: unknown function 'uncertanty' (did you mean 'uncertainty'?)",
+        id="unknown-method",
+    ),
+    pytest.param(
+        {"method": "uncertainty", "terms": ["recn"]},
+        losslang.LossConfigError,
+        "loss.weighting.terms.0: 'recn' is not one of the terms (did you mean 'recon'?)",
+        id="unknown-term",
+    ),
+    pytest.param(
+        {"method": "uncertainty", "init": [1]},
+        losslang.LossConfigError,
+        "loss.weighting.init: must be a number, string or boolean, not a list",
+        id="option-type",
+    ),
+    pytest.param(
+        "uncertainty",
+        losslang.LossConfigError,
+        "loss.weighting: must be a mapping with a method, e.g. {method: uncertainty, terms: [a, b]}",
+        id="not-a-mapping",
+    ),
+]
+
+
+@pytest.mark.parametrize(("block", "kind", "message"), WEIGHTING_ERRORS)
+def test_weighting_block_errors(block: object, kind: type, message: str) -> None:
+    with pytest.raises(kind) as caught:
+        losslang.load({"loss": {"terms": {"recon": "mse(p, y)"}, "weighting": block}})
+    assert str(caught.value).split("\n")[0] == message
+
+
+def test_weighting_and_total_exclude_each_other() -> None:
+    with pytest.raises(losslang.LossConfigError, match="give either total or weighting, not both"):
+        losslang.load({"terms": {"a": "mse(p, y)"}, "total": "a", "weighting": {"method": "uncertainty"}})

@@ -259,3 +259,48 @@ def test_torch_compile_matches_eager() -> None:
     compiled = losslang.compile(MISSION, compile=True)
     torch.testing.assert_close(compiled(data).total, eager(data).total)
     assert "_orig_mod" not in "".join(compiled.state_dict())
+
+
+def test_grad_norms_match_autograd_and_leave_grad_alone() -> None:
+    model = nn.Linear(3, 1)
+    x, y = torch.randn(8, 3), torch.randn(8, 1)
+    loss = losslang.compile("recon = mse(pred, y); l1 = mae(pred, y); recon + 0.1*l1")
+    out = loss(pred=model(x), y=y)
+    norms = out.grad_norms(model)
+    assert model.weight.grad is None
+    for name in ("total", "recon", "l1"):
+        grads = torch.autograd.grad(out[name], list(model.parameters()), retain_graph=True)
+        expected = torch.linalg.vector_norm(torch.stack([g.norm() for g in grads]))
+        assert norms[name] == pytest.approx(expected.item(), rel=1e-6)
+    out.total.backward()
+    assert model.weight.grad is not None
+
+
+def test_grad_norms_skip_metrics_and_weights() -> None:
+    model = nn.Linear(2, 1)
+    loss = losslang.compile("m = mae(pred, y); uncertainty(mse(pred, y), mse(pred, 2*y))")
+    out = loss(pred=model(torch.ones(4, 2)), y=torch.ones(4, 1))
+    assert set(out.grad_norms(model)) == {
+        "total",
+        "mse(pred, y)",
+        "mse(pred, 2 * y)",
+        "uncertainty(mse(pred, y), mse(pred, 2 * y))",
+    }
+
+
+def test_attach_reports_grad_norms_on_every_forward_only_with_grad() -> None:
+    model = nn.Linear(2, 1)
+    loss = losslang.compile("mse(pred, y) + 1000*mae(pred, y)").attach(model, grad_norms=True)
+    out = loss(pred=model(torch.ones(4, 2)), y=torch.zeros(4, 1))
+    assert out["grad_norm/mae(pred, y)"].item() > 0 and "grad_norm/total" in out
+    out.total.backward()
+    with torch.no_grad():
+        assert not any(
+            name.startswith("grad_norm/") for name in loss(pred=model(torch.ones(4, 2)), y=torch.zeros(4, 1))
+        )
+
+
+def test_attach_hands_parameters_to_weighting_schemes() -> None:
+    model = nn.Linear(2, 1)
+    loss = losslang.compile("uncertainty(mse(p, y), mae(p, y))").attach(model)
+    assert loss.body.uncertainty_0.shared == list(model.parameters())
