@@ -84,6 +84,29 @@ def _read_inputs(path: Path) -> Mapping[str, Any]:
     return inputs
 
 
+def _train(args: argparse.Namespace) -> int:
+    from losslang.train import train
+
+    run = train(
+        args.config,
+        epochs=args.epochs,
+        run_dir=args.out,
+        progress=not args.no_progress,
+        allow_imports=args.allow_imports,
+    )
+    saved = [str(path) for path in (run.csv_path, run.png_path) if path is not None]
+    print(f"wrote {', '.join(saved)}")
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from losslang.plot import plot_run
+
+    png = Path(args.out) if args.out else Path(args.csv).with_suffix(".png")
+    print(f"wrote {plot_run(args.csv, png)}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """The command-line parser, with one sub-command per job.
 
@@ -112,6 +135,15 @@ def parser() -> argparse.ArgumentParser:
     evaluated = command("eval", _eval, "print every term's value on saved inputs")
     takes_loss(evaluated)
     evaluated.add_argument("--inputs", required=True, help="a .pt file (dict of tensors) or an .npz file")
+    trained = command("train", _train, "train the model of a YAML config with its loss, showing every term")
+    trained.add_argument("config", help="a training config: model, data, optimizer, epochs, run and loss sections")
+    trained.add_argument("--epochs", type=int, help="override the config's epochs")
+    trained.add_argument("--out", help="override run.dir, where run.csv and run.png go")
+    trained.add_argument("--no-progress", action="store_true", help="no progress bar")
+    trained.add_argument("--allow-imports", action="store_true", help="let the loss's imports: list import modules")
+    plotted = command("plot", _plot, "redraw the per-term curves of a run.csv")
+    plotted.add_argument("csv", help="the run.csv written by losslang train")
+    plotted.add_argument("--out", help="the PNG to write (default: next to the CSV)")
     return main
 
 

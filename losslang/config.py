@@ -26,14 +26,15 @@ Key = tuple[str | int, ...]
 
 
 @dataclass
-class _Document:
-    """Loaded values, with the position of every node when they came from a file."""
+class Document:
+    """Loaded config values, with the position of every node when they came from a file."""
 
     data: Any
     filename: str | None = None
     marks: dict[Key, yaml.Mark] = field(default_factory=dict)
 
     def where(self, path: Key) -> str:
+        """The ``file:line:column: dotted.key: `` prefix of an error at ``path``."""
         dotted = ".".join(map(str, path)) or "the config"
         mark = self.marks.get(path)
         if self.filename is None:
@@ -43,6 +44,7 @@ class _Document:
         return f"{self.filename}:{mark.line + 1}:{mark.column + 1}: {dotted}: "
 
     def error(self, path: Key, reason: str) -> LossConfigError:
+        """A config error at ``path``."""
         return LossConfigError(reason, where=self.where(path))
 
 
@@ -76,31 +78,37 @@ def load(
         {'total': 0.5, 'recon': 1.0, 'l1': 1.0}
     """
     try:
-        document = _document(path_or_mapping)
+        document = read(path_or_mapping)
         path, section = _section(document, key)
-        return _build(document, path, section, allow_imports)
+        return build(document, path, section, allow_imports)
     except LossLangError as error:
         raise error.with_traceback(None) from None
 
 
-def _document(path_or_mapping: str | Path | Mapping[str, Any]) -> _Document:
+def read(path_or_mapping: str | Path | Mapping[str, Any]) -> Document:
+    """Read a YAML file (with node positions), a mapping or an OmegaConf config into a :class:`Document`.
+
+    Example:
+        >>> read({"loss": "mse(p, y)"}).data
+        {'loss': 'mse(p, y)'}
+    """
     if isinstance(path_or_mapping, str | Path):
         return _read(Path(path_or_mapping))
     if type(path_or_mapping).__module__.startswith("omegaconf"):
         from omegaconf import OmegaConf
 
-        return _Document(OmegaConf.to_container(path_or_mapping, resolve=True))  # type: ignore[arg-type]
+        return Document(OmegaConf.to_container(path_or_mapping, resolve=True))  # type: ignore[arg-type]
     if not isinstance(path_or_mapping, Mapping):
         raise LossConfigError(f"load() takes a YAML path or a mapping, not {type(path_or_mapping).__name__}")
-    return _Document(path_or_mapping)
+    return Document(path_or_mapping)
 
 
-def _read(path: Path) -> _Document:
+def _read(path: Path) -> Document:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise LossConfigError(f"cannot read {path}: {error}") from None
-    document = _Document(None, str(path))
+    document = Document(None, str(path))
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         document.data = _construct(node, (), document.marks) if node is not None else {}
@@ -135,7 +143,7 @@ def _construct(node: yaml.Node, path: Key, marks: dict[Key, yaml.Mark]) -> Any:
     return yaml.constructor.SafeConstructor().construct_object(node)
 
 
-def _section(document: _Document, key: str | None) -> tuple[Key, Any]:
+def _section(document: Document, key: str | None) -> tuple[Key, Any]:
     data = document.data
     if key is not None:
         path: Key = tuple(key.split("."))
@@ -160,7 +168,7 @@ class _Program:
     lines: list[str] = field(default_factory=list)
     entries: list[tuple[int, int, Key, str]] = field(default_factory=list)
 
-    def add(self, document: _Document, path: Key, head: str, formula: str) -> None:
+    def add(self, document: Document, path: Key, head: str, formula: str) -> None:
         # Each formula goes between parentheses on lines of its own, so that its lines and
         # columns are the program's, shifted by a known number of lines. It is parsed on its
         # own first, so that a stray parenthesis cannot pair with the ones around it.
@@ -174,7 +182,7 @@ class _Program:
         self.lines += [f"{head}(", *body, ")"]
         self.entries.append((start, start + len(body) + 1, path, formula))
 
-    def locate(self, error: LossLangError, document: _Document) -> LossLangError:
+    def locate(self, error: LossLangError, document: Document) -> LossLangError:
         for start, end, path, formula in self.entries:
             if error.line is not None and start <= error.line <= end:
                 if start < error.line < end:
@@ -183,7 +191,8 @@ class _Program:
         return error.relocated(where=document.where(()), source=None)
 
 
-def _build(document: _Document, path: Key, section: Any, allow_imports: bool) -> LossModule:
+def build(document: Document, path: Key, section: Any, allow_imports: bool) -> LossModule:
+    """Build the loss described by ``section``, found at ``path`` in ``document``."""
     if isinstance(section, str):
         try:
             return LossModule(section)
@@ -225,7 +234,7 @@ def _build(document: _Document, path: Key, section: Any, allow_imports: bool) ->
     return module
 
 
-def _weighting(document: _Document, path: Key, block: Any, terms: list[str]) -> str:
+def _weighting(document: Document, path: Key, block: Any, terms: list[str]) -> str:
     """The total that a ``weighting: {method: ..., terms: [...], option: value}`` block stands for."""
     if not isinstance(block, Mapping) or not isinstance(block.get("method"), str):
         raise document.error(path, "must be a mapping with a method, e.g. {method: uncertainty, terms: [a, b]}")
@@ -246,14 +255,14 @@ def _weighting(document: _Document, path: Key, block: Any, terms: list[str]) -> 
     return f"{block['method']}({', '.join([*weighted, *options])})"
 
 
-def _formulas(document: _Document, path: Key, entries: Any) -> list[tuple[str, str]]:
+def _formulas(document: Document, path: Key, entries: Any) -> list[tuple[str, str]]:
     """The ``name: formula`` entries of a section, every name and type checked before any formula."""
     if not isinstance(entries, Mapping):
         raise document.error(path, f"must be a mapping of name: formula, not {_kind(entries)}")
     return list(_entries(document, path, entries))
 
 
-def _entries(document: _Document, path: Key, entries: Mapping[Any, Any]) -> Iterator[tuple[str, str]]:
+def _entries(document: Document, path: Key, entries: Mapping[Any, Any]) -> Iterator[tuple[str, str]]:
     for name, formula in entries.items():
         if not isinstance(name, str) or not name.isidentifier():
             hint = "; in a {...} mapping, quote formulas that contain commas" if set("()") & set(str(name)) else ""
@@ -263,7 +272,7 @@ def _entries(document: _Document, path: Key, entries: Mapping[Any, Any]) -> Iter
         yield name, str(formula)
 
 
-def _inputs(document: _Document, path: Key, inputs: Any) -> dict[str, str]:
+def _inputs(document: Document, path: Key, inputs: Any) -> dict[str, str]:
     if not isinstance(inputs, Mapping):
         raise document.error(path, f"must be a mapping of formula name: batch key, not {_kind(inputs)}")
     for name, source in inputs.items():
@@ -274,7 +283,7 @@ def _inputs(document: _Document, path: Key, inputs: Any) -> dict[str, str]:
     return {str(name): source for name, source in inputs.items()}
 
 
-def _check_metrics(document: _Document, named: dict[str, Key], module: LossModule) -> None:
+def _check_metrics(document: Document, named: dict[str, Key], module: LossModule) -> None:
     for name, where in named.items():
         if where[-2] == "metrics" and name not in module.metric_names:
             raise document.error(
@@ -282,14 +291,14 @@ def _check_metrics(document: _Document, named: dict[str, Key], module: LossModul
             )
 
 
-def _check_inputs(document: _Document, path: Key, inputs: dict[str, str], module: LossModule) -> None:
+def _check_inputs(document: Document, path: Key, inputs: dict[str, str], module: LossModule) -> None:
     for name in inputs:
         if name not in module.formula_inputs:
             hint = did_you_mean(name, module.formula_inputs)
             raise document.error((*path, name), f"no formula reads an input named {name!r}{hint}")
 
 
-def _import(document: _Document, path: Key, modules: Any, allow_imports: bool) -> None:
+def _import(document: Document, path: Key, modules: Any, allow_imports: bool) -> None:
     if modules is None:
         return
     path = (*path, "imports")

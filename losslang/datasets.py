@@ -1,0 +1,61 @@
+"""Small synthetic datasets for the demo training run, generated from a seed.
+
+Each returns a dict of equally long tensors; the trainer batches them along the first dimension.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+
+def linear_multilabel(samples: int = 160, seed: int = 0) -> dict[str, Tensor]:
+    """The MindSpore multi-label tutorial: ``y1 = 2x + 3 + N(0, 1)``, ``y2 = 2x + 3 + N(-1, 1)``.
+
+    Example:
+        >>> data = linear_multilabel(4)
+        >>> sorted(data), tuple(data["x"].shape)
+        (['label1', 'label2', 'x'], (4, 1))
+    """
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.rand(samples, 1, generator=generator) * 20 - 10
+    label1 = 2 * x + 3 + torch.randn(samples, 1, generator=generator)
+    label2 = 2 * x + 3 + torch.randn(samples, 1, generator=generator) - 1
+    return {"x": x, "label1": label1, "label2": label2}
+
+
+def classification(samples: int = 256, features: int = 2, classes: int = 3, seed: int = 0) -> dict[str, Tensor]:
+    """Gaussian blobs, one per class, with integer labels and a regression target (the distance to the origin).
+
+    Example:
+        >>> data = classification(6, classes=3)
+        >>> data["label"].dtype, tuple(data["x"].shape), tuple(data["radius"].shape)
+        (torch.int64, (6, 2), (6,))
+    """
+    generator = torch.Generator().manual_seed(seed)
+    centres = torch.randn(classes, features, generator=generator) * 3
+    label = torch.randint(classes, (samples,), generator=generator)
+    x = centres[label] + torch.randn(samples, features, generator=generator)
+    return {"x": x, "label": label, "radius": x.norm(dim=1)}
+
+
+def regression_angle(samples: int = 256, features: int = 4, seed: int = 0) -> dict[str, Tensor]:
+    """Targets are 3-vectors ``x @ W`` whose direction matters as much as their length.
+
+    Example:
+        >>> tuple(regression_angle(5)["target"].shape)
+        (5, 3)
+    """
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(samples, features, generator=generator)
+    weight = torch.randn(features, 3, generator=generator)
+    return {"x": x, "target": x @ weight}
+
+
+DATASETS: dict[str, Callable[..., dict[str, Tensor]]] = {
+    "linear_multilabel": linear_multilabel,
+    "classification": classification,
+    "regression_angle": regression_angle,
+}

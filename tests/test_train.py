@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import losslang
+from losslang.plot import read_run
+from losslang.train import train
+
+ROOT = Path(__file__).parent.parent
+EXAMPLES = ROOT / "examples"
+
+
+def test_multilabel_main_job_fits_and_logs_every_term(tmp_path: Path) -> None:
+    stream = io.StringIO()
+    run = train(EXAMPLES / "multilabel.yaml", run_dir=tmp_path, progress=False, stream=stream)
+    linear = run.model[0]
+    assert linear.weight.item() == pytest.approx(2.0, abs=0.1) and linear.bias.item() == pytest.approx(2.5, abs=0.6)
+    assert run.history[-1]["total"] < run.history[0]["total"] / 5
+    columns = read_run(run.csv_path)
+    assert list(columns) == [
+        "step",
+        "epoch",
+        "total",
+        "fit1",
+        "mae(base, target1)",
+        "mae(base, target2)",
+        "mean(mae(base, target1), mae(base, target2))",
+    ]
+    assert len(columns["step"]) == 60 * 10
+    assert run.png_path is not None and run.png_path.stat().st_size > 10_000
+    table = stream.getvalue().splitlines()
+    assert table[0].split() == ["term", "first", "last", "min"] and table[2].startswith("fit1")
+
+
+def test_dynamic_weights_are_logged(tmp_path: Path) -> None:
+    run = train(EXAMPLES / "regression_angle.yaml", epochs=2, run_dir=tmp_path, progress=False, stream=io.StringIO())
+    with open(run.csv_path) as handle:
+        header = next(csv.reader(handle))
+    assert {"weight/length", "weight/angle", "length", "angle"} <= set(header)
+    assert [name for name, _ in run.loss.named_parameters()] == ["body.uncertainty_0.log_variance"]
+    assert run.loss.body.uncertainty_0.log_variance.abs().sum().item() > 0  # trained with the model
+
+
+def test_progress_bar_shows_terms(tmp_path: Path) -> None:
+    pytest.importorskip("tqdm")
+    stream = io.StringIO()
+    train(EXAMPLES / "multilabel.yaml", epochs=1, run_dir=tmp_path, stream=stream)
+    assert "fit1=" in stream.getvalue() and "step/s" in stream.getvalue()
+
+
+def test_tensorboard_events_are_written(tmp_path: Path) -> None:
+    pytest.importorskip("tensorboard")
+    config = losslang.config.read(EXAMPLES / "multilabel.yaml").data
+    config = {**config, "epochs": 1, "run": {"tensorboard": True, "plot": False}}
+    train(config, run_dir=tmp_path, progress=False, stream=io.StringIO())
+    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+
+
+TRAIN_ERRORS = [
+    pytest.param(
+        "epoch: 3\n",
+        "train.yaml:1:1: epoch: unknown section 'epoch' (did you mean 'epochs'?); "
+        "allowed: seed, epochs, model, data, optimizer, run, loss",
+        id="section",
+    ),
+    pytest.param(
+        "model: {}\ndata: {}\n", "train.yaml:1:1: the config: the training config needs a 'loss' section", id="no-loss"
+    ),
+    pytest.param(
+        "model: {mlp: {inputs: 1, activation: swish}}\ndata: {dataset: linear_multilabel}\nloss: mse(output, label1)\n",
+        "train.yaml:1:26: model.mlp.activation: unknown activation 'swish'; choose one of relu, tanh, gelu, silu",
+        id="activation",
+    ),
+    pytest.param(
+        "model: {mlp: {inputs: 1}}\ndata: {dataset: mnist}\nloss: mse(output, label1)\n",
+        "train.yaml:2:1: data: needs a dataset: one of linear_multilabel, classification, regression_angle",
+        id="dataset",
+    ),
+    pytest.param(
+        "model: {mlp: {inputs: 1}}\ndata: {dataset: linear_multilabel}\noptimizer: {name: lbfgs2}\n"
+        "loss: mse(output, label1)\n",
+        "train.yaml:3:1: optimizer: needs a name: one of sgd, adam, adamw, rmsprop",
+        id="optimizer",
+    ),
+    pytest.param(
+        "model: {mlp: {inputs: 1}}\ndata: {dataset: linear_multilabel, colour: red}\nloss: mse(output, label1)\n",
+        "train.yaml:2:1: data: bad option for linear_multilabel: linear_multilabel() got an unexpected keyword "
+        "argument 'colour'",
+        id="dataset-option",
+    ),
+    pytest.param(
+        "epochs: -1\nmodel: {mlp: {inputs: 1}}\ndata: {dataset: linear_multilabel}\nloss: mse(output, label1)\n",
+        "train.yaml:1:1: epochs: must be a non-negative integer, not -1",
+        id="epochs",
+    ),
+    pytest.param(
+        "model: {mlp: {inputs: 1}}\ndata: {dataset: linear_multilabel}\nloss: mse(output, labl1)\n",
+        None,
+        id="missing-input-at-first-step",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), TRAIN_ERRORS)
+def test_training_config_errors(tmp_path: Path, text: str, message: str | None) -> None:
+    path = tmp_path / "train.yaml"
+    path.write_text(text)
+    with pytest.raises(losslang.LossLangError) as caught:
+        train(path, run_dir=tmp_path, progress=False, stream=io.StringIO())
+    if message is None:
+        assert "missing input 'labl1' (did you mean 'label1'?)" in str(caught.value)
+    else:
+        assert str(caught.value) == f"{tmp_path}/{message}"
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "losslang", *args], capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+def test_train_and_plot_commands(tmp_path: Path) -> None:
+    result = cli("train", str(EXAMPLES / "multilabel.yaml"), "--epochs", "3", "--out", str(tmp_path), "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert f"wrote {tmp_path}/run.csv, {tmp_path}/run.png" in result.stdout
+    (tmp_path / "run.png").unlink()
+    replot = cli("plot", str(tmp_path / "run.csv"))
+    assert replot.returncode == 0 and (tmp_path / "run.png").stat().st_size > 0
+    bad = cli("plot", str(tmp_path / "missing.csv"))
+    assert bad.returncode == 1 and "cannot read" in bad.stderr
+
+
+def test_main_job_config_loads_its_loss_alone() -> None:
+    loss = losslang.load(EXAMPLES / "multilabel.yaml")
+    assert loss.inputs == ("output", "label1", "label2")
+    assert torch.is_tensor(loss(output=torch.ones(2, 1), label1=torch.ones(2, 1), label2=torch.ones(2, 1)).total)
