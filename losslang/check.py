@@ -201,6 +201,8 @@ class _Checker:
             return ast.Ref(head, node.span) if head in self.definitions else self.weights[head]
         if head in self.positions:
             raise self.error(LossNameError, self.forward_reference(head), node)
+        if len(node.parts) == 1 and head.lower() in ("nan", "inf", "infinity"):
+            raise self.error(LossNameError, f"{head!r} is not a number in losslang: constants must be finite", node)
         if node.parts == ("step",):
             self.uses_step = True
             return ast.Step(node.span)

@@ -8,6 +8,7 @@ written. Terms the total does not use are computed after it with gradients off.
 
 from __future__ import annotations
 
+import keyword
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -83,8 +84,21 @@ class _Builder:
             self.graph.erase_node(grad_off)
             self.graph.erase_node(grad_was)
         self.graph.output((total, *outputs))
+        self.rename_unsafe_inputs()
         module = fx.GraphModule(self.root, self.graph, class_name="LossGraph")
         return Graph(module, names, metrics)
+
+    def rename_unsafe_inputs(self) -> None:
+        """Inputs named like a Python keyword, ``self`` or a global of the generated code get a new name.
+
+        A placeholder's target is its parameter name in the generated ``forward``; fx renames
+        the node on a clash but keeps the target, which would shadow the global.
+        """
+        reserved = {"self", *self.graph.python_code(root_module="self").globals}
+        for node in [*self.inputs.values(), *([self.step] if self.step is not None else [])]:
+            if keyword.iskeyword(node.target) or node.target in reserved:
+                node._rename(f"{node.target}_input")
+                node.target = node.name
 
     def outputs(self) -> tuple[tuple[str, ...], list[fx.Node]]:
         names: list[str] = []

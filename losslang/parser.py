@@ -30,6 +30,11 @@ _TERMINAL_NAMES = {
     "_NL": "a new line",
     "$END": "the end of the formula",
 }
+# Limits that keep every later (recursive) stage far from Python's recursion limit and hostile
+# input fast to refuse; generous for any real loss.
+MAX_LENGTH = 100_000
+MAX_DEPTH = 200
+_DIGITS = 400
 _TOKEN_KINDS = {"NAME": "name", "NUMBER": "number", "INT": "integer", "STRING": "string"}
 
 
@@ -98,7 +103,8 @@ class _Build(Transformer_NonRecursive):
 
     def number(self, meta: Any, children: list[Any]) -> ast.Number:
         text = str(children[0])
-        value = int(text) if text.isdigit() else float(text)
+        # A literal too long for int() becomes inf, which the checker reports as too large.
+        value = int(text) if text.isdigit() and len(text) <= _DIGITS else float(text)
         return ast.Number(value, _span(meta))
 
     def string(self, meta: Any, children: list[Any]) -> ast.String:
@@ -160,11 +166,40 @@ def parse(source: str) -> ast.Program:
         >>> parse(str(program)) == program
         True
     """
+    if len(source) > MAX_LENGTH:
+        raise LossSyntaxError(
+            f"the formula is {len(source):,} characters long; the limit is {MAX_LENGTH:,}", line=1, column=1
+        )
     try:
         tree = _lark().parse(source)
     except lark.exceptions.UnexpectedInput as error:
         raise _syntax_error(source, error) from None
-    return dataclasses.replace(_Build().transform(tree), source=source)
+    program = dataclasses.replace(_Build().transform(tree), source=source)
+    deep = _too_deep(program)
+    if deep is not None and deep.span is not None:
+        reason = f"the formula nests more than {MAX_DEPTH} levels deep; split it into named terms"
+        raise LossSyntaxError(reason, source=source, line=deep.span.line, column=deep.span.column)
+    return program
+
+
+def _too_deep(program: ast.Program) -> ast.Node | None:
+    """The first node nested deeper than ``MAX_DEPTH``, found without recursion."""
+    stack: list[tuple[Any, int]] = [(program, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return node
+        for child in _children(node):
+            stack.append((child, depth + 1))
+    return None
+
+
+def _children(node: Any) -> list[ast.Node]:
+    if not isinstance(node, ast.Node):
+        return []
+    values = [getattr(node, name) for name in node.__dataclass_fields__ if name not in ("span", "source")]  # type: ignore[attr-defined]
+    flat = [item for value in values for item in (value if isinstance(value, tuple) else (value,))]
+    return [item for item in flat if isinstance(item, ast.Node)]
 
 
 def _syntax_error(source: str, error: lark.exceptions.UnexpectedInput) -> LossSyntaxError:
