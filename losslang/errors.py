@@ -121,4 +121,12 @@ def locate(message: str, source: str, line: int, column: int) -> str:
     """
     lines = source.splitlines() or [""]
     text = lines[line - 1] if 0 < line <= len(lines) else ""
-    return f"line {line}, column {column}: {message}\n  {text}\n  {' ' * (column - 1)}^"
+    offset = column - 1
+    if len(text) > _WIDTH:  # quote a window around the fault, not a huge line
+        start = max(0, min(offset - _WIDTH // 2, len(text) - _WIDTH))
+        text = ("..." if start else "") + text[start : start + _WIDTH] + ("..." if start + _WIDTH < len(text) else "")
+        offset = offset - start + (3 if start else 0)
+    return f"line {line}, column {column}: {message}\n  {text}\n  {' ' * offset}^"
+
+
+_WIDTH = 100

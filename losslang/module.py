@@ -14,7 +14,14 @@ from torch import Tensor, nn
 
 from losslang.check import check
 from losslang.compiler import build
-from losslang.errors import LossInputError, LossNameError, LossShapeError, LossValueError, did_you_mean
+from losslang.errors import (
+    LossConfigError,
+    LossInputError,
+    LossNameError,
+    LossShapeError,
+    LossValueError,
+    did_you_mean,
+)
 from losslang.parser import parse
 from losslang.registry import REGISTRY
 from losslang.weighting import WeightingScheme
@@ -242,6 +249,17 @@ class LossModule(nn.Module):
         cause = "its inputs were finite" if inputs_ok else "some inputs were already NaN or infinite"
         raise LossValueError(f"term {bad[0]!r} is not finite; {cause}")
 
+    def get_extra_state(self) -> dict[str, str]:
+        """The canonical formula, saved in ``state_dict`` so that a state cannot be loaded into another loss."""
+        return {"formula": self.canonical}
+
+    def set_extra_state(self, state: Any) -> None:
+        """Refuse a state saved from a different formula."""
+        formula = state.get("formula") if isinstance(state, Mapping) else None
+        if formula != self.canonical:
+            saved, this = _indent(str(formula)), _indent(self.canonical)
+            raise LossConfigError(f"this state was saved from a different loss; saved:\n{saved}\nthis loss:\n{this}")
+
     def __str__(self) -> str:
         return self.canonical
 
@@ -256,3 +274,7 @@ class LossModule(nn.Module):
         self.__init__(state["source"], **state["options"])  # type: ignore[misc]
         self.load_state_dict(state["state"], assign=True)
         self.train(state["training"])
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"  {line}" for line in text.splitlines())

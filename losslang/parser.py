@@ -35,6 +35,7 @@ _TERMINAL_NAMES = {
 MAX_LENGTH = 100_000
 MAX_DEPTH = 200
 _DIGITS = 400
+_TOO_DEEP = f"the formula nests more than {MAX_DEPTH} levels deep; split it into named terms"
 _TOKEN_KINDS = {"NAME": "name", "NUMBER": "number", "INT": "integer", "STRING": "string"}
 
 
@@ -52,8 +53,15 @@ def grammar_path() -> Path:
     raise FileNotFoundError("losslang.lark is missing from the installation; reinstall losslang")
 
 
+class _TooDeepError(Exception):
+    """Brackets nested deeper than ``MAX_DEPTH``, at ``token``."""
+
+    def __init__(self, token: Token) -> None:
+        self.token = token
+
+
 class _NewlinesInBrackets:
-    """Drop line breaks inside parentheses and brackets, so a long call may span lines."""
+    """Drop line breaks inside parentheses and brackets, so a long call may span lines; refuse deep nesting."""
 
     always_accept = ("_NL",)
 
@@ -61,6 +69,8 @@ class _NewlinesInBrackets:
         depth = 0
         for token in stream:
             depth += (token.type in _OPENERS) - (token.type in _CLOSERS)
+            if depth > MAX_DEPTH:
+                raise _TooDeepError(token)
             if token.type != "_NL" or depth <= 0:
                 yield token
 
@@ -174,11 +184,12 @@ def parse(source: str) -> ast.Program:
         tree = _lark().parse(source)
     except lark.exceptions.UnexpectedInput as error:
         raise _syntax_error(source, error) from None
+    except _TooDeepError as error:
+        raise LossSyntaxError(_TOO_DEEP, source=source, line=error.token.line, column=error.token.column) from None
     program = dataclasses.replace(_Build().transform(tree), source=source)
     deep = _too_deep(program)
     if deep is not None and deep.span is not None:
-        reason = f"the formula nests more than {MAX_DEPTH} levels deep; split it into named terms"
-        raise LossSyntaxError(reason, source=source, line=deep.span.line, column=deep.span.column)
+        raise LossSyntaxError(_TOO_DEEP, source=source, line=deep.span.line, column=deep.span.column)
     return program
 
 

@@ -7,7 +7,10 @@ each parameter what it accepts, read once from the annotations.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import inspect
+import sys
 import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -198,7 +201,8 @@ class Registry:
         return layer
 
     def _plugin(self, name: str) -> TermSpec | None:
-        for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP, name=name):
+        entry_point = _entry_points(tuple(sys.path)).get(name)
+        if entry_point is not None:
             try:
                 loaded = entry_point.load()
             except Exception as error:
@@ -215,8 +219,14 @@ class Registry:
 
     def __iter__(self) -> Iterator[str]:
         inherited = list(self.parent) if self.parent is not None else []
-        plugins = [ep.name for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)] if self.plugins else []
+        plugins = list(_entry_points(tuple(sys.path))) if self.plugins else []
         return iter(dict.fromkeys([*self.specs, *self.aliases, *inherited, *plugins]))
+
+
+@functools.lru_cache(maxsize=8)
+def _entry_points(path: tuple[str, ...]) -> dict[str, metadata.EntryPoint]:
+    """The ``losslang.terms`` entry points of the installed packages, read once per ``sys.path`` (a slow scan)."""
+    return {entry_point.name: entry_point for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP)}
 
 
 def _builtin_registry() -> Registry:
@@ -231,6 +241,30 @@ def _builtin_registry() -> Registry:
 
 
 REGISTRY = _builtin_registry()
+
+
+@contextlib.contextmanager
+def snapshot(registry: Registry | None = None) -> Iterator[Registry]:
+    """Restore the registry's terms and aliases on exit, whatever was registered inside.
+
+    Example:
+        >>> import torch
+        >>> with snapshot():
+        ...     REGISTRY.add(spec_of("temporary", lambda x: x))
+        ...     "temporary" in REGISTRY
+        True
+        >>> "temporary" in REGISTRY
+        False
+    """
+    registry = REGISTRY if registry is None else registry
+    specs, aliases = dict(registry.specs), dict(registry.aliases)
+    try:
+        yield registry
+    finally:
+        registry.specs.clear()
+        registry.specs.update(specs)
+        registry.aliases.clear()
+        registry.aliases.update(aliases)
 
 
 def register(name: str, *, aliases: Iterable[str] = (), override: bool = False) -> Callable[[F], F]:

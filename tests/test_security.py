@@ -1,0 +1,152 @@
+"""No execution of user text, and state that cannot be mixed up."""
+
+from __future__ import annotations
+
+import ast
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+from torch import Tensor
+
+import losslang
+from losslang.parser import parse
+from losslang.registry import REGISTRY, snapshot
+
+PACKAGE = Path(losslang.__file__).parent
+
+
+def test_the_package_never_calls_eval_exec_or_import_on_text() -> None:
+    for path in PACKAGE.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                assert node.func.id not in ("eval", "exec", "compile", "__import__"), f"{path}:{node.lineno}"
+
+
+@pytest.mark.parametrize(
+    ("source", "kind", "message"),
+    [
+        pytest.param("__import__('os')", losslang.LossNameError, "unknown function '__import__'", id="import-call"),
+        pytest.param("eval(x)", losslang.LossNameError, "unknown function 'eval'", id="eval-call"),
+        pytest.param(
+            "mse(p.__class__, y)",
+            losslang.LossNameError,
+            "'__class__': names starting with '__' are reserved",
+            id="dunder-attribute",
+        ),
+        pytest.param(
+            "mse(__builtins__, y)", losslang.LossNameError, "names starting with '__' are reserved", id="dunder"
+        ),
+        pytest.param(
+            'mse(p, y, reduction="sum\\"); import os; ("")',
+            losslang.LossSyntaxError,
+            "unexpected character",
+            id="escaped-quote",
+        ),
+        pytest.param(
+            "mse(p, y, reduction='sum'); import os",
+            losslang.LossSyntaxError,
+            "unexpected name 'import'",
+            id="statement-after",
+        ),
+        pytest.param("mse(p, y)\nimport os", losslang.LossSyntaxError, "unexpected name 'import'", id="import-line"),
+        pytest.param("x.__dict__", losslang.LossNameError, "names starting with '__' are reserved", id="dict"),
+    ],
+)
+def test_injection_strings_are_rejected(source: str, kind: type, message: str) -> None:
+    with pytest.raises(kind, match=message):
+        losslang.compile(source)
+
+
+def test_strings_reach_functions_as_plain_values() -> None:
+    seen: list[object] = []
+
+    def tagged(pred: Tensor, *, tag: str = "") -> Tensor:
+        """Records its tag."""
+        seen.append(tag)
+        return pred.sum()
+
+    hostile = "x'); import os; os.system('echo hacked'); ('"
+    loss = losslang.compile(f'tagged(p, tag="{hostile}")', terms={"tagged": tagged})
+    loss(p=torch.ones(2))
+    assert seen == [hostile]
+    assert repr(hostile) in loss.code  # a literal in the generated code, never code
+
+
+def test_generated_code_has_only_validated_names() -> None:
+    loss = losslang.compile("a = mse(lambda, torch)\nb = mae(self, class)\na + b")
+    header = loss.code.strip().splitlines()[0]
+    assert header == "def forward(self, lambda_input, torch_input, self_input, class_input):"
+    out = loss({"lambda": torch.ones(2), "torch": torch.zeros(2), "self": torch.ones(2), "class": torch.ones(2)})
+    assert out.total.item() == 1.0
+
+
+def test_state_from_a_different_formula_is_refused() -> None:
+    saved = losslang.compile("uncertainty(mse(p, y), mae(p, y))").state_dict()
+    other = losslang.compile("uncertainty(mse(p, y), mse(p, 2 * y))")
+    with pytest.raises(losslang.LossConfigError) as caught:
+        other.load_state_dict(saved)
+    assert str(caught.value) == (
+        "this state was saved from a different loss; saved:\n  uncertainty(mse(p, y), mae(p, y))\n"
+        "this loss:\n  uncertainty(mse(p, y), mse(p, 2 * y))"
+    )
+
+
+def test_same_formula_written_differently_shares_state() -> None:
+    saved = losslang.compile("uncertainty(mse(p,y),mae(p,y))").state_dict()
+    losslang.compile("uncertainty(mse(p, y), mae(p, y))").load_state_dict(saved)
+
+
+def test_one_module_serves_several_threads_for_inference() -> None:
+    loss = losslang.compile("l1 = mae(p, y); mse(p, y) + sin_angle(p, y)").eval()
+    batches = [{"p": torch.randn(64, 3), "y": torch.randn(64, 3)} for _ in range(16)]
+    expected = [loss(batch).metrics() for batch in batches]
+    results: dict[int, dict[str, float]] = {}
+
+    def work(index: int) -> None:
+        with torch.no_grad():
+            for _ in range(20):
+                results[index] = loss(batches[index]).metrics()
+
+    threads = [threading.Thread(target=work, args=(index,)) for index in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [results[index] for index in range(16)] == expected
+    assert int(loss.step) == 0
+
+
+def test_parse_cache_is_thread_safe() -> None:
+    sources = [f"mse(p{i}, y) + {i}*mae(p, y)" for i in range(50)]
+    parsed: list[list[str]] = [[] for _ in range(8)]
+
+    def work(index: int) -> None:
+        parsed[index] = [str(parse(source)) for source in sources * 4]
+
+    threads = [threading.Thread(target=work, args=(index,)) for index in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(result == parsed[0] for result in parsed) and len(parsed[0]) == 200
+
+
+def test_registry_snapshot_restores_everything() -> None:
+    before = (dict(REGISTRY.specs), dict(REGISTRY.aliases))
+    with snapshot():
+
+        @losslang.register("temporary_term", aliases=("tt",))
+        def temporary_term(pred: Tensor) -> Tensor:
+            """Only for this test."""
+            return pred.sum()
+
+        @losslang.register("mse", override=True)
+        def replaced(pred: Tensor, target: Tensor) -> Tensor:
+            """Replaces mse inside the snapshot."""
+            return pred.sum()
+
+        assert "tt" in REGISTRY and REGISTRY.lookup("mse").fn is replaced
+    assert (dict(REGISTRY.specs), dict(REGISTRY.aliases)) == before
