@@ -19,7 +19,7 @@ from torch import Tensor
 from losslang.errors import LossArityError, LossNameError
 
 Kind = Literal["loss", "function"]
-Accepts = Literal["tensor", "number", "integer", "bool", "string", "choice", "numbers", "constant"]
+Accepts = Literal["tensor", "number", "integer", "dims", "bool", "string", "choice", "numbers", "constant"]
 _REQUIRED = inspect.Parameter.empty
 F = TypeVar("F", bound=Callable[..., Tensor])
 
@@ -117,18 +117,26 @@ def _accepts(term: str, name: str, hint: Any, keyword_only: bool) -> tuple[Accep
             return "tensor", ()
         if len(args) > 1 and set(args) <= {int, float}:
             return "number", ()
+        if len(args) == 2 and args[0] is int and _is_sequence(args[1], {int}):
+            return "dims", ()
         hint = args[0] if len(args) == 1 else hint
     if typing.get_origin(hint) is Literal and all(isinstance(a, str) for a in typing.get_args(hint)):
         return "choice", typing.get_args(hint)
-    if typing.get_origin(hint) in (tuple, list, Sequence) and set(typing.get_args(hint)) <= {int, float, Ellipsis}:
+    if _is_sequence(hint, {int, float}):
         return "numbers", ()
     simple: dict[Any, Accepts] = {Tensor: "tensor", float: "number", int: "integer", bool: "bool", str: "string"}
     if hint in simple:
         return simple[hint], ()
     raise LossArityError(
         f"cannot register {term!r}: parameter {name!r} is annotated {hint!r}; use Tensor, float, int, bool, str, "
-        "a Literal of strings or a sequence of floats"
+        "a Literal of strings, a sequence of floats or int | Sequence[int]"
     )
+
+
+def _is_sequence(hint: Any, items: set[Any]) -> bool:
+    """Whether ``hint`` is a list, tuple or sequence of the types in ``items``."""
+    origin = typing.get_origin(hint)
+    return origin in (tuple, list, Sequence) and set(typing.get_args(hint)) <= {*items, Ellipsis}
 
 
 @dataclass
