@@ -16,7 +16,7 @@ from torch import Tensor
 
 from losslang.errors import LossShapeError
 from losslang.terms.reduction import Reduction, pointwise, reduce
-from losslang.terms.shapes import class_weight, fit, floating, indices
+from losslang.terms.shapes import broadcast, class_weight, fit, floating, indices
 
 
 def cross_entropy(
@@ -159,6 +159,8 @@ def bce_with_logits(
         >>> bce_with_logits(torch.tensor([0.0, 1e4]), torch.tensor([1.0, 1.0]), reduction="none")
         tensor([0.6931, 0.0000])
     """
+    if pos_weight is not None:
+        broadcast("bce_with_logits", {"logits": logits, "pos_weight": pos_weight})
     loss = functools.partial(F.binary_cross_entropy_with_logits, pos_weight=pos_weight)
     names = ("logits", "target")
     return pointwise(

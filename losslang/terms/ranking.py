@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -75,14 +76,20 @@ def soft_margin(
 ) -> Tensor:
     """Two-class logistic loss ``log(1 + exp(-target * pred))``, as ``torch.nn.SoftMarginLoss``.
 
+    Computed as ``logaddexp(0, -target * pred)``: torch's formula overflows to infinity for
+    margins beyond about 88 (float32) or 710 (float64); this one is exact there too.
+
     Example:
         >>> import torch
-        >>> soft_margin(torch.tensor([0.0]), torch.tensor([1.0]))
-        tensor(0.6931)
+        >>> soft_margin(torch.tensor([0.0, -1e4]), torch.tensor([1.0, 1.0]), reduction="none")
+        tensor([6.9315e-01, 1.0000e+04])
     """
-    return pointwise(
-        "soft_margin", F.soft_margin_loss, pred, target, reduction=reduction, weight=weight, mask=mask, native=True
-    )
+    return pointwise("soft_margin", _soft_margin, pred, target, reduction=reduction, weight=weight, mask=mask)
+
+
+def _soft_margin(pred: Tensor, target: Tensor) -> Tensor:
+    margin = -target * pred
+    return torch.logaddexp(torch.zeros_like(margin), margin)
 
 
 def multilabel_soft_margin(

@@ -78,13 +78,13 @@ def indices(term: str, name: str, tensor: Tensor, shape: tuple[int, ...]) -> Non
         >>> indices("nll", "target", torch.zeros(3), (3,))
         Traceback (most recent call last):
         ...
-        losslang.errors.LossShapeError: nll(): target holds class indices, so it must be an integer tensor, \
-not torch.float32; e.g. target.long()
+        losslang.errors.LossShapeError: nll(): target of shape (3,) holds class indices, so it must be an integer \
+tensor, not torch.float32; e.g. target.long()
     """
     if tuple(tensor.shape) != shape:
         raise LossShapeError(f"{term}(): {name} must have shape {shape}, not {tuple(tensor.shape)}")
     if tensor.is_floating_point() or tensor.is_complex() or tensor.dtype == torch.bool:
-        message = f"{name} holds class indices, so it must be an integer tensor, not {tensor.dtype}"
+        message = f"{name} of shape {shape} holds class indices, so it must be an integer tensor, not {tensor.dtype}"
         raise LossShapeError(f"{term}(): {message}; e.g. {name}.long()")
 
 
