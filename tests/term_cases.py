@@ -134,6 +134,21 @@ def log_softmax(x: Tensor) -> Tensor:
     return x.log_softmax(-1)
 
 
+def vectors(kind: str) -> tuple[Tensor, Tensor]:
+    """Five pairs of 3-vectors: random, parallel, anti-parallel, or with one side zero."""
+    a = torch.randn(5, 3, dtype=torch.float64)
+    b = {
+        "random": lambda: torch.randn(5, 3, dtype=torch.float64),
+        "parallel": lambda: 2.5 * a,
+        "anti-parallel": lambda: -0.5 * a,
+        "zero-target": lambda: torch.zeros(5, 3, dtype=torch.float64),
+        "zero-pred": lambda: a.clone(),
+    }[kind]()
+    if kind == "zero-pred":
+        a = torch.zeros(5, 3, dtype=torch.float64)
+    return a, b
+
+
 ROWS = [
     Row("mse", "mse", two(lambda n: (n, D)), F.mse_loss, (0, 1)),
     Row("mae", "mae", two(lambda n: (n, D)), F.l1_loss, (0, 1)),

@@ -77,3 +77,23 @@ def test_terms_are_reported_and_metrics_are_floats() -> None:
     metrics = loss(batch).metrics()
     assert list(metrics) == ["total", "mae(p, y)", "rmse(p, y)", "focal(z, b)", "msa(p, y, len_ratio=1.0)"]
     assert all(isinstance(value, float) for value in metrics.values())
+
+
+@pytest.mark.slow
+def test_torch_compile_runs_the_new_terms_like_eager() -> None:
+    source = (
+        "cross_entropy(logits, labels, label_smoothing=0.1, mask=keep) + dice(probs, target) "
+        "+ 0.1*sin_angle(v, w) + huber(v, w, weight=weight) + mean(clamp(norm(v, dim=[1]), min=1))"
+    )
+    batch = {
+        "logits": torch.randn(8, 3),
+        "labels": torch.randint(0, 3, (8,)),
+        "keep": torch.rand(8) > 0.3,
+        "probs": torch.rand(8, 4, 4),
+        "target": torch.randint(0, 2, (8, 4, 4)).float(),
+        "v": torch.randn(8, 3),
+        "w": torch.randn(8, 3),
+        "weight": torch.rand(8),
+    }
+    compiled = losslang.compile(source, compile=True)
+    torch.testing.assert_close(compiled(batch).total, losslang.compile(source)(batch).total)

@@ -8,25 +8,11 @@ from typing import Any
 import pytest
 import torch
 import torch.nn.functional as F
-from term_cases import deepmuon_msa, sigmoid_focal_loss
+from term_cases import classes, deepmuon_msa, sigmoid_focal_loss, vectors
 from torch import Tensor
 from torch.autograd import gradcheck
 
 from losslang.registry import REGISTRY
-
-
-def vectors(kind: str) -> tuple[Tensor, Tensor]:
-    a = torch.randn(5, 3, dtype=torch.float64)
-    b = {
-        "random": lambda: torch.randn(5, 3, dtype=torch.float64),
-        "parallel": lambda: 2.5 * a,
-        "anti-parallel": lambda: -0.5 * a,
-        "zero-target": lambda: torch.zeros(5, 3, dtype=torch.float64),
-        "zero-pred": lambda: a.clone(),
-    }[kind]()
-    if kind == "zero-pred":
-        a = torch.zeros(5, 3, dtype=torch.float64)
-    return a, b
 
 
 def angle_reference(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
@@ -103,10 +89,6 @@ def extreme(*shape: int) -> Tensor:
     x.view(-1)[::2] = 1e4
     x.view(-1)[1::3] = -1e4
     return x
-
-
-def classes(*shape: int) -> Tensor:
-    return torch.randint(0, 3, shape)
 
 
 def binary(*shape: int) -> Tensor:
