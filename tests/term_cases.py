@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -39,7 +39,7 @@ class Row:
     make: Callable[[int], Inputs]
     reference: Callable[..., Tensor]
     grad: tuple[int, ...] = (0,)
-    pre: Callable[[Tensor], Tensor] | None = field(default=None)
+    pre: Callable[[Tensor], Tensor] | None = None
 
 
 def randn(*shape: int) -> Tensor:

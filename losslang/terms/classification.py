@@ -131,6 +131,10 @@ def bce(
 ) -> Tensor:
     """Binary cross-entropy of probabilities, as ``torch.nn.BCELoss``; ``weight`` rescales each element.
 
+    ``weight`` is lined up with the samples like every ``weight=`` here: ``(N,)`` is one weight
+    per sample. Torch broadcasts a shorter weight from the right instead, so its per-class
+    ``(C,)`` weight of an ``(N, C)`` input is written ``(1, C)``.
+
     Example:
         >>> import torch
         >>> bce(torch.tensor([0.5, 0.5]), torch.tensor([1.0, 0.0]), reduction="none")
@@ -151,8 +155,9 @@ def bce_with_logits(
 ) -> Tensor:
     """Binary cross-entropy of logits, as ``torch.nn.BCEWithLogitsLoss``; stable for large logits.
 
-    ``weight`` rescales each element (per sample or broadcast); ``pos_weight`` rescales the
-    positive term of each class, broadcast like torch's.
+    ``weight`` rescales each element, lined up with the samples as for :func:`bce`;
+    ``pos_weight`` rescales the positive term of each class and broadcasts from the right, as
+    in torch.
 
     Example:
         >>> import torch
