@@ -347,8 +347,10 @@ def _fits(param: Param, value: ast.Expr) -> bool:
             return True
         case "number", ast.Number():
             return True
-        case "integer", ast.Number(number):
+        case "integer" | "dims", ast.Number(number):
             return isinstance(number, int)
+        case "dims", ast.List(items):
+            return all(isinstance(item, ast.Number) and isinstance(item.value, int) for item in items)
         case "bool", ast.Bool():
             return True
         case "string", ast.String():
@@ -366,6 +368,7 @@ def _expects(param: Param) -> str:
     return {
         "number": "a number",
         "integer": "an integer",
+        "dims": "an integer or a list of integers",
         "bool": "true or false",
         "string": "a string",
         "numbers": "a list of numbers",

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from losslang.errors import LossArityError, LossNameError
 
 Kind = Literal["loss", "function", "weighting"]
-Accepts = Literal["tensor", "number", "integer", "bool", "string", "choice", "numbers", "constant"]
+Accepts = Literal["tensor", "number", "integer", "dims", "bool", "string", "choice", "numbers", "constant"]
 _REQUIRED = inspect.Parameter.empty
 ENTRY_POINT_GROUP = "losslang.terms"
 F = TypeVar("F", bound=Callable[..., Tensor])
@@ -146,18 +146,26 @@ def _accepts(term: str, name: str, hint: Any, constant: bool) -> tuple[Accepts, 
             return "tensor", ()
         if len(args) > 1 and set(args) <= {int, float}:
             return "number", ()
+        if len(args) == 2 and args[0] is int and _is_sequence(args[1], {int}):
+            return "dims", ()
         hint = args[0] if len(args) == 1 else hint
     if typing.get_origin(hint) is Literal and all(isinstance(a, str) for a in typing.get_args(hint)):
         return "choice", typing.get_args(hint)
-    if typing.get_origin(hint) in (tuple, list, Sequence) and set(typing.get_args(hint)) <= {int, float, Ellipsis}:
+    if _is_sequence(hint, {int, float}):
         return "numbers", ()
     simple: dict[Any, Accepts] = {Tensor: "tensor", float: "number", int: "integer", bool: "bool", str: "string"}
     if hint in simple:
         return simple[hint], ()
     raise LossArityError(
         f"cannot register {term!r}: parameter {name!r} is annotated {hint!r}; use Tensor, float, int, bool, str, "
-        "a Literal of strings or a sequence of floats"
+        "a Literal of strings, a sequence of floats or int | Sequence[int]"
     )
+
+
+def _is_sequence(hint: Any, items: set[Any]) -> bool:
+    """Whether ``hint`` is a list, tuple or sequence of the types in ``items``."""
+    origin = typing.get_origin(hint)
+    return origin in (tuple, list, Sequence) and set(typing.get_args(hint)) <= {*items, Ellipsis}
 
 
 @dataclass
@@ -229,7 +237,8 @@ def _entry_points(path: tuple[str, ...]) -> dict[str, metadata.EntryPoint]:
     return {entry_point.name: entry_point for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP)}
 
 
-def _builtin_registry() -> Registry:
+def builtin_registry() -> Registry:
+    """A registry of the built-in terms, functions, schedules and weighting schemes only."""
     from losslang.schedules import SCHEDULES
     from losslang.terms import BUILTINS
     from losslang.weighting import SCHEMES
@@ -240,7 +249,7 @@ def _builtin_registry() -> Registry:
     return registry
 
 
-REGISTRY = _builtin_registry()
+REGISTRY = builtin_registry()
 
 
 @contextlib.contextmanager

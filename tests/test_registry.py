@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 import torch
 from torch import Tensor
@@ -57,6 +59,20 @@ def test_registration_validates_signature(fn, message: str | None) -> None:
     else:
         with pytest.raises(losslang.LossArityError, match=message):
             spec_of("bad", fn)
+
+
+def test_dims_annotation_accepts_an_integer_or_a_list_of_integers() -> None:
+    def spread(x: Tensor, *, dim: int | Sequence[int] | None = None, sizes: tuple[int, ...] = ()) -> Tensor:
+        return x
+
+    params = {param.name: param.accepts for param in spec_of("spread", spread).params}
+    assert params == {"x": "tensor", "dim": "dims", "sizes": "numbers"}
+    loss = losslang.compile(
+        "sum(spread(x, dim=[0, -1], sizes=[1, 2])) + sum(spread(x, dim=1))", terms={"spread": spread}
+    )
+    assert loss(x=torch.ones(2, 3)).total.item() == 6 + 6
+    with pytest.raises(losslang.LossArityError, match="must be an integer or a list of integers, not the list"):
+        losslang.compile("sum(spread(x, dim=[0, 1.5]))", terms={"spread": spread})
 
 
 def test_unsupported_annotation_is_refused() -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from term_cases import vectors
 from torch.autograd import gradcheck
 
 from losslang.terms import functions, geometry, regression
@@ -22,16 +23,7 @@ def reference_sin_angle(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def pairs(kind: str) -> tuple[torch.Tensor, torch.Tensor]:
-    a = torch.randn(5, 3, dtype=torch.float64)
-    b = {
-        "random": lambda: torch.randn(5, 3, dtype=torch.float64),
-        "parallel": lambda: 2.5 * a,
-        "anti-parallel": lambda: -0.5 * a,
-        "zero-target": lambda: torch.zeros(5, 3, dtype=torch.float64),
-        "zero-pred": lambda: a.clone(),
-    }[kind]()
-    if kind == "zero-pred":
-        a = torch.zeros(5, 3, dtype=torch.float64)
+    a, b = vectors(kind)
     return a.requires_grad_(), b.requires_grad_()
 
 
@@ -102,26 +94,6 @@ def test_sin_angle_dim() -> None:
     a, b = torch.randn(3, 4, dtype=torch.float64), torch.randn(3, 4, dtype=torch.float64)
     expected = torch.sin(torch.arccos(F.cosine_similarity(a, b, dim=0)))
     torch.testing.assert_close(geometry.sin_angle(a, b, dim=0, reduction="none"), expected)
-
-
-@pytest.mark.parametrize("reduction", REDUCTIONS)
-@pytest.mark.parametrize(
-    ("term", "reference"), [(regression.mse, F.mse_loss), (regression.mae, F.l1_loss)], ids=["mse", "mae"]
-)
-def test_regression_terms_match_torch(term, reference, reduction: str) -> None:
-    a = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
-    b = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
-    torch.testing.assert_close(term(a, b, reduction=reduction), reference(a, b, reduction=reduction))
-    assert gradcheck(lambda x, y: term(x, y, reduction=reduction), (a, b))
-
-
-@pytest.mark.parametrize("term", [regression.mse, regression.mae, geometry.sin_angle], ids=["mse", "mae", "sin_angle"])
-def test_empty_batch_is_zero_with_zero_gradient(term) -> None:
-    a = torch.zeros(0, 3, requires_grad=True)
-    value = term(a, torch.zeros(0, 3))
-    value.backward()
-    assert value.item() == 0.0
-    assert a.grad is not None and a.grad.shape == (0, 3)
 
 
 def test_reduce_weight_and_mask() -> None:

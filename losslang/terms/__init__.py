@@ -1,7 +1,8 @@
 """Built-in term functions: pure ``(tensors, *, options) -> Tensor`` maths, no registry code.
 
 ``BUILTINS`` lists what :mod:`losslang.registry` registers at import: name, function, kind
-(``"loss"`` terms are reported under their own names) and aliases.
+(``"loss"`` terms are reported under their own names) and aliases. ``docs/terms.md`` is
+generated from the registry by :func:`losslang.docs.term_table`.
 """
 
 from __future__ import annotations
@@ -10,15 +11,88 @@ from collections.abc import Callable
 
 from torch import Tensor
 
-from losslang.terms import functions, geometry, regression
+from losslang.terms import (
+    classification,
+    elementwise,
+    functions,
+    geometry,
+    likelihood,
+    ranking,
+    regression,
+    segmentation,
+)
+
+_LOSSES: list[tuple[Callable[..., Tensor], tuple[str, ...]]] = [
+    (regression.mse, ()),
+    (regression.mae, ("l1",)),
+    (regression.huber, ()),
+    (regression.smooth_l1, ()),
+    (regression.rmse, ()),
+    (regression.msle, ()),
+    (regression.log_cosh, ()),
+    (regression.charbonnier, ()),
+    (regression.quantile, ("pinball",)),
+    (regression.mape, ()),
+    (likelihood.poisson_nll, ()),
+    (likelihood.gaussian_nll, ()),
+    (likelihood.kl_div, ()),
+    (classification.cross_entropy, ()),
+    (classification.nll, ()),
+    (classification.bce, ("binary_cross_entropy",)),
+    (classification.bce_with_logits, ("binary_cross_entropy_with_logits",)),
+    (classification.focal, ()),
+    (classification.ctc, ()),
+    (ranking.margin_ranking, ()),
+    (ranking.hinge_embedding, ()),
+    (ranking.soft_margin, ()),
+    (ranking.multilabel_soft_margin, ()),
+    (ranking.multilabel_margin, ()),
+    (ranking.multi_margin, ()),
+    (ranking.cosine_embedding, ()),
+    (ranking.triplet_margin, ()),
+    (segmentation.dice, ()),
+    (segmentation.jaccard, ()),
+    (segmentation.tversky, ()),
+    (geometry.sin_angle, ()),
+    (geometry.cos_angle, ()),
+    (geometry.msa, ()),
+]
+
+_FUNCTIONS: list[Callable[..., Tensor]] = [
+    elementwise.abs,
+    elementwise.exp,
+    elementwise.log,
+    elementwise.log1p,
+    elementwise.sqrt,
+    elementwise.square,
+    elementwise.sin,
+    elementwise.cos,
+    elementwise.tan,
+    elementwise.arcsin,
+    elementwise.arccos,
+    elementwise.arctan,
+    elementwise.tanh,
+    elementwise.sigmoid,
+    elementwise.softplus,
+    elementwise.relu,
+    elementwise.clamp,
+    elementwise.minimum,
+    elementwise.maximum,
+    functions.mean,
+    functions.sum,
+    functions.max,
+    functions.min,
+    functions.std,
+    functions.var,
+    functions.norm,
+    functions.softmax,
+    functions.log_softmax,
+    functions.cosine_similarity,
+    functions.dot,
+    functions.detach,
+]
 
 BUILTINS: list[tuple[str, Callable[..., Tensor], str, tuple[str, ...]]] = [
-    ("mse", regression.mse, "loss", ()),
-    ("mae", regression.mae, "loss", ("l1",)),
-    ("sin_angle", geometry.sin_angle, "loss", ()),
-    ("mean", functions.mean, "function", ()),
-    ("sum", functions.sum, "function", ()),
-    ("max", functions.max, "function", ()),
-    ("min", functions.min, "function", ()),
-    ("detach", functions.detach, "function", ()),
+    *((fn.__name__, fn, "loss", aliases) for fn, aliases in _LOSSES),
+    *((fn.__name__, fn, "function", ()) for fn in _FUNCTIONS),
 ]

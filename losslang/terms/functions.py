@@ -1,25 +1,33 @@
-"""Functions a formula uses to combine terms: reductions, element-wise aggregates, ``detach``.
+"""Functions a formula uses to combine terms and tensors: reductions, aggregates, vector maths, ``detach``.
 
 ``mean``, ``sum``, ``max`` and ``min`` reduce one argument and combine several element-wise.
-``max`` and ``min`` always return values, never indices.
+``max`` and ``min`` always return values, never indices. Reductions take ``dim=`` (an integer
+or a list of them; all dimensions by default) and ``keepdim=``.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from losslang.errors import LossArityError
+from losslang.terms.shapes import broadcast
+
+Dims = int | Sequence[int] | None
 
 
-def _dims(name: str, xs: tuple[Tensor, ...], dim: int | None) -> None:
-    if len(xs) > 1 and dim is not None:
-        raise LossArityError(f"{name}(): dim= reduces one argument; {len(xs)} were given")
+def _several(name: str, x: Tensor, others: tuple[Tensor, ...], dim: Dims, combine: Callable[..., Tensor]) -> Tensor:
+    """Combine ``x`` and ``others`` element-wise; ``dim=`` only makes sense with one argument."""
+    if dim is not None:
+        raise LossArityError(f"{name}(): dim= reduces one argument; {len(others) + 1} were given")
+    return functools.reduce(combine, others, x)
 
 
-def mean(x: Tensor, *others: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+def mean(x: Tensor, *others: Tensor, dim: Dims = None, keepdim: bool = False) -> Tensor:
     """Mean of one tensor (over ``dim`` or all of it), or the element-wise mean of several.
 
     Example:
@@ -29,27 +37,27 @@ def mean(x: Tensor, *others: Tensor, dim: int | None = None, keepdim: bool = Fal
         >>> mean(torch.tensor([[1.0, 3.0]]), dim=1)
         tensor([2.])
     """
-    _dims("mean", (x, *others), dim)
     if others:
-        return functools.reduce(torch.add, others, x) / (len(others) + 1)
-    return x.mean() if dim is None else x.mean(dim, keepdim=keepdim)
+        return _several("mean", x, others, dim, torch.add) / (len(others) + 1)
+    return torch.mean(x, dim=dim, keepdim=keepdim)
 
 
-def sum(x: Tensor, *others: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:  # noqa: A001
+def sum(x: Tensor, *others: Tensor, dim: Dims = None, keepdim: bool = False) -> Tensor:  # noqa: A001
     """Sum of one tensor (over ``dim`` or all of it), or the element-wise sum of several.
 
     Example:
         >>> import torch
         >>> sum(torch.tensor([1.0, 2.0]), torch.tensor([3.0, 4.0]))
         tensor([4., 6.])
+        >>> sum(torch.ones(2, 3, 4), dim=[1, 2])
+        tensor([12., 12.])
     """
-    _dims("sum", (x, *others), dim)
     if others:
-        return functools.reduce(torch.add, others, x)
-    return x.sum() if dim is None else x.sum(dim, keepdim=keepdim)
+        return _several("sum", x, others, dim, torch.add)
+    return torch.sum(x, dim=dim, keepdim=keepdim)
 
 
-def max(x: Tensor, *others: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:  # noqa: A001
+def max(x: Tensor, *others: Tensor, dim: Dims = None, keepdim: bool = False) -> Tensor:  # noqa: A001
     """Largest value of one tensor (over ``dim`` or all of it), or the element-wise maximum of several.
 
     Example:
@@ -57,13 +65,12 @@ def max(x: Tensor, *others: Tensor, dim: int | None = None, keepdim: bool = Fals
         >>> max(torch.tensor([[1.0, 5.0], [7.0, 2.0]]), dim=1)
         tensor([5., 7.])
     """
-    _dims("max", (x, *others), dim)
     if others:
-        return functools.reduce(torch.maximum, others, x)
-    return x.amax() if dim is None else x.amax(dim, keepdim=keepdim)
+        return _several("max", x, others, dim, torch.maximum)
+    return torch.amax(x, dim=() if dim is None else dim, keepdim=keepdim)
 
 
-def min(x: Tensor, *others: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:  # noqa: A001
+def min(x: Tensor, *others: Tensor, dim: Dims = None, keepdim: bool = False) -> Tensor:  # noqa: A001
     """Smallest value of one tensor (over ``dim`` or all of it), or the element-wise minimum of several.
 
     Example:
@@ -71,10 +78,95 @@ def min(x: Tensor, *others: Tensor, dim: int | None = None, keepdim: bool = Fals
         >>> min(torch.tensor(1.0), torch.tensor(3.0))
         tensor(1.)
     """
-    _dims("min", (x, *others), dim)
     if others:
-        return functools.reduce(torch.minimum, others, x)
-    return x.amin() if dim is None else x.amin(dim, keepdim=keepdim)
+        return _several("min", x, others, dim, torch.minimum)
+    return torch.amin(x, dim=() if dim is None else dim, keepdim=keepdim)
+
+
+def std(x: Tensor, dim: Dims = None, *, correction: int = 1, keepdim: bool = False) -> Tensor:
+    """Standard deviation over ``dim`` (all of ``x`` by default), with Bessel's ``correction``.
+
+    Example:
+        >>> import torch
+        >>> std(torch.tensor([1.0, 3.0]))
+        tensor(1.4142)
+        >>> std(torch.tensor([1.0, 3.0]), correction=0)
+        tensor(1.)
+    """
+    return torch.std(x, dim=dim, correction=correction, keepdim=keepdim)
+
+
+def var(x: Tensor, dim: Dims = None, *, correction: int = 1, keepdim: bool = False) -> Tensor:
+    """Variance over ``dim`` (all of ``x`` by default), with Bessel's ``correction``.
+
+    Example:
+        >>> import torch
+        >>> var(torch.tensor([[1.0, 3.0], [2.0, 2.0]]), dim=1)
+        tensor([2., 0.])
+    """
+    return torch.var(x, dim=dim, correction=correction, keepdim=keepdim)
+
+
+def norm(x: Tensor, p: float = 2.0, dim: Dims = None, keepdim: bool = False) -> Tensor:
+    """The ``p``-norm of ``x`` as a vector over ``dim`` (all of it by default), as ``torch.linalg.vector_norm``.
+
+    Example:
+        >>> import torch
+        >>> norm(torch.tensor([[3.0, 4.0], [1.0, -1.0]]), dim=1)
+        tensor([5.0000, 1.4142])
+        >>> norm(torch.tensor([[3.0, 4.0], [1.0, -1.0]]), p=1)
+        tensor(9.)
+    """
+    return torch.linalg.vector_norm(x, ord=p, dim=dim, keepdim=keepdim)
+
+
+def softmax(x: Tensor, dim: int = -1) -> Tensor:
+    """Softmax over ``dim``: non-negative values that sum to 1.
+
+    Example:
+        >>> import torch
+        >>> softmax(torch.tensor([0.0, 0.0]))
+        tensor([0.5000, 0.5000])
+    """
+    return torch.softmax(x, dim=dim)
+
+
+def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
+    """Logarithm of the softmax over ``dim``, computed stably for large inputs.
+
+    Example:
+        >>> import torch
+        >>> log_softmax(torch.tensor([0.0, 1e4]))
+        tensor([-10000.,      0.])
+    """
+    return torch.log_softmax(x, dim=dim)
+
+
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """Cosine of the angle between vectors along ``dim``, as ``F.cosine_similarity`` (also for its defaults).
+
+    A zero vector gives 0 and a gradient of size ``1 / eps``; the loss :func:`cos_angle` has a
+    zero gradient there.
+
+    Example:
+        >>> import torch
+        >>> cosine_similarity(torch.tensor([[1.0, 0.0]]), torch.tensor([[2.0, 0.0]]))
+        tensor([1.])
+    """
+    broadcast("cosine_similarity", {"x1": x1, "x2": x2})
+    return F.cosine_similarity(x1, x2, dim=dim, eps=eps)
+
+
+def dot(x: Tensor, y: Tensor, dim: int = -1) -> Tensor:
+    """Dot product of vectors along ``dim`` (broadcast), as ``torch.linalg.vecdot``.
+
+    Example:
+        >>> import torch
+        >>> dot(torch.tensor([[1.0, 2.0], [3.0, 4.0]]), torch.tensor([1.0, 1.0]))
+        tensor([3., 7.])
+    """
+    broadcast("dot", {"x": x, "y": y})
+    return torch.linalg.vecdot(x, y, dim=dim)
 
 
 def detach(x: Tensor) -> Tensor:

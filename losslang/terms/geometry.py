@@ -1,4 +1,8 @@
-"""Angle losses between vectors, stable where the textbook formulas are not."""
+"""Angle losses between vectors along ``dim``, stable where the textbook formulas are not.
+
+Each gives one loss per vector; ``weight=`` and ``mask=`` hold one value per vector (the
+inputs' shape without ``dim``), a masked vector counting neither in the sum nor in the mean.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,9 @@ import torch
 from torch import Tensor
 from torch.linalg import vector_norm
 
+from losslang.errors import LossShapeError
 from losslang.terms.reduction import Reduction, masked_inputs, reduce
+from losslang.terms.shapes import fit, same_shape
 
 
 def sin_angle(
@@ -40,16 +46,93 @@ def sin_angle(
         tensor([[0., 0.],
                 [0., 0.]])
     """
+    pred, target, weight, mask = _vectors("sin_angle", pred, target, dim, weight, mask)
+    return reduce(_sin(pred, target, dim), reduction, weight, mask)
+
+
+def cos_angle(
+    pred: Tensor,
+    target: Tensor,
+    *,
+    dim: int = -1,
+    reduction: Reduction = "mean",
+    weight: Tensor | None = None,
+    mask: Tensor | None = None,
+) -> Tensor:
+    """One minus the cosine of the angle between vectors along ``dim``: 0 when parallel, 2 when opposite.
+
+    Smooth at parallel and anti-parallel vectors. A zero vector has no direction: its loss is
+    1, as ``1 - cosine_similarity`` gives, with a zero gradient instead of one of size
+    ``1 / eps``.
+
+    Example:
+        >>> import torch
+        >>> a = torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
+        >>> b = torch.tensor([[-2.0, 0.0], [0.0, 3.0], [1.0, 0.0]])  # opposite, at 45 degrees, zero
+        >>> [round(value, 6) for value in cos_angle(a, b, reduction="none").tolist()]
+        [2.0, 0.292893, 1.0]
+    """
+    pred, target, weight, mask = _vectors("cos_angle", pred, target, dim, weight, mask)
+    (u, u_zero), (v, v_zero) = _unit(pred, dim), _unit(target, dim)
+    return reduce(torch.where(u_zero | v_zero, 1.0, 1 - (u * v).sum(dim)), reduction, weight, mask)
+
+
+def msa(
+    pred: Tensor,
+    target: Tensor,
+    *,
+    angle_ratio: float = 1.0,
+    len_ratio: float = 0.0,
+    dim: int = -1,
+    reduction: Reduction = "mean",
+    weight: Tensor | None = None,
+    mask: Tensor | None = None,
+) -> Tensor:
+    """DeepMuon's MSALoss: ``len_ratio * mse + angle_ratio * sin_angle``, with a finite gradient.
+
+    Per vector, the length part is the mean squared error over ``dim``, so the mean over vectors
+    equals DeepMuon's ``len_ratio * mean((pred - target)**2) + angle_ratio * mean(sin(angle))``.
+    The angle part is :func:`sin_angle`, not DeepMuon's ``sin(arccos(...))``, whose gradient is
+    NaN at parallel vectors. The defaults are DeepMuon's: the angle only.
+
+    Example:
+        >>> import torch
+        >>> a, b = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 3.0]])
+        >>> msa(a, b, len_ratio=1.0)
+        tensor(6.)
+    """
+    pred, target, weight, mask = _vectors("msa", pred, target, dim, weight, mask)
+    loss = len_ratio * (pred - target).square().mean(dim) + angle_ratio * _sin(pred, target, dim)
+    return reduce(loss, reduction, weight, mask)
+
+
+def _vectors(
+    term: str, pred: Tensor, target: Tensor, dim: int, weight: Tensor | None, mask: Tensor | None
+) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
+    """Check the inputs, fit ``weight`` and ``mask`` to one value per vector and mask the inputs."""
+    same_shape(term, {"pred": pred, "target": target})
+    if not -pred.dim() <= dim < pred.dim():
+        raise LossShapeError(f"{term}(): dim={dim} is out of range for vectors of shape {tuple(pred.shape)}")
+    dim %= pred.dim()
+    shape = tuple(pred.shape[:dim] + pred.shape[dim + 1 :])
+    weight, mask = fit(term, "weight", weight, shape), fit(term, "mask", mask, shape)
     if mask is not None:
         pred, target = masked_inputs(mask.unsqueeze(dim), pred, target)
-    pred_norm = vector_norm(pred, dim=dim, keepdim=True)
-    target_norm = vector_norm(target, dim=dim, keepdim=True)
-    degenerate = ((pred_norm == 0) | (target_norm == 0)).squeeze(dim)
-    u = pred / torch.where(pred_norm == 0, 1.0, pred_norm)
-    v = target / torch.where(target_norm == 0, 1.0, target_norm)
+    return pred, target, weight, mask
+
+
+def _unit(x: Tensor, dim: int) -> tuple[Tensor, Tensor]:
+    """``x`` scaled to unit length along ``dim`` (zero vectors stay zero), and where it was zero."""
+    norm = vector_norm(x, dim=dim, keepdim=True)
+    zero = norm == 0
+    return x / torch.where(zero, 1.0, norm), zero.squeeze(dim)
+
+
+def _sin(pred: Tensor, target: Tensor, dim: int) -> Tensor:
+    (u, u_zero), (v, v_zero) = _unit(pred, dim), _unit(target, dim)
     ulps = 16 * torch.finfo(u.dtype).eps
     chord, cochord = (_snap(vector_norm(w, dim=dim), ulps) for w in (u - v, u + v))
-    return reduce(torch.where(degenerate, 1.0, chord * cochord / 2), reduction, weight, mask)
+    return torch.where(u_zero | v_zero, 1.0, chord * cochord / 2)
 
 
 def _snap(length: Tensor, tolerance: float) -> Tensor:

@@ -1,11 +1,21 @@
-"""Regression losses: pure functions of prediction and target."""
+"""Regression losses: element-wise functions of a prediction and a same-shape target.
+
+Every term takes ``reduction="mean"|"sum"|"none"``, ``weight=`` (per sample or broadcast) and
+``mask=`` (a boolean tensor; masked elements count neither in the sum nor in the mean), as
+described in :mod:`losslang.terms.reduction`. The torch losses call ``torch.nn.functional``.
+"""
 
 from __future__ import annotations
 
+import functools
+import math
+
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from losslang.terms.reduction import Reduction, masked_inputs, reduce
+from losslang.errors import LossArityError
+from losslang.terms.reduction import Reduction, pointwise
 
 
 def mse(
@@ -23,10 +33,7 @@ def mse(
         >>> mse(torch.tensor([3.0, 4.5, 2.1]), torch.tensor([3.2, 4.0, 2.0]))
         tensor(0.1000)
     """
-    if weight is None and mask is None and pred.numel():
-        return F.mse_loss(pred, target, reduction=reduction)
-    pred, target = masked_inputs(mask, pred, target)
-    return reduce((pred - target).square(), reduction, weight, mask)
+    return pointwise("mse", F.mse_loss, pred, target, reduction=reduction, weight=weight, mask=mask, native=True)
 
 
 def mae(
@@ -44,7 +51,199 @@ def mae(
         >>> mae(torch.tensor([0.1, 0.2, 0.3]), torch.tensor([0.1, 0.2, 0.2]))
         tensor(0.0333)
     """
-    if weight is None and mask is None and pred.numel():
-        return F.l1_loss(pred, target, reduction=reduction)
-    pred, target = masked_inputs(mask, pred, target)
-    return reduce((pred - target).abs(), reduction, weight, mask)
+    return pointwise("mae", F.l1_loss, pred, target, reduction=reduction, weight=weight, mask=mask, native=True)
+
+
+def huber(
+    pred: Tensor,
+    target: Tensor,
+    *,
+    delta: float = 1.0,
+    reduction: Reduction = "mean",
+    weight: Tensor | None = None,
+    mask: Tensor | None = None,
+) -> Tensor:
+    """Huber loss: squared below ``delta``, linear above, as ``torch.nn.HuberLoss``.
+
+    Example:
+        >>> import torch
+        >>> huber(torch.tensor([0.0, 0.0]), torch.tensor([0.5, 3.0]), reduction="none")
+        tensor([0.1250, 2.5000])
+    """
+    loss = functools.partial(F.huber_loss, delta=delta)
+    return pointwise("huber", loss, pred, target, reduction=reduction, weight=weight, mask=mask, native=True)
+
+
+def smooth_l1(
+    pred: Tensor,
+    target: Tensor,
+    *,
+    beta: float = 1.0,
+    reduction: Reduction = "mean",
+    weight: Tensor | None = None,
+    mask: Tensor | None = None,
+) -> Tensor:
+    """Smooth L1 loss: Huber divided by ``beta``, as ``torch.nn.SmoothL1Loss``.
+
+    Example:
+        >>> import torch
+        >>> smooth_l1(torch.tensor([0.0, 0.0]), torch.tensor([0.5, 3.0]), beta=2.0, reduction="none")
+        tensor([0.0625, 2.0000])
+    """
+    loss = functools.partial(F.smooth_l1_loss, beta=beta)
+    return pointwise("smooth_l1", loss, pred, target, reduction=reduction, weight=weight, mask=mask, native=True)
+
+
+def rmse(
+    pred: Tensor,
+    target: Tensor,
+    *,
+    reduction: Reduction = "mean",
+    weight: Tensor | None = None,
+    mask: Tensor | None = None,
+) -> Tensor:
+    """Root mean squared error: the square root of :func:`mse`, with a zero gradient at zero error.
+
+    The root is taken after the reduction: ``"sum"`` gives the root of the summed squares and
+    ``"none"`` the element-wise ``|pred - target|`` (times the root of the weight).
+
+    Example:
+        >>> import torch
+        >>> rmse(torch.tensor([1.0, 1.0]), torch.tensor([4.0, -3.0]))
+        tensor(3.5355)
+    """
+    squares = pointwise("rmse", F.mse_loss, pred, target, reduction=reduction, weight=weight, mask=mask, native=True)
+    return _safe_sqrt(squares)
+
+
+def _safe_sqrt(x: Tensor) -> Tensor:
+    """``sqrt`` whose gradient at 0 is 0 rather than infinity (NaN once multiplied by 0)."""
+    positive = x > 0
+    return torch.where(positive, torch.where(positive, x, 1.0).sqrt(), 0.0)
+
+
+def msle(
+    pred: Tensor,
+    target: Tensor,
+    *,
+    reduction: Reduction = "mean",
+    weight: Tensor | None = None,
+    mask: Tensor | None = None,
+) -> Tensor:
+    """Mean squared logarithmic error, ``(log1p(pred) - log1p(target))**2``, for values above -1.
+
+    Example:
+        >>> import torch
+        >>> msle(torch.tensor([math.e - 1]), torch.tensor([0.0]))
+        tensor(1.)
+    """
+    return pointwise("msle", _msle, pred, target, reduction=reduction, weight=weight, mask=mask)
+
+
+def _msle(pred: Tensor, target: Tensor) -> Tensor:
+    return (pred.log1p() - target.log1p()).square()
+
+
+def log_cosh(
+    pred: Tensor,
+    target: Tensor,
+    *,
+    reduction: Reduction = "mean",
+    weight: Tensor | None = None,
+    mask: Tensor | None = None,
+) -> Tensor:
+    """Log-cosh loss, ``log(cosh(pred - target))``, computed without overflow for large errors.
+
+    Example:
+        >>> import torch
+        >>> loss = log_cosh(torch.tensor([0.0, 1000.0]), torch.tensor([0.0, 0.0]), reduction="none")
+        >>> [round(value, 2) for value in loss.tolist()]  # log(cosh(1000.0)) overflows to inf
+        [0.0, 999.31]
+    """
+    return pointwise("log_cosh", _log_cosh, pred, target, reduction=reduction, weight=weight, mask=mask)
+
+
+def _log_cosh(pred: Tensor, target: Tensor) -> Tensor:
+    # log(cosh(x)) = |x| + log1p(exp(-2|x|)) - log(2), and softplus(-2|x|) = log1p(exp(-2|x|)).
+    error = (pred - target).abs()
+    return error + F.softplus(-2 * error) - math.log(2)
+
+
+def charbonnier(
+    pred: Tensor,
+    target: Tensor,
+    *,
+    eps: float = 1e-3,
+    reduction: Reduction = "mean",
+    weight: Tensor | None = None,
+    mask: Tensor | None = None,
+) -> Tensor:
+    """Charbonnier loss, ``sqrt((pred - target)**2 + eps**2)``: a smooth L1 with a finite gradient at 0.
+
+    Example:
+        >>> import torch
+        >>> charbonnier(torch.tensor([3.0]), torch.tensor([0.0]), eps=4.0)
+        tensor(5.)
+    """
+    loss = functools.partial(_charbonnier, eps=eps)
+    return pointwise("charbonnier", loss, pred, target, reduction=reduction, weight=weight, mask=mask)
+
+
+def _charbonnier(pred: Tensor, target: Tensor, *, eps: float) -> Tensor:
+    return ((pred - target).square() + eps**2).sqrt()
+
+
+def quantile(
+    pred: Tensor,
+    target: Tensor,
+    *,
+    q: float = 0.5,
+    reduction: Reduction = "mean",
+    weight: Tensor | None = None,
+    mask: Tensor | None = None,
+) -> Tensor:
+    """Quantile (pinball) loss: ``q * error`` if under-predicting, ``(1 - q) * -error`` if over.
+
+    With ``error = target - pred``; ``q=0.5`` is half the absolute error.
+
+    Raises:
+        LossArityError: ``q`` outside ``[0, 1]``.
+
+    Example:
+        >>> import torch
+        >>> quantile(torch.tensor([0.0, 0.0]), torch.tensor([2.0, -2.0]), q=0.75, reduction="none")
+        tensor([1.5000, 0.5000])
+    """
+    if not 0 <= q <= 1:
+        raise LossArityError(f"quantile(): q must be between 0 and 1, not {q}")
+    loss = functools.partial(_pinball, q=q)
+    return pointwise("quantile", loss, pred, target, reduction=reduction, weight=weight, mask=mask)
+
+
+def _pinball(pred: Tensor, target: Tensor, *, q: float) -> Tensor:
+    error = target - pred
+    return torch.maximum(q * error, (q - 1) * error)
+
+
+def mape(
+    pred: Tensor,
+    target: Tensor,
+    *,
+    eps: float = 1.17e-06,
+    reduction: Reduction = "mean",
+    weight: Tensor | None = None,
+    mask: Tensor | None = None,
+) -> Tensor:
+    """Mean absolute percentage error, ``|pred - target| / max(|target|, eps)``, as a fraction.
+
+    Example:
+        >>> import torch
+        >>> mape(torch.tensor([110.0, 45.0]), torch.tensor([100.0, 50.0]))
+        tensor(0.1000)
+    """
+    loss = functools.partial(_mape, eps=eps)
+    return pointwise("mape", loss, pred, target, reduction=reduction, weight=weight, mask=mask)
+
+
+def _mape(pred: Tensor, target: Tensor, *, eps: float) -> Tensor:
+    return (pred - target).abs() / target.abs().clamp_min(eps)

@@ -1,0 +1,243 @@
+"""Classification losses: scores against class indices, probabilities or binary labels.
+
+``cross_entropy`` and ``nll`` keep torch's meaning of ``weight``: one weight per class, not per
+sample. Their ``mask=`` drops samples exactly as ``ignore_index`` does. The binary losses are
+element-wise and take ``weight=`` and ``mask=`` like the regression terms.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from losslang.errors import LossShapeError
+from losslang.terms.reduction import Reduction, pointwise, reduce
+from losslang.terms.shapes import broadcast, class_weight, fit, floating, indices
+
+
+def cross_entropy(
+    logits: Tensor,
+    target: Tensor,
+    *,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    reduction: Reduction = "mean",
+    label_smoothing: float = 0.0,
+    mask: Tensor | None = None,
+) -> Tensor:
+    """Cross-entropy of logits against class indices or probabilities, as ``torch.nn.CrossEntropyLoss``.
+
+    ``logits`` has shape ``(C,)`` or ``(N, C, d1, ...)``. An integer ``target`` shaped like the
+    logits without the class dimension holds class indices; a floating-point target of the
+    logits' shape holds class probabilities. ``weight`` is torch's per-class weight of shape
+    ``(C,)``, not a per-sample weight: with class indices the mean divides by the summed weights
+    of the counted targets, as torch does. ``mask`` (one boolean per sample) drops samples like
+    ``ignore_index``. An empty, all-masked or all-ignored batch gives 0, not NaN.
+
+    Example:
+        >>> import torch
+        >>> logits = torch.tensor([[0.0, 0.0], [2.0, -2.0]])
+        >>> round(float(cross_entropy(logits, torch.tensor([0, 0]), mask=torch.tensor([True, False]))), 4)
+        0.6931
+    """
+    loss = functools.partial(F.cross_entropy, weight=weight, ignore_index=ignore_index, label_smoothing=label_smoothing)
+    return _classes("cross_entropy", loss, logits, target, weight, ignore_index, reduction, mask)
+
+
+def nll(
+    log_probs: Tensor,
+    target: Tensor,
+    *,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    reduction: Reduction = "mean",
+    mask: Tensor | None = None,
+) -> Tensor:
+    """Negative log-likelihood of class indices given log-probabilities, as ``torch.nn.NLLLoss``.
+
+    Shapes, the per-class ``weight``, ``mask`` and the empty batch are as in :func:`cross_entropy`.
+
+    Example:
+        >>> import torch
+        >>> nll(torch.tensor([[-1.0, -2.0], [-3.0, -4.0]]), torch.tensor([1, 0]), reduction="none")
+        tensor([2., 3.])
+    """
+    loss = functools.partial(F.nll_loss, weight=weight, ignore_index=ignore_index)
+    return _classes("nll", loss, log_probs, target, weight, ignore_index, reduction, mask, probabilities=False)
+
+
+def _classes(
+    term: str,
+    loss: Callable[..., Tensor],
+    scores: Tensor,
+    target: Tensor,
+    weight: Tensor | None,
+    ignore_index: int,
+    reduction: Reduction,
+    mask: Tensor | None,
+    *,
+    probabilities: bool = True,
+) -> Tensor:
+    class_dim = 1 if scores.dim() > 1 else 0
+    shape = tuple(scores.shape[:class_dim] + scores.shape[class_dim + 1 :])
+    by_index = _by_index(term, scores, target, shape, probabilities)
+    class_weight(term, weight, scores.shape[class_dim : class_dim + 1])
+    mask = fit(term, "mask", mask, shape)
+    if mask is not None:  # zero masked scores too: a NaN there would reach the gradient
+        per_class = mask.unsqueeze(class_dim)
+        scores = torch.where(per_class, scores, 0)
+        target = torch.where(mask, target, ignore_index) if by_index else torch.where(per_class, target, 0)
+    losses = loss(scores, target, reduction="none")
+    if by_index and reduction == "mean":
+        counted = target != ignore_index
+        shares = counted if weight is None else weight[torch.where(counted, target, 0)] * counted
+        total = shares.sum()
+        return losses.sum() / torch.where(total == 0, 1, total)
+    return reduce(losses, reduction, None, mask)
+
+
+def _by_index(term: str, scores: Tensor, target: Tensor, shape: tuple[int, ...], probabilities: bool) -> bool:
+    """Whether ``target`` holds class indices (else probabilities); raises if it is neither."""
+    name = "logits" if probabilities else "log_probs"
+    floating(term, name, scores)
+    if probabilities and target.shape == scores.shape:
+        if not target.is_floating_point():
+            message = f"target of shape {tuple(target.shape)} holds class probabilities"
+            raise LossShapeError(f"{term}(): {message}, so it must be floating point, not {target.dtype}")
+        if target.dtype != scores.dtype:
+            raise LossShapeError(f"{term}(): {name} are {scores.dtype} but target is {target.dtype}")
+        return False
+    if tuple(target.shape) != shape:
+        expected = f"class indices of shape {shape}"
+        if probabilities:
+            expected += f" or probabilities of shape {tuple(scores.shape)}"
+        message = f"{name} have shape {tuple(scores.shape)} but target has shape {tuple(target.shape)}"
+        raise LossShapeError(f"{term}(): {message}; expected {expected}")
+    indices(term, "target", target, shape)
+    return True
+
+
+def bce(
+    probs: Tensor,
+    target: Tensor,
+    *,
+    weight: Tensor | None = None,
+    reduction: Reduction = "mean",
+    mask: Tensor | None = None,
+) -> Tensor:
+    """Binary cross-entropy of probabilities, as ``torch.nn.BCELoss``; ``weight`` rescales each element.
+
+    ``weight`` is lined up with the samples like every ``weight=`` here: ``(N,)`` is one weight
+    per sample. Torch broadcasts a shorter weight from the right instead, so its per-class
+    ``(C,)`` weight of an ``(N, C)`` input is written ``(1, C)``.
+
+    Example:
+        >>> import torch
+        >>> bce(torch.tensor([0.5, 0.5]), torch.tensor([1.0, 0.0]), reduction="none")
+        tensor([0.6931, 0.6931])
+    """
+    loss = F.binary_cross_entropy
+    return pointwise("bce", loss, probs, target, reduction=reduction, weight=weight, mask=mask, native=True)
+
+
+def bce_with_logits(
+    logits: Tensor,
+    target: Tensor,
+    *,
+    weight: Tensor | None = None,
+    pos_weight: Tensor | None = None,
+    reduction: Reduction = "mean",
+    mask: Tensor | None = None,
+) -> Tensor:
+    """Binary cross-entropy of logits, as ``torch.nn.BCEWithLogitsLoss``; stable for large logits.
+
+    ``weight`` rescales each element, lined up with the samples as for :func:`bce`;
+    ``pos_weight`` rescales the positive term of each class and broadcasts from the right, as
+    in torch.
+
+    Example:
+        >>> import torch
+        >>> bce_with_logits(torch.tensor([0.0, 1e4]), torch.tensor([1.0, 1.0]), reduction="none")
+        tensor([0.6931, 0.0000])
+    """
+    if pos_weight is not None:
+        broadcast("bce_with_logits", {"logits": logits, "pos_weight": pos_weight})
+    loss = functools.partial(F.binary_cross_entropy_with_logits, pos_weight=pos_weight)
+    names = ("logits", "target")
+    return pointwise(
+        "bce_with_logits", loss, logits, target, reduction=reduction, weight=weight, mask=mask, native=True, names=names
+    )
+
+
+def focal(
+    logits: Tensor,
+    target: Tensor,
+    *,
+    alpha: float = 0.25,
+    gamma: float = 2.0,
+    reduction: Reduction = "mean",
+    weight: Tensor | None = None,
+    mask: Tensor | None = None,
+) -> Tensor:
+    """Sigmoid focal loss of logits, as ``torchvision.ops.sigmoid_focal_loss`` (Lin et al., 2017).
+
+    ``alpha`` in ``[0, 1]`` weighs positives against negatives (a negative ``alpha`` turns it
+    off); ``gamma`` down-weights easy examples. The default reduction is ``"mean"``, like every
+    term here (torchvision's is ``"none"``). ``1 - p_t`` is computed as a sum of sigmoids rather
+    than a difference, so it has no cancellation error for confident predictions.
+
+    Example:
+        >>> import torch
+        >>> loss = focal(torch.tensor([0.0, 1e4]), torch.tensor([1.0, 1.0]), reduction="none")
+        >>> [round(value, 6) for value in loss.tolist()]
+        [0.043322, 0.0]
+    """
+    loss = functools.partial(_focal, alpha=alpha, gamma=gamma)
+    names = ("logits", "target")
+    return pointwise("focal", loss, logits, target, reduction=reduction, weight=weight, mask=mask, names=names)
+
+
+def _focal(logits: Tensor, target: Tensor, *, alpha: float, gamma: float) -> Tensor:
+    cross_entropy = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    miss = torch.sigmoid(logits) * (1 - target) + torch.sigmoid(-logits) * target  # 1 - p_t
+    loss = cross_entropy * miss**gamma
+    return (alpha * target + (1 - alpha) * (1 - target)) * loss if alpha >= 0 else loss
+
+
+def ctc(
+    log_probs: Tensor,
+    targets: Tensor,
+    input_lengths: Tensor,
+    target_lengths: Tensor,
+    *,
+    blank: int = 0,
+    reduction: Reduction = "mean",
+    zero_infinity: bool = False,
+) -> Tensor:
+    """Connectionist temporal classification loss, as ``torch.nn.CTCLoss``; no ``weight`` or ``mask``.
+
+    ``log_probs`` are ``(T, N, C)`` log-softmax outputs. The mean divides each sequence's loss by
+    its target length, then averages over the batch, as torch does; an empty batch gives 0.
+
+    Example:
+        >>> import torch
+        >>> log_probs = torch.full((2, 1, 2), 0.5).log()  # two steps, one sequence, blank and one class
+        >>> ctc(log_probs, torch.tensor([[1]]), torch.tensor([2]), torch.tensor([1]), reduction="sum")
+        tensor(0.2877)
+    """
+    floating("ctc", "log_probs", log_probs)
+    if targets.is_floating_point():
+        raise LossShapeError(f"ctc(): targets hold class indices, so they must be integers, not {targets.dtype}")
+    if log_probs.dim() == 3 and log_probs.shape[1] == 0:  # torch refuses an empty batch
+        empty = log_probs.sum((0, 2))
+        return empty if reduction == "none" else empty.sum()
+    loss = F.ctc_loss(
+        log_probs, targets, input_lengths, target_lengths, blank=blank, reduction="none", zero_infinity=zero_infinity
+    )
+    if reduction == "mean":
+        loss = loss / target_lengths.clamp_min(1).to(loss.dtype)
+    return reduce(loss, reduction)

@@ -1,0 +1,230 @@
+"""Element-wise math a formula may apply to tensors: thin wrappers over the torch functions.
+
+Each keeps torch's numerics and gradient, so ``sqrt`` and ``log`` are as singular at 0 as in
+torch. Two-tensor functions broadcast; shapes that do not are reported with both shapes.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from losslang.errors import LossArityError
+from losslang.terms.shapes import broadcast
+
+
+def abs(x: Tensor) -> Tensor:  # noqa: A001
+    """Absolute value, element-wise.
+
+    Example:
+        >>> import torch
+        >>> abs(torch.tensor([-1.5, 2.0]))
+        tensor([1.5000, 2.0000])
+    """
+    return torch.abs(x)
+
+
+def exp(x: Tensor) -> Tensor:
+    """Exponential ``e**x``, element-wise.
+
+    Example:
+        >>> import torch
+        >>> exp(torch.tensor([0.0, 1.0]))
+        tensor([1.0000, 2.7183])
+    """
+    return torch.exp(x)
+
+
+def log(x: Tensor) -> Tensor:
+    """Natural logarithm, element-wise.
+
+    Example:
+        >>> import torch
+        >>> log(torch.tensor([1.0, 4.0]))
+        tensor([0.0000, 1.3863])
+    """
+    return torch.log(x)
+
+
+def log1p(x: Tensor) -> Tensor:
+    """``log(1 + x)``, element-wise, accurate for small ``x``.
+
+    Example:
+        >>> import torch
+        >>> log1p(torch.tensor([0.0, 1.0]))
+        tensor([0.0000, 0.6931])
+    """
+    return torch.log1p(x)
+
+
+def sqrt(x: Tensor) -> Tensor:
+    """Square root, element-wise (its gradient at 0 is infinite, as in torch; see ``rmse``).
+
+    Example:
+        >>> import torch
+        >>> sqrt(torch.tensor([4.0, 9.0]))
+        tensor([2., 3.])
+    """
+    return torch.sqrt(x)
+
+
+def square(x: Tensor) -> Tensor:
+    """Square, element-wise.
+
+    Example:
+        >>> import torch
+        >>> square(torch.tensor([-3.0, 0.5]))
+        tensor([9.0000, 0.2500])
+    """
+    return torch.square(x)
+
+
+def sin(x: Tensor) -> Tensor:
+    """Sine (radians), element-wise.
+
+    Example:
+        >>> import torch
+        >>> sin(torch.tensor([0.0, 1.0]))
+        tensor([0.0000, 0.8415])
+    """
+    return torch.sin(x)
+
+
+def cos(x: Tensor) -> Tensor:
+    """Cosine (radians), element-wise.
+
+    Example:
+        >>> import torch
+        >>> cos(torch.tensor([0.0, 1.0]))
+        tensor([1.0000, 0.5403])
+    """
+    return torch.cos(x)
+
+
+def tan(x: Tensor) -> Tensor:
+    """Tangent (radians), element-wise.
+
+    Example:
+        >>> import torch
+        >>> tan(torch.tensor([0.0, 1.0]))
+        tensor([0.0000, 1.5574])
+    """
+    return torch.tan(x)
+
+
+def arcsin(x: Tensor) -> Tensor:
+    """Inverse sine, element-wise, for values in [-1, 1].
+
+    Example:
+        >>> import torch
+        >>> arcsin(torch.tensor([0.0, 1.0]))
+        tensor([0.0000, 1.5708])
+    """
+    return torch.arcsin(x)
+
+
+def arccos(x: Tensor) -> Tensor:
+    """Inverse cosine, element-wise, for values in [-1, 1].
+
+    Example:
+        >>> import torch
+        >>> arccos(torch.tensor([1.0, 0.0]))
+        tensor([0.0000, 1.5708])
+    """
+    return torch.arccos(x)
+
+
+def arctan(x: Tensor) -> Tensor:
+    """Inverse tangent, element-wise.
+
+    Example:
+        >>> import torch
+        >>> arctan(torch.tensor([0.0, 1.0]))
+        tensor([0.0000, 0.7854])
+    """
+    return torch.arctan(x)
+
+
+def tanh(x: Tensor) -> Tensor:
+    """Hyperbolic tangent, element-wise.
+
+    Example:
+        >>> import torch
+        >>> tanh(torch.tensor([0.0, 1.0]))
+        tensor([0.0000, 0.7616])
+    """
+    return torch.tanh(x)
+
+
+def sigmoid(x: Tensor) -> Tensor:
+    """Logistic sigmoid ``1 / (1 + exp(-x))``, element-wise.
+
+    Example:
+        >>> import torch
+        >>> sigmoid(torch.tensor([0.0, 2.0]))
+        tensor([0.5000, 0.8808])
+    """
+    return torch.sigmoid(x)
+
+
+def relu(x: Tensor) -> Tensor:
+    """``max(x, 0)``, element-wise.
+
+    Example:
+        >>> import torch
+        >>> relu(torch.tensor([-1.0, 2.0]))
+        tensor([0., 2.])
+    """
+    return torch.relu(x)
+
+
+def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """Smooth ReLU ``log(1 + exp(beta * x)) / beta``, linear above ``threshold``, as ``F.softplus``.
+
+    Example:
+        >>> import torch
+        >>> softplus(torch.tensor([0.0, 30.0]))
+        tensor([ 0.6931, 30.0000])
+    """
+    return F.softplus(x, beta=beta, threshold=threshold)
+
+
+def clamp(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+    """Limit ``x`` to ``[min, max]``, element-wise; either bound may be left out.
+
+    Raises:
+        LossArityError: neither bound given.
+
+    Example:
+        >>> import torch
+        >>> clamp(torch.tensor([-2.0, 0.5, 3.0]), min=0, max=1)
+        tensor([0.0000, 0.5000, 1.0000])
+    """
+    if min is None and max is None:
+        raise LossArityError("clamp() needs min=, max= or both")
+    return torch.clamp(x, min=min, max=max)
+
+
+def minimum(x: Tensor, y: Tensor) -> Tensor:
+    """The smaller of ``x`` and ``y``, element-wise (broadcast).
+
+    Example:
+        >>> import torch
+        >>> minimum(torch.tensor([1.0, 5.0]), torch.tensor([3.0, 2.0]))
+        tensor([1., 2.])
+    """
+    broadcast("minimum", {"x": x, "y": y})
+    return torch.minimum(x, y)
+
+
+def maximum(x: Tensor, y: Tensor) -> Tensor:
+    """The larger of ``x`` and ``y``, element-wise (broadcast).
+
+    Example:
+        >>> import torch
+        >>> maximum(torch.tensor([1.0, 5.0]), torch.tensor([3.0, 2.0]))
+        tensor([3., 5.])
+    """
+    broadcast("maximum", {"x": x, "y": y})
+    return torch.maximum(x, y)

@@ -1,0 +1,119 @@
+"""Overlap losses for segmentation: soft Dice, Jaccard (IoU) and Tversky of probabilities.
+
+Each sample's overlap is summed over ``dim`` (default: every dimension but the first), giving
+one loss per sample, or per sample and class with e.g. ``dim=[2, 3]`` on ``(N, C, H, W)``.
+``mask=`` is element-wise: masked elements leave the overlap sums, and a sample with nothing
+left counts neither in the sum nor in the mean. ``weight=`` weighs each sample's loss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from losslang.terms.reduction import Reduction, masked_inputs, reduce
+from losslang.terms.shapes import fit, same_shape
+
+
+def dice(
+    probs: Tensor,
+    target: Tensor,
+    *,
+    smooth: float = 1.0,
+    dim: int | Sequence[int] | None = None,
+    reduction: Reduction = "mean",
+    weight: Tensor | None = None,
+    mask: Tensor | None = None,
+) -> Tensor:
+    """Soft Dice loss, ``1 - (2 |P*T| + smooth) / (|P| + |T| + smooth)`` per sample.
+
+    Example:
+        >>> import torch
+        >>> dice(torch.tensor([[1.0, 0.0], [0.5, 0.5]]), torch.tensor([[1.0, 0.0], [1.0, 0.0]]), smooth=0.0)
+        tensor(0.2500)
+    """
+    return _overlap_loss("dice", probs, target, dim, reduction, weight, mask, 1.0, 1.0, smooth, twice=True)
+
+
+def jaccard(
+    probs: Tensor,
+    target: Tensor,
+    *,
+    smooth: float = 1.0,
+    dim: int | Sequence[int] | None = None,
+    reduction: Reduction = "mean",
+    weight: Tensor | None = None,
+    mask: Tensor | None = None,
+) -> Tensor:
+    """Soft Jaccard (IoU) loss, ``1 - (|P*T| + smooth) / (|P| + |T| - |P*T| + smooth)`` per sample.
+
+    Example:
+        >>> import torch
+        >>> jaccard(torch.tensor([[1.0, 1.0]]), torch.tensor([[1.0, 0.0]]), smooth=0.0)
+        tensor(0.5000)
+    """
+    return _overlap_loss("jaccard", probs, target, dim, reduction, weight, mask, 1.0, 1.0, smooth)
+
+
+def tversky(
+    probs: Tensor,
+    target: Tensor,
+    *,
+    alpha: float = 0.5,
+    beta: float = 0.5,
+    smooth: float = 1.0,
+    dim: int | Sequence[int] | None = None,
+    reduction: Reduction = "mean",
+    weight: Tensor | None = None,
+    mask: Tensor | None = None,
+) -> Tensor:
+    """Tversky loss, ``1 - (TP + smooth) / (TP + alpha FP + beta FN + smooth)`` per sample.
+
+    ``alpha`` weighs false positives and ``beta`` false negatives: 0.5 and 0.5 is Dice (with
+    ``smooth`` doubled), 1 and 1 is Jaccard.
+
+    Example:
+        >>> import torch
+        >>> tversky(torch.tensor([[1.0, 1.0]]), torch.tensor([[1.0, 0.0]]), alpha=0.0, smooth=0.0)
+        tensor(0.)
+    """
+    return _overlap_loss("tversky", probs, target, dim, reduction, weight, mask, alpha, beta, smooth)
+
+
+def _overlap_loss(
+    term: str,
+    probs: Tensor,
+    target: Tensor,
+    dim: int | Sequence[int] | None,
+    reduction: Reduction,
+    weight: Tensor | None,
+    mask: Tensor | None,
+    alpha: float,
+    beta: float,
+    smooth: float,
+    *,
+    twice: bool = False,
+) -> Tensor:
+    """``1 - (k TP + smooth) / (k TP + alpha FP + beta FN + smooth)``, with k 2 if ``twice`` else 1.
+
+    Where the denominator is 0 (empty prediction and target, no smoothing) the overlap is
+    perfect: the loss is 0 with a zero gradient.
+    """
+    same_shape(term, {"probs": probs, "target": target})
+    if dim is None:  # one sample per row; a 1-D input is one sample
+        dims = tuple(range(1, probs.dim())) or tuple(range(probs.dim()))
+    else:
+        dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    mask = fit(term, "mask", mask, tuple(probs.shape))
+    probs, target = masked_inputs(mask, probs, target)
+    true_positives = (probs * target).sum(dims)
+    false_positives = (probs * (1 - target)).sum(dims)
+    false_negatives = ((1 - probs) * target).sum(dims)
+    hits = true_positives * (2 if twice else 1) + smooth
+    total = hits + alpha * false_positives + beta * false_negatives
+    empty = total == 0
+    loss = torch.where(empty, 0.0, 1 - hits / torch.where(empty, 1.0, total))
+    kept = None if mask is None else torch.broadcast_to(mask, probs.shape).any(dims)
+    return reduce(loss, reduction, fit(term, "weight", weight, tuple(loss.shape)), kept)

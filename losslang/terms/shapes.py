@@ -1,0 +1,167 @@
+"""Shape and dtype checks shared by the terms: plain comparisons of ``.shape`` and ``.dtype``.
+
+They read metadata only, never values, so they cost no device synchronisation. Each raises a
+:class:`LossShapeError` that names the term, the arguments and their shapes or dtypes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import Tensor
+
+from losslang.errors import LossShapeError
+
+
+def same_shape(term: str, tensors: Mapping[str, Tensor]) -> None:
+    """Check that floating-point tensors have the same shape and dtype as the first one.
+
+    Raises:
+        LossShapeError: naming ``term`` and both shapes or dtypes.
+
+    Example:
+        >>> import torch
+        >>> same_shape("mse", {"pred": torch.ones(4, 3), "target": torch.ones(4, 1)})
+        Traceback (most recent call last):
+        ...
+        losslang.errors.LossShapeError: mse(): pred has shape (4, 3) but target has shape (4, 1); they must match
+    """
+    (first, reference), *others = tensors.items()
+    floating(term, first, reference)
+    for name, tensor in others:
+        if tensor.shape != reference.shape:
+            message = f"{first} has shape {tuple(reference.shape)} but {name} has shape {tuple(tensor.shape)}"
+            raise LossShapeError(f"{term}(): {message}; they must match")
+        if tensor.dtype != reference.dtype:
+            message = f"{first} is {reference.dtype} but {name} is {tensor.dtype}"
+            raise LossShapeError(f"{term}(): {message}; convert one, e.g. {name}.to({first}.dtype)")
+
+
+def broadcast(term: str, tensors: Mapping[str, Tensor]) -> None:
+    """Check that tensors broadcast together, as element-wise torch functions need.
+
+    Example:
+        >>> import torch
+        >>> broadcast("minimum", {"x": torch.ones(4, 3), "y": torch.ones(2)})
+        Traceback (most recent call last):
+        ...
+        losslang.errors.LossShapeError: minimum(): x of shape (4, 3) and y of shape (2,) do not broadcast together
+    """
+    shapes = [tuple(tensor.shape) for tensor in tensors.values()]
+    try:
+        torch.broadcast_shapes(*shapes)
+    except RuntimeError:
+        described = " and ".join(f"{name} of shape {shape}" for name, shape in zip(tensors, shapes, strict=True))
+        raise LossShapeError(f"{term}(): {described} do not broadcast together") from None
+
+
+def floating(term: str, name: str, tensor: Tensor) -> None:
+    """Check that ``tensor`` is floating point, as a prediction must be to carry a gradient.
+
+    Example:
+        >>> import torch
+        >>> floating("mse", "pred", torch.ones(2, dtype=torch.int64))
+        Traceback (most recent call last):
+        ...
+        losslang.errors.LossShapeError: mse(): pred must be a floating-point tensor, not torch.int64
+    """
+    if not tensor.is_floating_point():
+        raise LossShapeError(f"{term}(): {name} must be a floating-point tensor, not {tensor.dtype}")
+
+
+def indices(term: str, name: str, tensor: Tensor, shape: tuple[int, ...]) -> None:
+    """Check that ``tensor`` holds class indices: an integer tensor of shape ``shape``.
+
+    Example:
+        >>> import torch
+        >>> indices("nll", "target", torch.zeros(3), (3,))
+        Traceback (most recent call last):
+        ...
+        losslang.errors.LossShapeError: nll(): target of shape (3,) holds class indices, so it must be an integer \
+tensor, not torch.float32; e.g. target.long()
+    """
+    if tuple(tensor.shape) != shape:
+        raise LossShapeError(f"{term}(): {name} must have shape {shape}, not {tuple(tensor.shape)}")
+    if tensor.is_floating_point() or tensor.is_complex() or tensor.dtype == torch.bool:
+        message = f"{name} of shape {shape} holds class indices, so it must be an integer tensor, not {tensor.dtype}"
+        raise LossShapeError(f"{term}(): {message}; e.g. {name}.long()")
+
+
+def labels(term: str, target: Tensor, pred: Tensor) -> None:
+    """Check that ``target`` holds one label per sample of ``pred`` (its shape but the last), in its dtype.
+
+    Example:
+        >>> import torch
+        >>> labels("cosine_embedding", torch.ones(3), torch.ones(4, 2))
+        Traceback (most recent call last):
+        ...
+        losslang.errors.LossShapeError: cosine_embedding(): target holds one label per sample, shape (4,), not (3,)
+    """
+    shape = tuple(pred.shape[:-1])
+    if tuple(target.shape) != shape:
+        raise LossShapeError(f"{term}(): target holds one label per sample, shape {shape}, not {tuple(target.shape)}")
+    if target.dtype != pred.dtype:
+        raise LossShapeError(f"{term}(): target is {target.dtype} but must be {pred.dtype} like the inputs")
+
+
+def class_weight(term: str, weight: Tensor | None, classes: tuple[int, ...]) -> None:
+    """Check that a per-class ``weight`` (torch's meaning) has shape ``classes``, i.e. ``(C,)``.
+
+    Example:
+        >>> import torch
+        >>> class_weight("nll", torch.ones(4), (3,))
+        Traceback (most recent call last):
+        ...
+        losslang.errors.LossShapeError: nll(): weight holds one weight per class, shape (3,), not (4,); \
+to drop samples use mask=
+    """
+    if weight is not None and tuple(weight.shape) != tuple(classes):
+        message = f"weight holds one weight per class, shape {tuple(classes)}, not {tuple(weight.shape)}"
+        raise LossShapeError(f"{term}(): {message}; to drop samples use mask=")
+
+
+def align(tensor: Tensor, ndim: int) -> Tensor:
+    """Give ``tensor`` trailing singleton dimensions up to ``ndim``, so it lines up with leading dimensions.
+
+    Example:
+        >>> import torch
+        >>> align(torch.ones(4), 3).shape
+        torch.Size([4, 1, 1])
+    """
+    missing = ndim - tensor.dim()
+    return tensor.reshape(*tensor.shape, *(1,) * missing) if missing > 0 else tensor
+
+
+def fit(term: str, name: str, tensor: Tensor | None, shape: tuple[int, ...]) -> Tensor | None:
+    """Check that a ``weight`` or ``mask`` fits an unreduced loss of shape ``shape``.
+
+    Lined up with the leading dimensions (see :mod:`losslang.terms.reduction`), the tensor must
+    broadcast to ``shape`` without changing it; a mask must be boolean.
+
+    Example:
+        >>> import torch
+        >>> fit("mse", "weight", torch.ones(4), (4, 3)).shape
+        torch.Size([4, 1])
+        >>> fit("mse", "mask", torch.ones(3, dtype=torch.bool), (4, 3))
+        Traceback (most recent call last):
+        ...
+        losslang.errors.LossShapeError: mse(): mask of shape (3,) does not fit the loss of shape (4, 3); \
+give one value per sample, (4,), or a shape that broadcasts to (4, 3)
+    """
+    if tensor is None:
+        return None
+    if name == "mask" and tensor.dtype != torch.bool:
+        raise LossShapeError(f"{term}(): mask must be a boolean tensor, not {tensor.dtype}; e.g. mask > 0")
+    aligned = align(tensor, len(shape))
+    if not _broadcasts(tuple(aligned.shape), shape):
+        hint = f"one value per sample, {shape[:1]}, or " if shape else ""
+        message = f"{name} of shape {tuple(tensor.shape)} does not fit the loss of shape {shape}"
+        raise LossShapeError(f"{term}(): {message}; give {hint}a shape that broadcasts to {shape}")
+    return aligned
+
+
+def _broadcasts(source: tuple[int, ...], shape: tuple[int, ...]) -> bool:
+    if len(source) > len(shape):
+        return False
+    return all(size in (1, target) for size, target in zip(source[::-1], shape[::-1], strict=False))

@@ -1,0 +1,125 @@
+"""Element-wise math, reductions and vector functions against torch, with gradcheck."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.autograd import gradcheck
+
+from losslang.registry import REGISTRY
+from losslang.terms import BUILTINS
+
+
+def randn(*shape: int) -> Tensor:
+    return torch.randn(*shape, dtype=torch.float64)
+
+
+def between(low: float, high: float) -> Callable[[], Tensor]:
+    return lambda: torch.empty(3, 4, dtype=torch.float64).uniform_(low, high)
+
+
+ANYWHERE = lambda: randn(3, 4)  # noqa: E731
+UNARY = [
+    pytest.param("abs", ANYWHERE, torch.abs, {}, id="abs"),
+    pytest.param("exp", ANYWHERE, torch.exp, {}, id="exp"),
+    pytest.param("log", between(0.1, 3.0), torch.log, {}, id="log"),
+    pytest.param("log1p", between(-0.9, 3.0), torch.log1p, {}, id="log1p"),
+    pytest.param("sqrt", between(0.1, 3.0), torch.sqrt, {}, id="sqrt"),
+    pytest.param("square", ANYWHERE, torch.square, {}, id="square"),
+    pytest.param("sin", ANYWHERE, torch.sin, {}, id="sin"),
+    pytest.param("cos", ANYWHERE, torch.cos, {}, id="cos"),
+    pytest.param("tan", between(-1.2, 1.2), torch.tan, {}, id="tan"),
+    pytest.param("arcsin", between(-0.9, 0.9), torch.arcsin, {}, id="arcsin"),
+    pytest.param("arccos", between(-0.9, 0.9), torch.arccos, {}, id="arccos"),
+    pytest.param("arctan", ANYWHERE, torch.arctan, {}, id="arctan"),
+    pytest.param("tanh", ANYWHERE, torch.tanh, {}, id="tanh"),
+    pytest.param("sigmoid", ANYWHERE, torch.sigmoid, {}, id="sigmoid"),
+    pytest.param("softplus", ANYWHERE, F.softplus, {}, id="softplus"),
+    pytest.param("softplus", ANYWHERE, F.softplus, {"beta": 2.0, "threshold": 1.0}, id="softplus-beta-threshold"),
+    pytest.param("relu", ANYWHERE, torch.relu, {}, id="relu"),
+    pytest.param("clamp", ANYWHERE, torch.clamp, {"min": -0.5}, id="clamp-min"),
+    pytest.param("clamp", ANYWHERE, torch.clamp, {"max": 0.5}, id="clamp-max"),
+    pytest.param("clamp", ANYWHERE, torch.clamp, {"min": -0.5, "max": 0.5}, id="clamp-both"),
+    pytest.param("std", ANYWHERE, torch.std, {}, id="std"),
+    pytest.param("std", ANYWHERE, torch.std, {"dim": 1, "keepdim": True, "correction": 0}, id="std-dim"),
+    pytest.param("var", ANYWHERE, torch.var, {"dim": [0, 1]}, id="var-dims"),
+    pytest.param("var", ANYWHERE, torch.var, {"dim": 0, "correction": 0}, id="var-dim"),
+    pytest.param("norm", ANYWHERE, lambda x, **o: torch.linalg.vector_norm(x, **o), {}, id="norm"),
+    pytest.param(
+        "norm", ANYWHERE, lambda x, p, **o: torch.linalg.vector_norm(x, ord=p, **o), {"p": 1, "dim": 1}, id="norm-p1"
+    ),
+    pytest.param(
+        "norm",
+        ANYWHERE,
+        lambda x, p, **o: torch.linalg.vector_norm(x, ord=p, **o),
+        {"p": 3.0, "dim": [0], "keepdim": True},
+        id="norm-p3-keepdim",
+    ),
+    pytest.param("mean", ANYWHERE, torch.mean, {"dim": [0, 1], "keepdim": True}, id="mean-dims"),
+    pytest.param("sum", ANYWHERE, torch.sum, {"dim": -1}, id="sum-dim"),
+    pytest.param("max", ANYWHERE, torch.amax, {"dim": [0, 1]}, id="max-dims"),
+    pytest.param("min", ANYWHERE, torch.amin, {"dim": 0, "keepdim": True}, id="min-dim"),
+    pytest.param("softmax", ANYWHERE, lambda x, dim=-1: torch.softmax(x, dim), {}, id="softmax"),
+    pytest.param("softmax", ANYWHERE, torch.softmax, {"dim": 0}, id="softmax-dim"),
+    pytest.param("log_softmax", ANYWHERE, lambda x, dim=-1: torch.log_softmax(x, dim), {}, id="log_softmax"),
+    pytest.param("log_softmax", ANYWHERE, torch.log_softmax, {"dim": 0}, id="log_softmax-dim"),
+    pytest.param("detach", ANYWHERE, torch.Tensor.detach, {}, id="detach"),
+]
+
+
+@pytest.mark.parametrize(("name", "make", "reference", "options"), UNARY)
+def test_function_of_one_tensor_matches_torch(
+    name: str, make: Callable[[], Tensor], reference: Callable[..., Tensor], options: dict[str, Any]
+) -> None:
+    fn = REGISTRY.lookup(name).fn  # type: ignore[union-attr]
+    x = make().requires_grad_()
+    value = fn(x, **options)
+    torch.testing.assert_close(value, reference(x, **options))
+    if name == "detach":
+        assert not value.requires_grad
+    else:
+        assert gradcheck(lambda t: fn(t, **options), (x,))
+
+
+BINARY = [
+    pytest.param("minimum", (3, 4), (4,), torch.minimum, {}, id="minimum-broadcast"),
+    pytest.param("maximum", (3, 4), (3, 4), torch.maximum, {}, id="maximum"),
+    pytest.param("dot", (3, 4), (3, 4), lambda x, y, dim=-1: (x * y).sum(dim), {}, id="dot"),
+    pytest.param("dot", (3, 4), (3, 1), lambda x, y, dim: (x * y).sum(dim), {"dim": 0}, id="dot-dim-broadcast"),
+    pytest.param("cosine_similarity", (3, 4), (3, 4), F.cosine_similarity, {}, id="cosine_similarity"),
+    pytest.param(
+        "cosine_similarity", (3, 4), (3, 4), F.cosine_similarity, {"dim": 0, "eps": 1e-6}, id="cosine_similarity-dim"
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "x_shape", "y_shape", "reference", "options"), BINARY)
+def test_function_of_two_tensors_matches_torch(
+    name: str,
+    x_shape: tuple[int, ...],
+    y_shape: tuple[int, ...],
+    reference: Callable[..., Tensor],
+    options: dict[str, Any],
+) -> None:
+    fn = REGISTRY.lookup(name).fn  # type: ignore[union-attr]
+    x, y = randn(*x_shape).requires_grad_(), randn(*y_shape).requires_grad_()
+    torch.testing.assert_close(fn(x, y, **options), reference(x, y, **options))
+    assert gradcheck(lambda a, b: fn(a, b, **options), (x, y))
+
+
+def test_every_function_has_a_row() -> None:
+    tested = {param.values[0] for param in [*UNARY, *BINARY]}
+    tested |= {"mean", "sum", "max", "min"}  # several-argument forms: tests/test_terms.py
+    assert tested == {name for name, _, kind, _ in BUILTINS if kind == "function"}  # schedules: test_schedules.py
+
+
+def test_clamp_needs_a_bound() -> None:
+    from losslang import LossArityError
+
+    with pytest.raises(LossArityError, match=r"clamp\(\) needs min=, max= or both"):
+        REGISTRY.lookup("clamp").fn(torch.ones(2))  # type: ignore[union-attr]

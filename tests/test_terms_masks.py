@@ -1,0 +1,200 @@
+"""Sample handling on every term: weight=, mask=, empty batches and all-masked batches."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+from term_cases import ROWS, N, Row, call, params, rand
+from torch import Tensor
+
+from losslang.registry import REGISTRY
+
+KEEP = torch.tensor([True, False, True, True])
+CLASS_WEIGHTED = {"cross_entropy", "nll", "multi_margin", "multilabel_soft_margin"}  # torch's per-class weight
+
+
+def spec(row: Row) -> Any:
+    return REGISTRY.lookup(row.term)
+
+
+def takes(row: Row, name: str) -> bool:
+    return any(param.name == name for param in spec(row).params)
+
+
+MASKABLE = [row for row in ROWS if takes(row, "mask")]
+SAMPLE_WEIGHTED = [
+    row
+    for row in MASKABLE
+    if spec(row).name not in CLASS_WEIGHTED | {"rmse"} and "weight" not in row.make(1)[1]  # rmse: root after weighting
+]
+FIRST_OF_EACH_TERM = list({spec(row).name: row for row in reversed(ROWS)}.values())
+
+
+def per_sample(value: Any, keep: Tensor = KEEP) -> Any:
+    """The kept samples of a batched tensor; anything else (class weights, numbers) as it is."""
+    return value[keep] if isinstance(value, Tensor) and value.dim() and value.shape[0] == N else value
+
+
+def poisoned(args: tuple[Tensor, ...], keep: Tensor) -> tuple[Tensor, ...]:
+    """Masked samples set to NaN (float inputs) or an out-of-range class (integer inputs)."""
+    bad = [arg.clone() for arg in args]
+    for arg in bad:
+        if arg.dim() and arg.shape[0] == N:
+            arg[~keep] = float("nan") if arg.is_floating_point() else 99
+    return tuple(bad)
+
+
+def test_every_loss_term_but_ctc_takes_a_mask() -> None:
+    losses = {name for name, spec in REGISTRY.specs.items() if spec.kind == "loss"}
+    assert {spec(row).name for row in MASKABLE} == losses - {"ctc"}
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("row", params(MASKABLE))
+def test_masked_samples_count_neither_in_sum_nor_mean(row: Row, reduction: str) -> None:
+    term = spec(row).fn
+    args, options = row.make(N)
+    masked = call(row, term, args, mask=KEEP, reduction=reduction, **options)
+    kept = {name: per_sample(value) for name, value in options.items()}
+    expected = call(row, term, tuple(map(per_sample, args)), reduction=reduction, **kept)
+    torch.testing.assert_close(masked, expected)
+
+
+@pytest.mark.parametrize("row", params(MASKABLE))
+def test_masked_samples_are_zero_without_reduction(row: Row) -> None:
+    term = spec(row).fn
+    args, options = row.make(N)
+    loss = call(row, term, args, mask=KEEP, reduction="none", **options)
+    kept = {name: per_sample(value) for name, value in options.items()}
+    expected = call(row, term, tuple(map(per_sample, args)), reduction="none", **kept)
+    assert not loss[~KEEP].any()
+    torch.testing.assert_close(loss[KEEP], expected)
+
+
+@pytest.mark.parametrize("row", params(MASKABLE))
+def test_masked_nan_and_bad_labels_reach_neither_value_nor_gradient(row: Row) -> None:
+    term = spec(row).fn
+    args, options = row.make(N)
+    args = tuple(arg.requires_grad_(i in row.grad) for i, arg in enumerate(poisoned(args, KEEP)))
+    value = call(row, term, args, mask=KEEP, **options)
+    grads = torch.autograd.grad(value, [args[i] for i in row.grad])
+    assert value.isfinite()
+    for grad in grads:
+        assert grad.isfinite().all() and not grad[~KEEP].any()
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("row", params(MASKABLE))
+def test_all_masked_batch_is_zero_with_zero_gradient(row: Row, reduction: str) -> None:
+    term = spec(row).fn
+    nothing = torch.zeros(N, dtype=torch.bool)
+    args, options = row.make(N)
+    args = tuple(arg.requires_grad_(i in row.grad) for i, arg in enumerate(poisoned(args, nothing)))
+    value = call(row, term, args, mask=nothing, reduction=reduction, **options)
+    grads = torch.autograd.grad(value, [args[i] for i in row.grad])
+    assert value.item() == 0.0
+    assert all(not grad.isnan().any() and not grad.any() for grad in grads)
+
+
+@pytest.mark.parametrize("row", params(FIRST_OF_EACH_TERM))
+def test_empty_batch_is_zero_with_zero_gradient(row: Row) -> None:
+    term = spec(row).fn
+    args, options = row.make(0)
+    args = tuple(arg.requires_grad_(i in row.grad) for i, arg in enumerate(args))
+    for reduction in ("mean", "sum"):
+        value = call(row, term, args, reduction=reduction, **options)
+        grads = torch.autograd.grad(value, [args[i] for i in row.grad])
+        assert value.shape == () and value.item() == 0.0
+        assert all(grad.shape == args[i].shape and not grad.any() for i, grad in zip(row.grad, grads, strict=True))
+    assert call(row, term, args, reduction="none", **options).numel() == 0
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("row", params(SAMPLE_WEIGHTED))
+def test_weight_scales_each_sample(row: Row, reduction: str) -> None:
+    term = spec(row).fn
+    args, options = row.make(N)
+    weight = rand(N, high=3.0)
+    unweighted = call(row, term, args, reduction="none", **options)
+    scaled = unweighted * weight.reshape(N, *(1,) * (unweighted.dim() - 1))
+    expected = {"mean": scaled.mean(), "sum": scaled.sum(), "none": scaled}[reduction]
+    torch.testing.assert_close(call(row, term, args, weight=weight, reduction=reduction, **options), expected)
+
+
+def test_weight_of_the_loss_dimensionality_broadcasts_as_usual() -> None:
+    pred, target = torch.randn(N, 3, dtype=torch.float64), torch.randn(N, 3, dtype=torch.float64)
+    per_feature = torch.tensor([[1.0, 0.0, 2.0]], dtype=torch.float64)
+    expected = ((pred - target) ** 2 * per_feature).mean()
+    torch.testing.assert_close(REGISTRY.lookup("mse").fn(pred, target, weight=per_feature), expected)  # type: ignore[union-attr]
+
+
+def test_rmse_takes_the_root_after_weighting_and_masking() -> None:
+    rmse, mse = REGISTRY.lookup("rmse").fn, REGISTRY.lookup("mse").fn  # type: ignore[union-attr]
+    pred, target, weight = torch.randn(N, 3), torch.randn(N, 3), torch.rand(N)
+    options: dict[str, Any] = {"weight": weight, "mask": KEEP}
+    torch.testing.assert_close(rmse(pred, target, **options), mse(pred, target, **options).sqrt())
+
+
+def test_rmse_gradient_is_zero_at_zero_error() -> None:
+    pred = torch.ones(3, requires_grad=True)
+    REGISTRY.lookup("rmse").fn(pred, torch.ones(3)).backward()  # type: ignore[union-attr]
+    assert pred.grad is not None and pred.grad.tolist() == [0.0, 0.0, 0.0]
+
+
+def test_cross_entropy_all_ignored_is_zero_not_nan() -> None:
+    logits = torch.randn(3, 4, requires_grad=True)
+    value = REGISTRY.lookup("cross_entropy").fn(logits, torch.full((3,), -100))  # type: ignore[union-attr]
+    value.backward()
+    assert value.item() == 0.0 and logits.grad is not None and not logits.grad.any()
+
+
+def test_dice_mask_drops_pixels_from_the_overlap() -> None:
+    dice = REGISTRY.lookup("dice").fn  # type: ignore[union-attr]
+    probs, target = torch.rand(2, 6, dtype=torch.float64), torch.rand(2, 6, dtype=torch.float64)
+    pixels = torch.tensor([True, True, False, True, False, True])
+    expected = dice(probs[:, pixels], target[:, pixels], reduction="none")
+    torch.testing.assert_close(dice(probs, target, mask=pixels.expand(2, 6), reduction="none"), expected)
+
+
+def test_dice_per_class_over_spatial_dims() -> None:
+    dice = REGISTRY.lookup("dice").fn  # type: ignore[union-attr]
+    probs, target = torch.rand(2, 3, 4, 4, dtype=torch.float64), torch.rand(2, 3, 4, 4, dtype=torch.float64)
+    loss = dice(probs, target, dim=[2, 3], reduction="none")
+    p, t = probs.flatten(2), target.flatten(2)
+    expected = 1 - (2 * (p * t).sum(-1) + 1) / (p.sum(-1) + t.sum(-1) + 1)
+    assert loss.shape == (2, 3)
+    torch.testing.assert_close(loss, expected)
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        pytest.param("dice", {"smooth": 0.0}, id="dice"),
+        pytest.param("jaccard", {"smooth": 0.0}, id="jaccard"),
+        pytest.param("tversky", {"smooth": 0.0, "alpha": 0.3, "beta": 0.7}, id="tversky"),
+    ],
+)
+def test_overlap_of_two_empty_masks_is_perfect_not_nan(name: str, options: dict[str, Any]) -> None:
+    probs = torch.zeros(2, 5, requires_grad=True)
+    value = REGISTRY.lookup(name).fn(probs, torch.zeros(2, 5), **options)  # type: ignore[union-attr]
+    value.backward()
+    assert value.item() == 0.0 and probs.grad is not None and probs.grad.isfinite().all()
+
+
+def test_tversky_generalises_dice_and_jaccard() -> None:
+    dice, jaccard, tversky = (REGISTRY.lookup(name).fn for name in ("dice", "jaccard", "tversky"))  # type: ignore[union-attr]
+    probs, target = torch.rand(3, 7, dtype=torch.float64), torch.rand(3, 7, dtype=torch.float64)
+    torch.testing.assert_close(tversky(probs, target, smooth=1.0), dice(probs, target, smooth=2.0))  # see tversky
+    torch.testing.assert_close(tversky(probs, target, alpha=1.0, beta=1.0), jaccard(probs, target))
+
+
+def test_kl_div_batchmean_divides_by_the_samples_kept() -> None:
+    kl_div = REGISTRY.lookup("kl_div").fn  # type: ignore[union-attr]
+    log_probs = torch.randn(N, 3, dtype=torch.float64).log_softmax(1)
+    target = torch.randn(N, 3, dtype=torch.float64).softmax(1)
+    expected = torch.nn.functional.kl_div(log_probs, target, reduction="batchmean")
+    torch.testing.assert_close(kl_div(log_probs, target, reduction="batchmean"), expected)
+    masked = kl_div(log_probs, target, reduction="batchmean", mask=KEEP)
+    torch.testing.assert_close(masked, kl_div(log_probs[KEEP], target[KEEP], reduction="batchmean"))
