@@ -27,6 +27,7 @@ from losslang.errors import (
     LossSyntaxError,
     LossValueError,
 )
+from losslang.integrations.trainers import as_loss_fn
 from losslang.module import LossModule, LossOutput
 from losslang.parser import parse as _parse
 from losslang.registry import register
@@ -43,6 +44,7 @@ __all__ = [
     "LossSyntaxError",
     "LossValueError",
     "Program",
+    "as_loss_fn",
     "compile",
     "load",
     "parse",

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from losslang.check import check
 from losslang.compiler import build
+from losslang.distributed import all_reduce, check_op
 from losslang.errors import (
     LossConfigError,
     LossInputError,
@@ -49,13 +50,31 @@ class LossOutput(Mapping[str, Tensor]):
         """The scalar to call ``backward()`` on."""
         return self._values["total"]
 
-    def metrics(self, prefix: str = "") -> dict[str, float]:
+    def metrics(self, prefix: str = "", *, sync: bool = False, op: str = "mean") -> dict[str, float]:
         """Every value as a Python float, fetched with a single device synchronisation.
 
         A term with ``reduction="none"`` reports its mean.
+
+        Args:
+            prefix: put before every key, e.g. ``"train/"``.
+            sync: all-reduce every value over the DDP ranks first, all of them in one collective;
+                every rank must call it. Without an initialised process group it changes nothing.
+            op: how ``sync`` combines the ranks: ``"mean"`` or ``"sum"``.
+
+        Raises:
+            LossConfigError: ``op`` is neither ``"mean"`` nor ``"sum"``.
+
+        Example:
+            >>> import torch, losslang
+            >>> out = losslang.compile("mse(p, y)")(p=torch.ones(2), y=torch.zeros(2))
+            >>> out.metrics(prefix="val/", sync=True)  # one process: nothing to reduce
+            {'val/total': 1.0, 'val/mse(p, y)': 1.0}
         """
-        values = [value.detach().to(self.total.dtype).mean() for value in self._values.values()]
-        numbers = torch.stack(values).tolist() if values else []
+        check_op(op)
+        if not self._values:
+            return {}
+        stacked = torch.stack([value.detach().to(self.total.dtype).mean() for value in self._values.values()])
+        numbers = (all_reduce(stacked, op) if sync else stacked).tolist()
         return {f"{prefix}{name}": number for name, number in zip(self._values, numbers, strict=True)}
 
     def grad_norms(self, params: nn.Module | Iterable[Tensor]) -> dict[str, float]:

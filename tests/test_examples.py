@@ -21,6 +21,35 @@ def test_quickstart_fits_the_line_and_reports_every_term(capsys: pytest.CaptureF
     assert "fit = mse(pred, y1)" in capsys.readouterr().out
 
 
+def test_plain_loop_learns_to_trust_the_less_noisy_output() -> None:
+    metrics = runpy.run_path(str(EXAMPLES / "plain_loop.py"))["main"](epochs=15)
+    assert list(metrics) == [
+        "total",
+        "first",
+        "second",
+        "l1",
+        "uncertainty(first, second)",
+        "weight/first",
+        "weight/second",
+    ]
+    assert metrics["first"] < 0.05 and metrics["weight/first"] > metrics["weight/second"]
+
+
+def test_perceptrain_style_trainer_consumes_loss_fn() -> None:
+    history = runpy.run_path(str(EXAMPLES / "perceptrain_style.py"))["main"](epochs=10)
+    assert list(history[-1]) == ["total", "fit", "l1", "val/total", "val/fit", "val/l1"]
+    assert history[-1]["val/fit"] < history[0]["val/fit"]
+
+
+@pytest.mark.filterwarnings("ignore:`isinstance\\(treespec, LeafSpec\\)` is deprecated")  # Lightning vs torch 2.13
+def test_lightning_loop_logs_every_term() -> None:
+    pytest.importorskip("lightning")
+    metrics = runpy.run_path(str(EXAMPLES / "lightning_loop.py"))["main"](epochs=3)
+    terms = ["total", "first", "second", "l1", "uncertainty(first, second)", "weight/first", "weight/second"]
+    assert set(metrics) == {f"{stage}/{name}" for stage in ("train", "val") for name in terms}
+    assert metrics["val/first"] < metrics["val/second"]
+
+
 class CustomLoss(nn.Module):
     """Codecademy's weighted MSE."""
 

@@ -304,3 +304,27 @@ def test_attach_hands_parameters_to_weighting_schemes() -> None:
     model = nn.Linear(2, 1)
     loss = losslang.compile("uncertainty(mse(p, y), mae(p, y))").attach(model)
     assert loss.body.uncertainty_0.shared == list(model.parameters())
+
+
+def test_metrics_sync_without_process_group_is_one_sync_and_unchanged(monkeypatch: pytest.MonkeyPatch) -> None:
+    out = losslang.compile(MISSION)(batch())
+    expected = out.metrics(prefix="p/")
+    calls: list[str] = []
+    original = torch.Tensor.tolist
+
+    def counting(self: torch.Tensor) -> object:
+        calls.append("tolist")
+        return original(self)
+
+    monkeypatch.setattr(torch.Tensor, "tolist", counting)
+    assert out.metrics(prefix="p/", sync=True) == expected
+    assert out.metrics(prefix="p/", sync=True, op="sum") == expected
+    assert calls == ["tolist", "tolist"]
+
+
+@pytest.mark.parametrize("sync", [False, True])
+def test_metrics_op_is_checked(sync: bool) -> None:
+    out = losslang.compile("mse(p, y)")(p=torch.ones(1), y=torch.ones(1))
+    with pytest.raises(losslang.LossConfigError) as caught:
+        out.metrics(sync=sync, op="max")
+    assert str(caught.value) == "op must be 'mean' or 'sum', not 'max'"

@@ -1,0 +1,107 @@
+"""One rank of the 2-process DDP test in test_distributed.py, which runs it as a script.
+
+Each rank trains on its own data for ``STEPS`` steps in three set-ups and writes what it saw to
+``<out_dir>/rank<RANK>.json``: local and synced metrics, the loss's parameters and the model's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+import losslang
+
+STEPS = 20
+WEIGHTED = "recon = mse(pred, y1); l1 = mae(pred, y2); uncertainty(recon, mse(pred, y2))"
+PLAIN = "recon = mse(pred, y1); l1 = mae(pred, y2); recon + 0.5*mse(pred, y2)"
+
+
+class Wrapper(nn.Module):
+    """The model and its loss in one module, wrapped in DDP once."""
+
+    def __init__(self, model: nn.Module, loss: nn.Module) -> None:
+        super().__init__()
+        self.model, self.loss = model, loss
+
+    def forward(self, x: torch.Tensor, y1: torch.Tensor, y2: torch.Tensor) -> losslang.LossOutput:
+        return self.loss(pred=self.model(x), y1=y1, y2=y2)
+
+
+def rank_data(rank: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(100 + rank)  # different data on every rank
+    x = torch.randn(16, 3, generator=generator)
+    return x, x[:, :2] * (1 + rank), torch.randn(16, 2, generator=generator)
+
+
+def train(setup: str, rank: int) -> dict[str, object]:
+    torch.manual_seed(0)
+    model, loss = nn.Linear(3, 2), losslang.compile(PLAIN if setup == "next_to" else WEIGHTED)
+    if setup == "wrapped":
+        step = DistributedDataParallel(Wrapper(model, loss))
+        params = list(step.parameters())
+    else:
+        ddp_model = DistributedDataParallel(model)
+        # A loss without parameters needs no DDP (DDP refuses it); one with learned weights does.
+        ddp_loss = DistributedDataParallel(loss) if setup == "separate" else loss
+        params = [*ddp_model.parameters(), *loss.parameters()]
+
+        def step(x: torch.Tensor, y1: torch.Tensor, y2: torch.Tensor) -> losslang.LossOutput:
+            return ddp_loss(pred=ddp_model(x), y1=y1, y2=y2)
+
+    optimizer = torch.optim.Adam(params, lr=0.05)
+    for _ in range(STEPS):
+        out = step(*rank_data(rank))
+        optimizer.zero_grad()
+        out.total.backward()
+        optimizer.step()
+    return report(out, model, loss)
+
+
+def report(out: losslang.LossOutput, model: nn.Module, loss: losslang.LossModule) -> dict[str, object]:
+    calls = []
+    all_reduce = dist.all_reduce
+
+    def counting(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        return all_reduce(*args, **kwargs)
+
+    dist.all_reduce = counting
+    synced = out.metrics(sync=True)
+    collectives = len(calls)
+    dist.all_reduce = all_reduce
+    return {
+        "local": out.metrics(),
+        "mean": synced,
+        "sum": out.metrics(prefix="sum/", sync=True, op="sum"),
+        "collectives": collectives,
+        "loss_params": flat(loss),
+        "model_params": flat(model),
+        "step": int(loss.step),
+    }
+
+
+def flat(module: nn.Module) -> list[float]:
+    return torch.cat([p.detach().flatten() for p in module.parameters()] or [torch.zeros(0)]).tolist()
+
+
+def main(out_dir: str) -> None:
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method="env://", timeout=timedelta(seconds=60))
+    rank = dist.get_rank()
+    try:
+        results = {setup: train(setup, rank) for setup in ("separate", "wrapped", "next_to")}
+    finally:
+        dist.destroy_process_group()
+    Path(out_dir, f"rank{rank}.json").write_text(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else os.getcwd())
