@@ -6,10 +6,32 @@
 from __future__ import annotations
 
 from losslang.weighting.base import WeightingScheme, synced
+from losslang.weighting.dwa import DWA
+from losslang.weighting.gradnorm import GradNorm
+from losslang.weighting.lr_annealing import LRAnnealing
+from losslang.weighting.relobralo import ReLoBRaLo
+from losslang.weighting.softadapt import SoftAdapt
+from losslang.weighting.stateful import StatefulScheme
 from losslang.weighting.uncertainty import Uncertainty
 
 SCHEMES: list[tuple[str, type[WeightingScheme], str, tuple[str, ...]]] = [
     ("uncertainty", Uncertainty, "weighting", ()),
+    ("gradnorm", GradNorm, "weighting", ()),
+    ("lr_annealing", LRAnnealing, "weighting", ()),
+    ("softadapt", SoftAdapt, "weighting", ()),
+    ("relobralo", ReLoBRaLo, "weighting", ()),
+    ("dwa", DWA, "weighting", ()),
 ]
 
-__all__ = ["SCHEMES", "Uncertainty", "WeightingScheme", "synced"]
+__all__ = [
+    "DWA",
+    "SCHEMES",
+    "GradNorm",
+    "LRAnnealing",
+    "ReLoBRaLo",
+    "SoftAdapt",
+    "StatefulScheme",
+    "Uncertainty",
+    "WeightingScheme",
+    "synced",
+]

@@ -1,0 +1,141 @@
+"""ReLoBRaLo: relative loss balancing with random lookback."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from losslang.weighting.base import synced
+from losslang.weighting.stateful import StatefulScheme, require
+
+_EPS = 1e-12  # guards the division by a reference loss of zero
+
+
+def balance(losses: Tensor, reference: Tensor, *, temperature: float) -> Tensor:
+    """``lambda_bal_i = m * softmax_i(L_i / (T * L_i_ref))``: relative progress, summing to ``m`` terms.
+
+    Example:
+        >>> import torch
+        >>> balance(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 1.0]), temperature=1.0)
+        tensor([0.5379, 1.4621])
+    """
+    return len(losses) * torch.softmax(losses / (temperature * reference).clamp_min(_EPS), dim=0)
+
+
+def relobralo_weights(
+    weights: Tensor,
+    losses: Tensor,
+    initial: Tensor,
+    previous: Tensor,
+    *,
+    rho: Tensor | float,
+    alpha: float,
+    temperature: float,
+) -> Tensor:
+    """``alpha * (rho * w + (1 - rho) * bal(t, 0)) + (1 - alpha) * bal(t, t-1)``.
+
+    Args:
+        weights: ``lambda_i(t-1)``, the previous weights.
+        losses: ``L_i(t)``, this step's losses.
+        initial: ``L_i(0)``, the first step's losses.
+        previous: ``L_i(t-1)``, the last step's losses.
+        rho: this step's Bernoulli draw: 1 keeps the history, 0 looks back to the first step.
+        alpha: the weight of the history against the last step's balance.
+        temperature: the softmax temperature ``T``.
+
+    Example:
+        >>> import torch
+        >>> ones = torch.ones(2)
+        >>> relobralo_weights(ones, ones, ones, ones, rho=1.0, alpha=0.999, temperature=0.1)
+        tensor([1., 1.])
+    """
+    history = rho * weights + (1 - rho) * balance(losses, initial, temperature=temperature)
+    return alpha * history + (1 - alpha) * balance(losses, previous, temperature=temperature)
+
+
+class ReLoBRaLo(StatefulScheme):
+    """ReLoBRaLo: weights from each term's progress since the last step and, at random, since the first.
+
+    Bischof and Kraus, "Multi-Objective Loss Balancing for Physics-Informed Deep Learning",
+    arXiv 2110.09813 (2021). With ``m`` terms, weights starting at 1, and ``L_i(0)`` the first
+    training step's loss, at each training step ``t``::
+
+        bal_i(t, t') = m * exp(L_i(t) / (T L_i(t'))) / sum_j exp(L_j(t) / (T L_j(t')))
+        lambda_i(t)  = alpha * (rho_t * lambda_i(t-1) + (1 - rho_t) * bal_i(t, 0))
+                       + (1 - alpha) * bal_i(t, t-1)
+        rho_t ~ Bernoulli(rho)
+
+    and the total is ``sum_i lambda_i(t) L_i(t)`` with this step's weights as constants. At the
+    first step ``bal = 1``, so the weights stay 1. ``rho_t`` is drawn on the CPU from a
+    ``torch.Generator`` freshly seeded from ``(seed, t)``: the draws are reproducible, resume
+    identically from a ``state_dict`` and agree on every DDP rank, without a device
+    synchronisation. Losses are averaged over DDP ranks. The softmax subtracts its maximum, so
+    large ratios do not overflow.
+
+    Args:
+        terms: the names of the weighted terms (given by the compiler).
+        alpha: the weight of the history, ``alpha``; 0.999.
+        temperature: the softmax temperature ``T``; 0.1.
+        rho: the expected value of the lookback draw ``rho_t``; 0.999.
+        seed: seeds the draws of ``rho_t``.
+
+    Example:
+        >>> import torch
+        >>> scheme = ReLoBRaLo(["a", "b"], alpha=0.5, temperature=1.0, rho=1.0)
+        >>> for a, b in [(1.0, 1.0), (1.0, 2.0)]:
+        ...     total, weights = scheme(torch.tensor(a), torch.tensor(b))
+        >>> weights  # b doubled: 0.5 * 1 + 0.5 * 2 * softmax(1, 2)
+        tensor([0.7689, 1.2311])
+    """
+
+    initial: Tensor
+    previous: Tensor
+
+    def __init__(
+        self, terms: Sequence[str], *, alpha: float = 0.999, temperature: float = 0.1, rho: float = 0.999, seed: int = 0
+    ) -> None:
+        require(0 <= alpha <= 1, f"alpha must be in [0, 1], not {alpha}")
+        require(temperature > 0, f"temperature must be positive, not {temperature}")
+        require(0 <= rho <= 1, f"rho must be in [0, 1], not {rho}")
+        super().__init__(terms)
+        self.alpha = float(alpha)
+        self.temperature = float(temperature)
+        self.rho = float(rho)
+        self.seed = int(seed)
+        self.register_buffer("initial", torch.ones(len(self.terms)))
+        self.register_buffer("previous", torch.ones(len(self.terms)))
+
+    def combine(self, losses: Tensor) -> tuple[Tensor, Tensor]:
+        """In training mode, update the weights from this step's losses; then ``sum_i lambda_i L_i``."""
+        if self.training:
+            self.update(synced(losses))
+        return self.weighted(losses)
+
+    def update(self, current: Tensor) -> None:
+        """New weights from the (rank-averaged) losses of this step, the last one and the first."""
+        if self.step_count == 0:
+            self.initial.copy_(current)
+            self.previous.copy_(current)
+        weights, initial, previous = (buffer.to(current) for buffer in (self.weights, self.initial, self.previous))
+        options = {"alpha": self.alpha, "temperature": self.temperature}
+        self.weights.copy_(relobralo_weights(weights, current, initial, previous, rho=self.lookback(), **options))
+        self.previous.copy_(current)
+        self.advance()
+
+    def lookback(self) -> Tensor:
+        """The draw ``rho_t`` for this step: a 0-d CPU tensor (0 or 1) that combines with tensors on any device."""
+        generator = torch.Generator().manual_seed(_mixed_seed(self.seed, self.step_count))
+        return (torch.rand((), generator=generator, dtype=torch.float64) < self.rho).to(torch.float64)
+
+
+def _mixed_seed(seed: int, step: int) -> int:
+    """32 well-mixed bits of ``(seed, step)``: the CPU generator keeps only the low 32 bits of its seed.
+
+    SplitMix64's finaliser, so that every bit of ``seed`` and ``step`` moves the result.
+    """
+    z = (seed * 2**32 + step) % 2**64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) % 2**64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) % 2**64
+    return (z ^ (z >> 31)) % 2**32

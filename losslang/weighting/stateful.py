@@ -1,0 +1,69 @@
+"""What the self-updating schemes share: their weights and a count of training steps.
+
+The weights, the count and whatever else a scheme remembers (initial or previous losses) are
+persistent buffers, so ``state_dict`` saves them and training resumes exactly where it stopped.
+The count is mirrored by a Python int, so that a scheme can branch on it (first step, every
+``k`` steps, the seed of a random draw) without reading a device tensor, which would
+synchronise with the device at every step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from losslang.errors import LossValueError
+from losslang.weighting.base import WeightingScheme
+
+
+class StatefulScheme(WeightingScheme):
+    """A weighting scheme that updates its own weights in training mode.
+
+    Attributes:
+        weights: the current weight of each term, a float32 buffer; eval mode uses it unchanged.
+        steps: how many training-mode calls have updated the scheme, an int64 buffer.
+        step_count: ``steps`` as a Python int, always equal to it.
+    """
+
+    weights: Tensor
+    steps: Tensor
+
+    def __init__(self, terms: Sequence[str], *, init: float = 1.0) -> None:
+        super().__init__(terms)
+        self.register_buffer("weights", torch.full((len(self.terms),), float(init)))
+        self.register_buffer("steps", torch.zeros((), dtype=torch.int64))
+        self.step_count = 0
+
+    @torch.compiler.disable  # Python state, host branches and collectives: run eagerly inside torch.compile
+    def forward(self, *losses: Tensor) -> tuple[Tensor, Tensor]:
+        """Return ``(weighted total, weights)`` for the scalar ``losses``, one per term."""
+        return super().forward(*losses)
+
+    def advance(self) -> None:
+        """Count one training step."""
+        self.steps.add_(1)
+        self.step_count += 1
+
+    def weighted(self, losses: Tensor) -> tuple[Tensor, Tensor]:
+        """``(sum_i w_i * L_i, w)`` with the current weights, as constants in the losses' dtype."""
+        weights = self.weights.to(losses, copy=True)  # a copy: the buffer is overwritten in place later
+        return (weights * losses).sum(), weights
+
+    def _load_from_state_dict(self, state_dict: Mapping[str, Any], prefix: str, *args: Any) -> None:
+        super()._load_from_state_dict(state_dict, prefix, *args)  # type: ignore[arg-type]
+        self.step_count = int(self.steps)  # one host read per load, never one per step
+
+
+def require(condition: bool, message: str) -> None:
+    """Raise a :class:`LossValueError` saying ``message`` about a constant unless ``condition`` holds.
+
+    The compiler names the scheme and the formula when it reports the error.
+
+    Example:
+        >>> require(True, "temperature must be positive")
+    """
+    if not condition:
+        raise LossValueError(message)
