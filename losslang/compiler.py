@@ -39,11 +39,15 @@ class Graph:
         module: ``forward(*inputs[, step]) -> (total, *terms)``.
         term_names: the name of each output after the total.
         metric_names: the terms computed without gradient because the total does not use them.
+        evaluation_order: the outputs (0 is the total) in the order the generated code computes them.
+        output_inputs: for each output, the positions of the arguments it reads.
     """
 
     module: fx.GraphModule
     term_names: tuple[str, ...]
     metric_names: tuple[str, ...]
+    evaluation_order: tuple[int, ...] = ()
+    output_inputs: tuple[tuple[int, ...], ...] = ()
 
 
 def build(checked: Checked) -> Graph:
@@ -86,7 +90,21 @@ class _Builder:
         self.graph.output((total, *outputs))
         self.rename_unsafe_inputs()
         module = fx.GraphModule(self.root, self.graph, class_name="LossGraph")
-        return Graph(module, names, metrics)
+        position = {node: index for index, node in enumerate(self.graph.nodes)}
+        results = [total, *outputs]
+        order = tuple(sorted(range(len(results)), key=lambda index: position[results[index]]))
+        return Graph(module, names, metrics, order, tuple(map(self.arguments_read, results)))
+
+    def arguments_read(self, node: fx.Node) -> tuple[int, ...]:
+        """The positions of the generated forward's arguments that ``node`` depends on."""
+        arguments = [*self.inputs.values(), *([self.step] if self.step is not None else [])]
+        seen, stack = set(), [node]
+        while stack:
+            current = stack.pop()
+            if current not in seen:
+                seen.add(current)
+                stack.extend(current.all_input_nodes)
+        return tuple(index for index, argument in enumerate(arguments) if argument in seen)
 
     def rename_unsafe_inputs(self) -> None:
         """Inputs named like a Python keyword, ``self`` or a global of the generated code get a new name.

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor, fx, nn
 
 from losslang.check import check
 from losslang.compiler import build
@@ -18,6 +18,7 @@ from losslang.distributed import all_reduce, check_op
 from losslang.errors import (
     LossConfigError,
     LossInputError,
+    LossLangError,
     LossNameError,
     LossShapeError,
     LossValueError,
@@ -176,6 +177,7 @@ class LossModule(nn.Module):
         }
         self._paths = tuple(tuple(name.split(".")) for name in self.inputs)
         self._names = ("total", *graph.term_names)
+        self._graph = graph
         self._uses_step = checked.uses_step
         self.register_buffer("step", torch.zeros((), dtype=torch.int64))
         self._shared: list[nn.Parameter] = []
@@ -199,7 +201,12 @@ class LossModule(nn.Module):
         step = given.get("step")
         if self._uses_step:
             args.append(self.step if step is None else torch.as_tensor(step, device=self.step.device))
-        values = self._run(*args)
+        try:
+            values = self._run(*args)
+        except LossLangError:
+            raise
+        except Exception as error:
+            raise self._failure(args, error) from None
         if values[0].dim() != 0:
             shape = tuple(values[0].shape)
             raise LossShapeError(
@@ -258,15 +265,30 @@ class LossModule(nn.Module):
         )
 
     def _raise_if_not_finite(self, values: tuple[Tensor, ...], args: list[Any]) -> None:
+        """Name the first output, in evaluation order, that is NaN or infinite (one sync when all are finite)."""
         finite = torch.stack([value.isfinite().all() for value in values]).tolist()
         if all(finite):
             return
-        bad = [name for name, ok in zip(self._names[1:], finite[1:], strict=True) if not ok] or ["total"]
-        inputs_ok = all(
-            bool(arg.isfinite().all()) for arg in args if isinstance(arg, Tensor) and arg.is_floating_point()
-        )
-        cause = "its inputs were finite" if inputs_ok else "some inputs were already NaN or infinite"
-        raise LossValueError(f"term {bad[0]!r} is not finite; {cause}")
+        first = next(index for index in self._graph.evaluation_order if not finite[index])
+        names = [*self.inputs, "step"]
+        read = self._graph.output_inputs[first]
+        bad = [names[i] for i in read if torch.is_tensor(args[i]) and not bool(args[i].isfinite().all())]
+        named = ", ".join(map(repr, bad))
+        cause = f"its input{'s' * (len(bad) > 1)} {named} {'were' if len(bad) > 1 else 'was'} already NaN or infinite"
+        cause = cause if bad else "its inputs were finite"
+        kind = "NaN" if bool(values[first].isnan().any()) else "infinite"
+        where = "the total" if first == 0 else f"term {self._names[first]!r}"
+        raise LossValueError(f"{where} is {kind}; {cause}")
+
+    def _failure(self, args: list[Any], error: Exception) -> LossLangError:
+        """Find which term a torch error came from by replaying the graph node by node (error path only)."""
+        failed = _Replay(self.body).failing_node(args)
+        outputs = next(node for node in self.body.graph.nodes if node.op == "output").args[0]
+        order = self._graph.evaluation_order
+        index = next((i for i in order if failed is not None and _depends_on(outputs[i], failed)), 0)
+        where = "the total" if index == 0 else f"term {self._names[index]!r}"
+        kind = LossShapeError if any(word in str(error) for word in ("size", "shape", "dimension")) else LossValueError
+        return kind(f"{where} failed: {type(error).__name__}: {error}")
 
     def get_extra_state(self) -> dict[str, str]:
         """The canonical formula, saved in ``state_dict`` so that a state cannot be loaded into another loss."""
@@ -297,3 +319,34 @@ class LossModule(nn.Module):
 
 def _indent(text: str) -> str:
     return "\n".join(f"  {line}" for line in text.splitlines())
+
+
+class _Replay(fx.Interpreter):
+    """Runs the generated graph node by node to find the node that raises."""
+
+    def failing_node(self, args: list[Any]) -> fx.Node | None:
+        """The node whose evaluation raises on ``args``, or ``None``."""
+        self.failed: fx.Node | None = None
+        try:
+            with torch.no_grad():
+                self.run(*args)
+        except Exception:
+            return self.failed
+        return None
+
+    def run_node(self, node: fx.Node) -> Any:
+        """Remember the node, then run it."""
+        self.failed = node
+        return super().run_node(node)
+
+
+def _depends_on(node: Any, target: fx.Node) -> bool:
+    stack, seen = [node], set()
+    while stack:
+        current = stack.pop()
+        if current is target:
+            return True
+        if isinstance(current, fx.Node) and current not in seen:
+            seen.add(current)
+            stack.extend(current.all_input_nodes)
+    return False

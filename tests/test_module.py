@@ -244,12 +244,53 @@ def test_repr_str_code_and_attributes() -> None:
     assert "def forward(self, pred, y)" in loss.code
 
 
-def test_check_finite_names_the_term() -> None:
-    loss = losslang.compile("a = mse(p, y); b = mae(p, y); a + b", check_finite=True)
-    with pytest.raises(losslang.LossValueError, match="term 'a' is not finite; some inputs were already NaN"):
-        loss(p=torch.tensor([float("nan")]), y=torch.zeros(1))
-    with pytest.raises(losslang.LossValueError, match="term 'a' is not finite; its inputs were finite"):
-        loss(p=torch.tensor([1e30]), y=torch.zeros(1))
+@pytest.mark.parametrize(
+    ("source", "batch", "message"),
+    [
+        pytest.param(
+            "a = mse(p, y); b = mae(q, y); b + a",
+            {"p": [float("nan")], "q": [1.0], "y": [0.0]},
+            "term 'a' is NaN; its input 'p' was already NaN or infinite",
+            id="input-nan",
+        ),
+        pytest.param(
+            "a = mse(p, y); b = mae(p, y); a + b",
+            {"p": [1e30], "y": [0.0]},
+            "term 'a' is infinite; its inputs were finite",
+            id="overflow",
+        ),
+        pytest.param(
+            "b = mean(log(q)); a = mse(p, y); a + b",
+            {"p": [1.0], "q": [-1.0], "y": [0.0]},
+            "term 'b' is NaN; its inputs were finite",
+            id="first-in-evaluation-order",
+        ),
+        pytest.param(
+            "a = mse(p, y); b = mae(q, y); a + 1e300 * 1e300 * b",
+            {"p": [1.0], "q": [1.0], "y": [0.0]},
+            None,
+            id="constant-overflow-is-a-compile-error",
+        ),
+    ],
+)
+def test_check_finite_names_the_first_term_and_its_inputs(source: str, batch: dict, message: str | None) -> None:
+    if message is None:
+        with pytest.raises(losslang.LossArityError, match="has no finite real value"):
+            losslang.compile(source, check_finite=True)
+        return
+    loss = losslang.compile(source, check_finite=True)
+    with pytest.raises(losslang.LossValueError) as caught:
+        loss({name: torch.tensor(values) for name, values in batch.items()})
+    assert str(caught.value) == message
+
+
+def test_torch_errors_inside_a_term_name_the_term() -> None:
+    loss = losslang.compile("nll(p, y) + mse(q, z)")
+    with pytest.raises(losslang.LossValueError) as caught:
+        loss(p=torch.randn(3, 4), y=torch.tensor([0, 1, 9]), q=torch.ones(2), z=torch.ones(2))
+    assert str(caught.value) == "term 'nll(p, y)' failed: IndexError: Target 9 is out of bounds."
+    with pytest.raises(losslang.LossShapeError, match="the total failed: RuntimeError: The size of tensor a"):
+        losslang.compile("mean(p + y)")(p=torch.ones(3), y=torch.ones(4))
 
 
 @pytest.mark.slow
