@@ -226,7 +226,7 @@ class _Checker:
             return [*path, name]
         if name in path or name not in self.positions:
             return []
-        for used in _names_used(self.positions[name].value):
+        for used in names_used(self.positions[name].value):
             cycle = self.cycle_from(used, [*path, name])
             if cycle:
                 return cycle
@@ -313,21 +313,27 @@ class _Checker:
         return node
 
 
-def _names_used(node: ast.Node) -> list[str]:
-    """The first part of every name written in ``node``, in order."""
+def names_used(node: ast.Node) -> list[str]:
+    """The first part of every name written in ``node``, in order.
+
+    Example:
+        >>> from losslang import parse
+        >>> names_used(parse("mse(out.pred, y) + 2*recon").total)
+        ['out', 'y', 'recon']
+    """
     match node:
         case ast.Name(parts):
             return [parts[0]]
         case ast.Neg(operand):
-            return _names_used(operand)
+            return names_used(operand)
         case ast.Binary(_, left, right):
-            return _names_used(left) + _names_used(right)
+            return names_used(left) + names_used(right)
         case ast.Index(target):
-            return _names_used(target)
+            return names_used(target)
         case ast.Call(_, args, keywords):
-            return [name for arg in (*args, *(k.value for k in keywords)) for name in _names_used(arg)]
+            return [name for arg in (*args, *(k.value for k in keywords)) for name in names_used(arg)]
         case ast.List(items):
-            return [name for item in items for name in _names_used(item)]
+            return [name for item in items for name in names_used(item)]
     return []
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from losslang.check import names_used
 from losslang.errors import LossConfigError, LossLangError, LossSyntaxError, did_you_mean
 from losslang.module import LossModule
 from losslang.parser import parse
@@ -229,7 +230,7 @@ def build(document: Document, path: Key, section: Any, allow_imports: bool) -> L
         module = LossModule("\n".join(program.lines), inputs=inputs)
     except LossLangError as error:
         raise program.locate(error, document) from None
-    _check_metrics(document, named, module)
+    _check_metrics(document, named, parse(total).total)
     _check_inputs(document, (*path, "inputs"), inputs, module)
     return module
 
@@ -283,9 +284,11 @@ def _inputs(document: Document, path: Key, inputs: Any) -> dict[str, str]:
     return {str(name): source for name, source in inputs.items()}
 
 
-def _check_metrics(document: Document, named: dict[str, Key], module: LossModule) -> None:
+def _check_metrics(document: Document, named: dict[str, Key], total: Any) -> None:
+    """A metric is reported, never in the gradient: the total may not name it."""
+    used = set(names_used(total))
     for name, where in named.items():
-        if where[-2] == "metrics" and name not in module.metric_names:
+        if where[-2] == "metrics" and name in used:
             raise document.error(
                 where, f"metric {name!r} is used by the total; metrics never carry gradient, move it under terms"
             )

@@ -325,3 +325,19 @@ def test_weighting_block_errors(block: object, kind: type, message: str) -> None
 def test_weighting_and_total_exclude_each_other() -> None:
     with pytest.raises(losslang.LossConfigError, match="give either total or weighting, not both"):
         losslang.load({"terms": {"a": "mse(p, y)"}, "total": "a", "weighting": {"method": "uncertainty"}})
+
+
+def test_design_example_metric_shared_with_the_total() -> None:
+    # DESIGN.md's example: the metric l1 is also a sub-expression of the total; it is computed once.
+    loss = losslang.load(
+        {
+            "loss": {
+                "inputs": {"pred": "output", "y1": "label1", "y2": "label2"},
+                "terms": {"recon": "mse(pred, y1)", "angle": "sin_angle(pred, y)"},
+                "metrics": {"l1": "mae(pred, y1)"},
+                "total": "0.5*recon + angle + mean(mae(pred, y1), mae(pred, y2))",
+            }
+        }
+    )
+    assert loss.term_names == ("recon", "angle", "l1", "mae(pred, y2)", "mean(mae(pred, y1), mae(pred, y2))")
+    assert loss.code.count("mae(") == 2

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 import torch.distributed as dist
 
-# Every topic page; terms.md is the generated table (tests/test_docs.py), with no code to run.
-DOCS = sorted(path for path in (Path(__file__).parent.parent / "docs").glob("*.md") if path.name != "terms.md")
+# Every topic page; the generated pages (tests/test_docs.py) have no code to run.
+GENERATED = ("terms.md", "examples.md")
+DOCS = sorted(path for path in (Path(__file__).parent.parent / "docs").glob("*.md") if path.name not in GENERATED)
 TORCHRUN_ENV = {"MASTER_ADDR": "127.0.0.1", "RANK": "0", "WORLD_SIZE": "1"}  # one process, loopback only
 BLOCK = re.compile(r"^```python([^\n]*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 

@@ -18,3 +18,12 @@ def test_every_registered_term_is_documented_with_a_runnable_example() -> None:
         assert spec.summary and spec.summary.endswith("."), name
         assert "Example:\n" in doc and ">>> " in doc, name
         assert f"`{name}`" in term_table()
+
+
+def test_examples_page_is_generated_from_the_examples() -> None:
+    from losslang.docs import EXAMPLES, examples_page
+
+    page = Path(__file__).parent.parent / "docs" / "examples.md"
+    assert page.read_text() == examples_page(EXAMPLES), (
+        "regenerate: python -m losslang.docs examples > docs/examples.md"
+    )
