@@ -60,7 +60,7 @@ def _row(spec: TermSpec) -> str:
 
 
 def examples_page(folder: Path) -> str:
-    """A Markdown page drawing the loss of every YAML example in ``folder`` as a Mermaid graph.
+    r"""A Markdown page drawing the loss of every YAML example in ``folder`` as a Mermaid graph.
 
     Example:
         >>> import pathlib, tempfile
