@@ -233,7 +233,10 @@ class _Checker:
         return []
 
     def call(self, node: ast.Call) -> ast.Call:
-        spec = self.registry.lookup(node.func)
+        try:
+            spec = self.registry.lookup(node.func)
+        except LossLangError as error:  # a plugin that fails to load or to register
+            raise self.error(type(error), error.reason, node) from None
         if spec is None:
             hint = did_you_mean(node.func, self.registry)
             raise self.error(LossNameError, f"unknown function {node.func!r}{hint}", node)

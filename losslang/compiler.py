@@ -92,7 +92,8 @@ class _Builder:
         module = fx.GraphModule(self.root, self.graph, class_name="LossGraph")
         position = {node: index for index, node in enumerate(self.graph.nodes)}
         results = [total, *outputs]
-        order = tuple(sorted(range(len(results)), key=lambda index: position[results[index]]))
+        # A term that is the total itself is named as the term.
+        order = tuple(sorted(range(len(results)), key=lambda index: (position[results[index]], index == 0)))
         return Graph(module, names, metrics, order, tuple(map(self.arguments_read, results)))
 
     def arguments_read(self, node: fx.Node) -> tuple[int, ...]:
