@@ -248,11 +248,10 @@ class LossModule(nn.Module):
 
     def _fetch(self, given: Mapping[str, Any], path: tuple[str, ...]) -> Any:
         value: Any = given
-        try:
-            for key in path:
-                value = value[key]
-        except (KeyError, TypeError, IndexError):
-            raise self._missing(given, path) from None
+        for key in path:
+            if not isinstance(value, Mapping) or key not in value:
+                raise self._missing(given, path)
+            value = value[key]
         return value
 
     def _missing(self, given: Mapping[str, Any], path: tuple[str, ...]) -> LossInputError:
