@@ -64,6 +64,9 @@ class _Builder:
         self.inputs = {path: self.graph.placeholder("_".join(path)) for path in checked.inputs}
         self.step = self.graph.placeholder("step") if checked.uses_step else None
         self.nodes: dict[tuple[Any, ...], fx.Node] = {}
+        # A named term is emitted once per reference and every reported term again: remember each
+        # AST node's result (keyed by identity; the node is kept alive with it) so each is walked once.
+        self.emitted: dict[int, tuple[ast.Expr, Any]] = {}
 
     def run(self) -> Graph:
         total = self.emit(self.checked.total)
@@ -92,6 +95,12 @@ class _Builder:
         return tuple(names), outputs
 
     def emit(self, expr: ast.Expr) -> Any:
+        done = self.emitted.get(id(expr))
+        if done is None:
+            done = self.emitted[id(expr)] = (expr, self.generate(expr))
+        return done[1]
+
+    def generate(self, expr: ast.Expr) -> Any:
         match expr:
             case ast.Number(value) | ast.String(value) | ast.Bool(value):
                 return value

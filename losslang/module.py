@@ -103,10 +103,14 @@ class LossModule(nn.Module):
         self.check_finite = check_finite
         self._options = {"terms": dict(terms or {}), "check_finite": check_finite, "compile": compile}
         self._paths = checked.inputs
+        flat = all(len(path) == 1 for path in checked.inputs)
+        self._keys = tuple(path[0] for path in checked.inputs) if flat else None  # no dotted names: one lookup each
         self._names = ("total", *graph.term_names)
         self._uses_step = checked.uses_step
         self.register_buffer("step", torch.zeros((), dtype=torch.int64))
-        self.__dict__["_run"] = torch.compile(self.body) if compile else self.body  # not a submodule
+        # The hot path calls the generated ``forward`` itself: ``GraphModule.__call__`` only adds
+        # two wrappers and a hook check per call. Not a submodule either way.
+        self.__dict__["_run"] = torch.compile(self.body) if compile else self.body.forward
 
     @property
     def code(self) -> str:
@@ -121,30 +125,41 @@ class LossModule(nn.Module):
             **inputs: more inputs; ``step=`` overrides the step counter for this call.
         """
         given = inputs if mapping is None else {**mapping, **inputs} if inputs else mapping
-        args = [self._fetch(given, path) for path in self._paths]
+        try:
+            keys = self._keys
+            args = [given[key] for key in keys] if keys is not None else [self._fetch(given, p) for p in self._paths]
+        except (KeyError, TypeError, IndexError):
+            raise self._missing(given, next(p for p in self._paths if not self._has(given, p))) from None
         step = given.get("step")
+        buffers = self._buffers  # not self.step: nn.Module's attribute hooks cost more than the arithmetic
         if self._uses_step:
-            args.append(self.step if step is None else torch.as_tensor(step, device=self.step.device))
+            args.append(buffers["step"] if step is None else torch.as_tensor(step, device=buffers["step"].device))
         values = self._run(*args)
-        if values[0].dim() != 0:
+        if values[0].dim():  # the one check per call
             shape = tuple(values[0].shape)
             raise LossShapeError(
                 f"the total has shape {shape}, not a scalar; reduce it, e.g. mean(...): {self.canonical}"
             )
-        if self.training and step is None:
-            self.step = self.step + 1  # a new tensor: the old one may be saved for backward
+        if step is None and self.training:
+            buffers["step"] = buffers["step"] + 1  # a new tensor: the old one may be saved for backward
         if self.check_finite:
             self._raise_if_not_finite(values, args)
         return LossOutput(dict(zip(self._names, values, strict=True)))
 
-    def _fetch(self, given: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    @staticmethod
+    def _fetch(given: Mapping[str, Any], path: tuple[str, ...]) -> Any:
         value: Any = given
-        try:
-            for key in path:
-                value = value[key]
-        except (KeyError, TypeError, IndexError):
-            raise self._missing(given, path) from None
+        for key in path:
+            value = value[key]
         return value
+
+    @classmethod
+    def _has(cls, given: Mapping[str, Any], path: tuple[str, ...]) -> bool:
+        try:
+            cls._fetch(given, path)
+        except (KeyError, TypeError, IndexError):
+            return False
+        return True
 
     def _missing(self, given: Mapping[str, Any], path: tuple[str, ...]) -> LossInputError:
         name = ".".join(path)

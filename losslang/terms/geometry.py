@@ -44,9 +44,10 @@ def sin_angle(
         pred, target = masked_inputs(mask.unsqueeze(dim), pred, target)
     pred_norm = vector_norm(pred, dim=dim, keepdim=True)
     target_norm = vector_norm(target, dim=dim, keepdim=True)
-    degenerate = ((pred_norm == 0) | (target_norm == 0)).squeeze(dim)
-    u = pred / torch.where(pred_norm == 0, 1.0, pred_norm)
-    v = target / torch.where(target_norm == 0, 1.0, target_norm)
+    pred_zero, target_zero = pred_norm == 0, target_norm == 0
+    degenerate = (pred_zero | target_zero).squeeze(dim)
+    u = pred / torch.where(pred_zero, 1.0, pred_norm)
+    v = target / torch.where(target_zero, 1.0, target_norm)
     ulps = 16 * torch.finfo(u.dtype).eps
     chord, cochord = (_snap(vector_norm(w, dim=dim), ulps) for w in (u - v, u + v))
     return reduce(torch.where(degenerate, 1.0, chord * cochord / 2), reduction, weight, mask)
