@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -39,39 +40,66 @@ def synchronizer(device: torch.device) -> Callable[[], None]:
     return lambda: None
 
 
-def _seconds_per_call(step: Step, calls: int, sync: Callable[[], None]) -> float:
+def _seconds_per_call(step: Step, calls: int, sync: Callable[[], None]) -> tuple[float, float]:
+    """Wall-clock and CPU seconds (of this thread) per call, averaged over ``calls`` calls."""
     gc_was_enabled = gc.isenabled()
     gc.disable()  # a collection inside one variant's block would be charged to it alone
     try:
         sync()
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.thread_time()
         for _ in range(calls):
             step()
         sync()
-        return (time.perf_counter() - start) / calls
+        cpu = time.thread_time() - cpu
+        return (time.perf_counter() - wall) / calls, cpu / calls
     finally:
         if gc_was_enabled:
             gc.enable()
 
 
+@dataclass
+class Samples:
+    """Seconds per call of each step, one sample per repeat, on both clocks.
+
+    ``cpu`` is this thread's CPU time: with one intra-op thread on the CPU it is all the work
+    (the CPU autograd engine runs the backward on the calling thread too), and it leaves out the
+    time other processes on a shared machine hold the core.
+    """
+
+    wall: dict[str, list[float]]
+    cpu: dict[str, list[float]]
+
+
 def interleaved(
-    steps: Mapping[str, Step], *, repeats: int, block_s: float, sync: Callable[[], None]
-) -> dict[str, list[float]]:
-    """Seconds per call of each step, one sample per repeat.
+    steps: Mapping[str, Step],
+    *,
+    repeats: int,
+    block_s: float,
+    sync: Callable[[], None],
+    budget_s: float = float("inf"),
+) -> Samples:
+    """Time every step ``repeats`` times, interleaved.
 
     Every repeat times every step once, in an order rotated by one each repeat, so that drifts
     in machine load and clock speed fall on all steps alike. Each sample averages enough calls
-    to last about ``block_s`` seconds.
+    to last about ``block_s`` seconds. Where one repeat takes so long that ``repeats`` of them
+    would exceed ``budget_s``, fewer are taken, but never fewer than 5.
     """
     names = list(steps)
     for name in names:  # warm up: allocator pools, lazy initialisation, autograd caches
         steps[name]()
-    calls = {name: max(1, round(block_s / _seconds_per_call(steps[name], 1, sync))) for name in names}
-    samples: dict[str, list[float]] = {name: [] for name in names}
+    once = {name: _seconds_per_call(steps[name], 1, sync)[0] for name in names}
+    calls = {name: max(1, round(block_s / once[name])) for name in names}
+    per_repeat = sum(calls[name] * once[name] for name in names)
+    affordable = budget_s / per_repeat if per_repeat > 0 else repeats
+    repeats = max(min(repeats, 5), min(repeats, int(min(affordable, repeats))))
+    samples = Samples({name: [] for name in names}, {name: [] for name in names})
     for repeat in range(repeats):
         shift = repeat % len(names)
         for name in names[shift:] + names[:shift]:
-            samples[name].append(_seconds_per_call(steps[name], calls[name], sync))
+            wall, cpu = _seconds_per_call(steps[name], calls[name], sync)
+            samples.wall[name].append(wall)
+            samples.cpu[name].append(cpu)
     return samples
 
 

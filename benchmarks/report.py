@@ -23,6 +23,12 @@ if TYPE_CHECKING:
 EAGER_CASES = ("mission", "multilabel", "pinn", "segmentation")
 VARIANTS = {"a": "losslang", "b": "hand-written", "c": "losslang compile=True", "d": "hand-written + torch.compile"}
 NONE = "-"
+CLOCKS = {
+    "wall": "wall-clock (`time.perf_counter`).",
+    "cpu": "CPU time of the benchmarking thread (`time.thread_time`), with one intra-op thread, so it\n"
+    "  holds all the work (the CPU autograd engine runs the backward on the calling thread) but not the\n"
+    "  time other processes on this shared machine held the core; the wall-clock a/b is shown as well.",
+}
 MEMORY_COLUMNS = (
     "peak a MiB",
     "peak b MiB",
@@ -103,8 +109,9 @@ METHOD = """\
 - A timed sample runs one variant's forward + `torch.autograd.grad` enough times to last about
   {block} ms (at least once) and divides; the garbage collector is off inside a sample. Every repeat
   takes one sample of every variant (and of the copy), in an order rotated by one each repeat.
-  {repeats} repeats; tables show the median time per call; ratios are computed per repeat, then
-  the median is taken.
+  {repeats} repeats (fewer, at least 5, where they would take over {budget:.0f} s; `--json` keeps
+  every sample); tables show the median time per call; ratios are computed per repeat, then
+  the median is taken. Clock: {clock}
 - losslang runs in training mode (the step counter advances every call) and builds the output
   mapping with every term each call. Hand-written modules return only the total.
 - `c` is `losslang.compile(..., compile=True)`, `d` is `torch.compile(hand_written)`; both compile
@@ -119,8 +126,9 @@ METHOD = """\
   `3 * (size // 3)`; segmentation's logits are `(1, 4, size / 4)` with integer labels."""
 
 
-def case_tables(rows: Sequence[Row]) -> list[str]:
+def case_tables(rows: Sequence[Row], clock: str) -> list[str]:
     """One timing table and one memory/bandwidth table per case."""
+    wall = ["a/b wall-clock"] if clock == "cpu" else []
     lines: list[str] = []
     for case in CASES:
         mine = [row for row in rows if row.case == case.name]
@@ -129,18 +137,19 @@ def case_tables(rows: Sequence[Row]) -> list[str]:
         extras = [label for label, _ in case.extras]
         lines += [f"### {case.name}: {case.title}", "", "```", case.formula, "```", ""]
         cells = ["device", "size", "dtype", "a µs", "b µs", "c µs", "d µs", "a/b", "c/b", "d/b"]
-        lines += _header(*cells, *(f"{label} / b" for label in extras), "max rel. error")
-        lines += [timing_line(row, extras) for row in mine]
+        lines += _header(*cells, *(f"{label} / b" for label in extras), *wall, "max rel. error")
+        lines += [timing_line(row, extras, wall=bool(wall)) for row in mine]
         lines += ["", *_header("device", "size", "dtype", *MEMORY_COLUMNS)]
         lines += [memory_line(row) for row in mine]
         lines.append("")
     return lines
 
 
-def timing_line(row: Row, extras: Sequence[str]) -> str:
-    """Median times and ratios of one row."""
+def timing_line(row: Row, extras: Sequence[str], *, wall: bool = False) -> str:
+    """Median times and ratios of one row; ``wall``: also the wall-clock ratio a/b."""
     times = [_fmt(_median(row, v) * 1e6, 1) if v in row.seconds else NONE for v in "abcd"]
     ratios = [_fmt(_ratio(row, v)) for v in ("a", "c", "d", *extras)]
+    ratios += [_fmt(median_ratio(row.wall["a"], row.wall["b"]))] if wall else []
     error = max(row.errors.values())
     return _line(row.device, _size(row.size), row.dtype, *times, *ratios, f"{error:.1e}")
 
@@ -292,7 +301,12 @@ def render(results: Results, config: Config, command: str) -> str:
         "",
         "## Method",
         "",
-        METHOD.format(block=round(config.block_s * 1000), repeats=config.repeats),
+        METHOD.format(
+            block=round(config.block_s * 1000),
+            repeats=config.repeats,
+            budget=config.budget_s,
+            clock=CLOCKS[config.clock],
+        ),
         "",
         "## Targets",
         "",
@@ -300,7 +314,7 @@ def render(results: Results, config: Config, command: str) -> str:
         "",
         "## Cases",
         "",
-        *case_tables(results.rows),
+        *case_tables(results.rows, config.clock),
         *compile_section(results.compile_times, config.compile_samples),
         "## Notes",
         "",

@@ -46,6 +46,8 @@ class Config:
     block_s: float = 0.02
     compile_sizes: tuple[int, ...] = (10**4, 10**6)
     compile_samples: int = 20
+    budget_s: float = 90.0
+    clock: str = "wall"
     quick: bool = False
 
 
@@ -60,6 +62,7 @@ class Row:
     numel: int
     traffic: int
     seconds: dict[str, list[float]]
+    wall: dict[str, list[float]]
     peak: dict[str, int]
     errors: dict[str, float]
     recompiles: int | None = None
@@ -137,12 +140,28 @@ def measure_row(case: Case, size: int, dtype: torch.dtype, device: torch.device,
     steps = {label: variant.step for label, variant in found.items()} | {COPY: copy}
     before = measure.graphs_compiled()
     sync = measure.synchronizer(device)
-    seconds = measure.interleaved(steps, repeats=config.repeats, block_s=config.block_s, sync=sync)
+    samples = measure.interleaved(
+        steps, repeats=config.repeats, block_s=config.block_s, sync=sync, budget_s=config.budget_s
+    )
     recompiles = measure.graphs_compiled() - before if compiled else None
     peak = {label: measure.peak_memory(variant.step, device) for label, variant in found.items()}
     numel = max(t.numel() for t in batch.values())
     dtype_name = str(dtype).removeprefix("torch.")
-    return Row(case.name, str(device), dtype_name, size, numel, traffic, seconds, peak, errors, recompiles, compile_s)
+    seconds = samples.cpu if config.clock == "cpu" else samples.wall
+    return Row(
+        case.name,
+        str(device),
+        dtype_name,
+        size,
+        numel,
+        traffic,
+        seconds,
+        samples.wall,
+        peak,
+        errors,
+        recompiles,
+        compile_s,
+    )
 
 
 def prefer_builtins(case: Case) -> bool:
@@ -205,8 +224,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--devices", help="comma-separated: cpu,cuda (default: cpu, and cuda when available)")
     parser.add_argument("--repeats", type=int, help="timed samples per variant (default 11; 3 with --quick)")
     parser.add_argument("--block-ms", type=float, help="length of one timed sample (default 20 ms)")
+    parser.add_argument(
+        "--budget-s", type=float, help="most seconds of timed repeats per row; fewer repeats (at least 5) beyond (90)"
+    )
     parser.add_argument("--compile-sizes", help="sizes that also run torch.compile, or 'none' (default 1e4,1e6)")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's own choice)")
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="what the tables report: wall-clock time, or this thread's CPU time (needs --threads 1, CPU only), "
+        "which leaves out the time other processes hold the core on a shared machine",
+    )
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "REPORT.md")
     parser.add_argument("--json", type=Path, help="also write the raw samples here")
     return parser.parse_args(argv)
@@ -233,8 +262,13 @@ def config_of(args: argparse.Namespace) -> Config:
         options["repeats"] = args.repeats
     if args.block_ms:
         options["block_s"] = args.block_ms / 1000
+    if args.budget_s:
+        options["budget_s"] = args.budget_s
     if args.compile_sizes:
         options["compile_sizes"] = _numbers(args.compile_sizes)
+    if args.clock == "cpu" and (torch.get_num_threads() != 1 or any(d.type != "cpu" for d in devices)):
+        raise SystemExit("--clock cpu measures one thread: use it with --threads 1 and --devices cpu")
+    options["clock"] = args.clock
     return Config(**options)
 
 

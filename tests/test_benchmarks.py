@@ -5,6 +5,7 @@ No timing is asserted: CI machines are too noisy for that.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -93,7 +94,8 @@ def test_interleaved_rotates_the_order_and_takes_one_sample_per_repeat() -> None
     order: list[str] = []
     steps = {name: (lambda name=name: order.append(name)) for name in "xyz"}
     samples = measure.interleaved(steps, repeats=3, block_s=0.0, sync=lambda: None)
-    assert {name: len(values) for name, values in samples.items()} == {"x": 3, "y": 3, "z": 3}
+    for clock in (samples.wall, samples.cpu):
+        assert {name: len(values) for name, values in clock.items()} == {"x": 3, "y": 3, "z": 3}
     assert order[:6] == ["x", "y", "z", "x", "y", "z"]  # warm-up, then one call each to calibrate
     timed = order[6:]
     assert timed == ["x", "y", "z", "y", "z", "x", "z", "x", "y"]
@@ -140,3 +142,9 @@ def test_step_recompile_probe() -> None:
 
 def test_report_path_defaults_to_the_benchmarks_folder() -> None:
     assert run.parse_args([]).out == Path(run.__file__).resolve().parent / "REPORT.md"
+
+
+def test_interleaved_takes_fewer_repeats_when_over_budget_but_at_least_five() -> None:
+    steps = {"slow": lambda: time.sleep(0.01)}
+    samples = measure.interleaved(steps, repeats=20, block_s=0.0, sync=lambda: None, budget_s=0.02)
+    assert len(samples.wall["slow"]) == 5
