@@ -5,24 +5,22 @@ from __future__ import annotations
 import datetime
 import os
 import platform
-import statistics
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
-from benchmarks.cases import CASES, STEP_FORMULA, twenty_terms
+from benchmarks.cases import CASES, twenty_terms
 from benchmarks.measure import median_ratio
+from benchmarks.tables import NONE, fmt, header, line, median, ratio, size_label
+from benchmarks.targets import targets
 
 if TYPE_CHECKING:
     from benchmarks.run import Config, Row
 
-# The cases whose hand-written module computes the same loss; "repeated" has a target of its own.
-EAGER_CASES = ("mission", "multilabel", "pinn", "segmentation")
 VARIANTS = {"a": "losslang", "b": "hand-written", "c": "losslang compile=True", "d": "hand-written + torch.compile"}
-NONE = "-"
 CLOCKS = {
     "wall": "wall-clock (`time.perf_counter`).",
     "cpu": "CPU time of the benchmarking thread (`time.thread_time`), with one intra-op thread, so it\n"
@@ -51,38 +49,6 @@ class Results:
     host_reads: dict[str, int]
     step_recompiles: dict[str, int] | None
     notes: list[str]
-
-
-def _median(row: Row, label: str) -> float:
-    return statistics.median(row.seconds[label])
-
-
-def _ratio(row: Row, label: str) -> float | None:
-    return median_ratio(row.seconds[label], row.seconds["b"]) if label in row.seconds else None
-
-
-def _ratios(rows: Iterable[Row], label: str, keep: Callable[[Row], bool]) -> list[float]:
-    return [ratio for row in rows if keep(row) and (ratio := _ratio(row, label)) is not None]
-
-
-def _size(size: int) -> str:
-    return f"1e{len(str(size)) - 1}" if str(size).rstrip("0") == "1" else str(size)
-
-
-def _fmt(value: float | None, digits: int = 3) -> str:
-    return NONE if value is None else f"{value:.{digits}f}"
-
-
-def _line(*cells: object) -> str:
-    return "| " + " | ".join(map(str, cells)) + " |"
-
-
-def _header(*cells: str) -> list[str]:
-    return [_line(*cells), "|" + "---|" * len(cells)]
-
-
-def _verdict(ok: bool) -> str:
-    return "**met**" if ok else "**not met**"
 
 
 def machine() -> list[str]:
@@ -137,9 +103,9 @@ def case_tables(rows: Sequence[Row], clock: str) -> list[str]:
         extras = [label for label, _ in case.extras]
         lines += [f"### {case.name}: {case.title}", "", "```", case.formula, "```", ""]
         cells = ["device", "size", "dtype", "a µs", "b µs", "c µs", "d µs", "a/b", "c/b", "d/b"]
-        lines += _header(*cells, *(f"{label} / b" for label in extras), *wall, "max rel. error")
+        lines += header(*cells, *(f"{label} / b" for label in extras), *wall, "max rel. error")
         lines += [timing_line(row, extras, wall=bool(wall)) for row in mine]
-        lines += ["", *_header("device", "size", "dtype", *MEMORY_COLUMNS)]
+        lines += ["", *header("device", "size", "dtype", *MEMORY_COLUMNS)]
         lines += [memory_line(row) for row in mine]
         lines.append("")
     return lines
@@ -147,119 +113,33 @@ def case_tables(rows: Sequence[Row], clock: str) -> list[str]:
 
 def timing_line(row: Row, extras: Sequence[str], *, wall: bool = False) -> str:
     """Median times and ratios of one row; ``wall``: also the wall-clock ratio a/b."""
-    times = [_fmt(_median(row, v) * 1e6, 1) if v in row.seconds else NONE for v in "abcd"]
-    ratios = [_fmt(_ratio(row, v)) for v in ("a", "c", "d", *extras)]
-    ratios += [_fmt(median_ratio(row.wall["a"], row.wall["b"]))] if wall else []
+    times = [fmt(median(row, v) * 1e6, 1) if v in row.seconds else NONE for v in "abcd"]
+    ratios = [fmt(ratio(row, v)) for v in ("a", "c", "d", *extras)]
+    ratios += [fmt(median_ratio(row.wall["a"], row.wall["b"]))] if wall else []
     error = max(row.errors.values())
-    return _line(row.device, _size(row.size), row.dtype, *times, *ratios, f"{error:.1e}")
+    return line(row.device, size_label(row.size), row.dtype, *times, *ratios, f"{error:.1e}")
 
 
 def memory_line(row: Row) -> str:
     """Peak memory and bandwidth of one row."""
     peak = row.peak
-    ratios = [_fmt(peak[v] / peak["b"]) if v in peak and peak["b"] else NONE for v in "acd"]
-    rate = {label: row.traffic / _median(row, label) / 1e9 for label in ("a", "b", "copy")}
+    ratios = [fmt(peak[v] / peak["b"]) if v in peak and peak["b"] else NONE for v in "acd"]
+    rate = {label: row.traffic / median(row, label) / 1e9 for label in ("a", "b", "copy")}
     mib = [f"{peak[v] / 2**20:.3f}" for v in "ab"]
     rates = [f"{rate[v]:.2f}" for v in ("a", "b", "copy")]
-    return _line(row.device, _size(row.size), row.dtype, *mib, *ratios, *rates, f"{rate['a'] / rate['copy']:.2f}")
+    return line(row.device, size_label(row.size), row.dtype, *mib, *ratios, *rates, f"{rate['a'] / rate['copy']:.2f}")
 
 
-def targets(results: Results) -> list[str]:
-    """Each target of the issue, its measured number and whether it is met."""
-    lines = _header("target", "measured", "result")
-    lines += _eager_targets(results.rows) + _compile_targets(results.rows)
-    lines += _recompile_targets(results) + _compile_time_targets(results.compile_times)
-    lines += _memory_targets(results.rows)
-    reads = results.host_reads
-    measured = f"{reads['metrics']} host read(s) for {reads['terms']} values; {reads['forward']} in the forward"
-    ok = reads["metrics"] == 1 and reads["forward"] == 0
-    lines.append(_line("`.metrics()` costs one device synchronisation", measured, _verdict(ok)))
-    return lines
-
-
-def _summary(rows: Sequence[Row], label: str, keep: Callable[[Row], bool]) -> tuple[float, str]:
-    """The median ratio over the rows ``keep`` selects, and the median of each case."""
-    values = _ratios(rows, label, keep)
-    cases = [name for name in EAGER_CASES if any(row.case == name and keep(row) for row in rows)]
-    per_case = [
-        f"{name} {statistics.median(_ratios(rows, label, lambda r, n=name: r.case == n and keep(r))):.3f}"
-        for name in cases
-    ]
-    return statistics.median(values), f"over {len(values)} rows ({', '.join(per_case)})"
-
-
-def _eager_targets(rows: Sequence[Row]) -> list[str]:
-    eager = [row for row in rows if row.case in EAGER_CASES]
-    lines = []
-    for label, keep, limit in (
-        ("losslang eager / hand-written eager ≤ 1.05 at ≥ 1e5 elements", lambda r: r.size >= 10**5, 1.05),
-        ("losslang eager / hand-written eager ≤ 1.25 at 1e3 elements", lambda r: r.size == 10**3, 1.25),
-    ):
-        if any(keep(row) for row in eager):
-            median, detail = _summary(eager, "a", keep)
-            lines.append(_line(label, f"median {median:.3f} {detail}", _verdict(median <= limit)))
-    repeated = _ratios(rows, "a", lambda r: r.case == "repeated")
-    if repeated:
-        median = statistics.median(repeated)
-        measured = f"median {median:.3f} over {len(repeated)} rows, worst {max(repeated):.3f}"
-        label = "repeated sub-expressions: losslang eager / naive hand-written eager < 0.8"
-        lines.append(_line(label, measured, _verdict(median < 0.8)))
-    return lines
-
-
-def _compile_targets(rows: Sequence[Row]) -> list[str]:
-    def keep(row: Row) -> bool:
-        return row.size == 10**6 and row.device == "cpu" and "c" in row.seconds
-
-    eager = [row for row in rows if row.case in EAGER_CASES]
-    if not any(keep(row) for row in eager):
+def torch_compile_section(rows: Sequence[Row]) -> list[str]:
+    """How long ``torch.compile`` took (first forward + backward) and whether anything recompiled."""
+    compiled = [row for row in rows if row.compile_s]
+    if not compiled:
         return []
-    median, detail = _summary(eager, "c", keep)
-    label = "losslang compile=True / hand-written eager ≤ 0.7 at 1e6 elements on the CPU"
-    return [_line(label, f"median {median:.3f} {detail}", _verdict(median <= 0.7))]
-
-
-def _recompile_targets(results: Results) -> list[str]:
-    timed = [row.recompiles for row in results.rows if row.recompiles is not None]
-    lines = []
-    if timed:
-        label = "compile=True never recompiles across steps with the same shapes"
-        measured = f"{sum(timed)} graphs compiled during the timed steps of {len(timed)} rows (c and d)"
-        lines.append(_line(label, measured, _verdict(sum(timed) == 0)))
-    if results.step_recompiles:
-        s = results.step_recompiles
-        measured = (
-            f"`{STEP_FORMULA}`: {s['first_step']} graph(s) at step 1, {s['later_steps']} over steps 2 to {s['steps']}"
-        )
-        label = "`step`-dependent schedules do not trigger recompiles"
-        lines.append(_line(label, measured, _verdict(s["later_steps"] == 0)))
-    return lines
-
-
-def _compile_time_targets(times: dict[str, float]) -> list[str]:
-    first = ""
-    if "first_in_process" in times:
-        first = (
-            f"; the first compile in a fresh process also builds the parser: {times['first_in_process'] * 1e3:.1f} ms"
-        )
-    lines = []
-    for kind, limit in (("cached", 0.005), ("cold", 0.05)):
-        measured = f"{times[kind] * 1e3:.2f} ms wall, {times[kind + '_cpu'] * 1e3:.2f} ms CPU"
-        label = f"{kind} parse+compile of a 20-term formula < {limit * 1e3:.0f} ms"
-        lines.append(_line(label, measured + (first if kind == "cold" else ""), _verdict(times[kind] < limit)))
-    return lines
-
-
-def _memory_targets(rows: Sequence[Row]) -> list[str]:
-    ratios = [(row.peak["a"] / row.peak["b"], row) for row in rows if row.peak.get("b")]
-    if not ratios:
-        return []
-    worst, row = max(ratios, key=lambda pair: pair[0])
-    over = sorted({r.case for ratio, r in ratios if ratio > 1}) or ["none"]
-    median = statistics.median(ratio for ratio, _ in ratios)
-    where = f"{row.case}, {_size(row.size)}, {row.dtype}"
-    measured = f"median {median:.3f}, worst {worst:.3f} ({where}); above 1: {', '.join(over)}"
-    return [_line("peak memory of forward+backward ≤ hand-written eager", measured, _verdict(worst <= 1.0))]
+    lines = ["## torch.compile", "", *header("case", "size", "dtype", "c: compile s", "d: compile s", "recompiles")]
+    for row in compiled:
+        seconds = [f"{row.compile_s[v]:.1f}" for v in "cd"]
+        lines.append(line(row.case, size_label(row.size), row.dtype, *seconds, row.recompiles))
+    return [*lines, ""]
 
 
 def compile_section(times: dict[str, float], samples: int) -> list[str]:
@@ -315,6 +195,7 @@ def render(results: Results, config: Config, command: str) -> str:
         "## Cases",
         "",
         *case_tables(results.rows, config.clock),
+        *torch_compile_section(results.rows),
         *compile_section(results.compile_times, config.compile_samples),
         "## Notes",
         "",

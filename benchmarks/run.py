@@ -145,22 +145,19 @@ def measure_row(case: Case, size: int, dtype: torch.dtype, device: torch.device,
     )
     recompiles = measure.graphs_compiled() - before if compiled else None
     peak = {label: measure.peak_memory(variant.step, device) for label, variant in found.items()}
-    numel = max(t.numel() for t in batch.values())
-    dtype_name = str(dtype).removeprefix("torch.")
-    seconds = samples.cpu if config.clock == "cpu" else samples.wall
     return Row(
-        case.name,
-        str(device),
-        dtype_name,
-        size,
-        numel,
-        traffic,
-        seconds,
-        samples.wall,
-        peak,
-        errors,
-        recompiles,
-        compile_s,
+        case=case.name,
+        device=str(device),
+        dtype=str(dtype).removeprefix("torch."),
+        size=size,
+        numel=max(t.numel() for t in batch.values()),
+        traffic=traffic,
+        seconds=samples.cpu if config.clock == "cpu" else samples.wall,
+        wall=samples.wall,
+        peak=peak,
+        errors=errors,
+        recompiles=recompiles,
+        compile_s=compile_s,
     )
 
 

@@ -81,7 +81,7 @@ def test_smoke_report_states_each_target(smoke_report: str) -> None:
     targets = smoke_report.split("## Targets")[1].split("## Cases")[0]
     for target in ("≤ 1.25 at 1e3", "< 0.8", "cached parse+compile", "cold parse+compile", "peak memory", "metrics"):
         line = next(line for line in targets.splitlines() if target in line)
-        assert line.endswith("**met** |") or line.endswith("**not met** |")
+        assert "**met**" in line or "**not met**" in line
 
 
 def test_metrics_cost_one_host_read_and_forward_none() -> None:
