@@ -34,6 +34,7 @@ class Case:
         leaves: the inputs that carry a gradient (what a model would output).
         terms: the benchmark's own term functions, used only where the registry has no built-in.
         extras: more hand-written modules, timed for context (label, builder).
+        note: what a reader of the numbers should know about the comparison.
     """
 
     name: str
@@ -44,6 +45,7 @@ class Case:
     leaves: tuple[str, ...]
     terms: Mapping[str, Callable[..., Tensor]] = field(default_factory=dict)
     extras: tuple[tuple[str, Callable[[], nn.Module]], ...] = ()
+    note: str = ""
 
 
 def losslang_module(case: Case, *, compile: bool = False, builtins: bool = True) -> losslang.LossModule:  # noqa: A002
@@ -246,6 +248,14 @@ CASES: tuple[Case, ...] = (
         _vectors,
         ("pred",),
         extras=(("hand-written, losslang's term functions", MissionByTerms),),
+        note=(
+            "The two sides do not compute the angle the same way. The tutorial's `sin(arccos(cos))` has an "
+            "infinite derivative at parallel vectors (NaN gradients); losslang's `sin_angle` normalises both "
+            "vectors and multiplies the lengths of their difference and sum, which stays finite but costs about "
+            "twice the passes over the data and keeps two more `(n, 3)` tensors for the backward. The column "
+            "\"hand-written, losslang's term functions\" runs losslang's maths without losslang: its ratio to `b` "
+            "is the cost of the maths, and `a` against it is the cost of the framework."
+        ),
     ),
     Case(
         "multilabel",
@@ -273,6 +283,11 @@ CASES: tuple[Case, ...] = (
         _pair,
         ("pred",),
         extras=(("hand-written, terms computed once", SharedTermsLoss),),
+        note=(
+            "`b` writes every occurrence out, as the formula reads; losslang computes each distinct term once. "
+            "The extra column is the same formula with each term computed once by hand (and the difference "
+            "`pred - y` shared between MSE and MAE, which separate term functions cannot do)."
+        ),
     ),
 )
 

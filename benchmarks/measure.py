@@ -185,8 +185,9 @@ def compile_times(samples: int, *, fresh: bool = True) -> dict[str, float]:
 
     ``cold``: a text this process has not seen (the parse cache misses); ``cached``: the same
     text again; ``*_cpu``: the same, in CPU time of this thread (what other processes on a
-    shared machine do not inflate). ``first_in_process``: the first compile in a fresh interpreter, which also
-    builds the LALR parser from the grammar; ``import``: ``import losslang`` there.
+    shared machine do not inflate), and the stages of :func:`compile_breakdown`.
+    ``first_in_process``: the first compile in a fresh interpreter, which also builds the LALR
+    parser from the grammar; ``import``: ``import losslang`` there.
     """
     losslang.compile(twenty_terms("warm-up"))
     samples_s: dict[str, list[float]] = {"cold": [], "cached": [], "cold_cpu": [], "cached_cpu": []}
@@ -198,7 +199,8 @@ def compile_times(samples: int, *, fresh: bool = True) -> dict[str, float]:
             samples_s[f"{kind}_cpu"].append(time.thread_time() - cpu)
             samples_s[kind].append(time.perf_counter() - wall)
     times = {kind: statistics.median(values) for kind, values in samples_s.items()}
-    return times | (_fresh_process() if fresh else {})
+    stages = {f"{stage}_cpu": seconds for stage, seconds in compile_breakdown(samples).items()}
+    return times | stages | (_fresh_process() if fresh else {})
 
 
 def compile_breakdown(samples: int) -> dict[str, float]:

@@ -102,6 +102,7 @@ def case_tables(rows: Sequence[Row], clock: str) -> list[str]:
             continue
         extras = [label for label, _ in case.extras]
         lines += [f"### {case.name}: {case.title}", "", "```", case.formula, "```", ""]
+        lines += [case.note, ""] if case.note else []
         cells = ["device", "size", "dtype", "a µs", "b µs", "c µs", "d µs", "a/b", "c/b", "d/b"]
         lines += header(*cells, *(f"{label} / b" for label in extras), *wall, "max rel. error")
         lines += [timing_line(row, extras, wall=bool(wall)) for row in mine]
@@ -161,6 +162,9 @@ def compile_section(times: dict[str, float], samples: int) -> list[str]:
         f"- cold (a text not seen before: the parse cache misses): {times['cold'] * 1e3:.2f} ms wall, "
         f"{times['cold_cpu'] * 1e3:.2f} ms CPU (medians of {samples})",
         f"- cached (the same text again): {times['cached'] * 1e3:.2f} ms wall, {times['cached_cpu'] * 1e3:.2f} ms CPU",
+        f"- where a cached compile spends its CPU time: `check` {times['check_cpu'] * 1e3:.2f} ms, `build` (the fx "
+        f"graph and its `GraphModule`) {times['build_cpu'] * 1e3:.2f} ms, of which `torch.fx.GraphModule(...)` alone "
+        f"(fx's code generation and Python's `compile()` of it) {times['graph_module_cpu'] * 1e3:.2f} ms",
         fresh,
         "",
     ]

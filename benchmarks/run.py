@@ -279,7 +279,8 @@ def main(argv: Sequence[str] | None = None) -> Path:
     results = run(config)
     args.out.write_text(report.render(results, config, command.strip()), encoding="utf-8")
     if args.json:
-        args.json.write_text(json.dumps(report.as_dict(results), indent=1), encoding="utf-8")
+        raw = {"command": command.strip(), "threads": torch.get_num_threads(), **report.as_dict(results)}
+        args.json.write_text(json.dumps(raw, indent=1), encoding="utf-8")
     print(f"wrote {args.out}")
     return args.out
 

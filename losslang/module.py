@@ -129,7 +129,8 @@ class LossModule(nn.Module):
             keys = self._keys
             args = [given[key] for key in keys] if keys is not None else [self._fetch(given, p) for p in self._paths]
         except (KeyError, TypeError, IndexError):
-            raise self._missing(given, next(p for p in self._paths if not self._has(given, p))) from None
+            missing = next((path for path in self._paths if not self._has(given, path)), self._paths[0])
+            raise self._missing(given, missing) from None
         step = given.get("step")
         buffers = self._buffers  # not self.step: nn.Module's attribute hooks cost more than the arithmetic
         if self._uses_step:
