@@ -74,6 +74,9 @@ class _Builder:
         self.root = torch.nn.Module()  # holds the nn.Module terms, one per distinct construction
         self.modules: dict[tuple[Any, ...], str] = {}
         self.weights: dict[str, fx.Node] = {}  # weight/<term> outputs of weighting schemes
+        # A named term is emitted once per reference and every reported term again: remember each
+        # AST node's result (keyed by identity; the node is kept alive with it) so each is walked once.
+        self.emitted: dict[int, tuple[ast.Expr, Any]] = {}
 
     def run(self) -> Graph:
         total = self.emit(self.checked.total)
@@ -130,6 +133,12 @@ class _Builder:
         return (*names, *self.weights), [*outputs, *self.weights.values()]
 
     def emit(self, expr: ast.Expr) -> Any:
+        done = self.emitted.get(id(expr))
+        if done is None:
+            done = self.emitted[id(expr)] = (expr, self.generate(expr))
+        return done[1]
+
+    def generate(self, expr: ast.Expr) -> Any:
         match expr:
             case ast.Number(value) | ast.String(value) | ast.Bool(value):
                 return value

@@ -176,13 +176,18 @@ class LossModule(nn.Module):
             "compile": compile,
         }
         self._paths = tuple(tuple(name.split(".")) for name in self.inputs)
+        flat = all(len(path) == 1 for path in self._paths)
+        self._keys = tuple(path[0] for path in self._paths) if flat else None  # no dotted names: one lookup each
         self._names = ("total", *graph.term_names)
         self._graph = graph
         self._uses_step = checked.uses_step
         self.register_buffer("step", torch.zeros((), dtype=torch.int64))
         self._shared: list[nn.Parameter] = []
         self._report_grad_norms = False
-        self.__dict__["_run"] = torch.compile(self.body) if compile else self.body  # not a submodule
+        # The hot path calls the generated ``forward`` itself: ``GraphModule.__call__`` only adds
+        # two wrappers and a hook check per call (and prints fx's own report of an error). Not a
+        # submodule either way.
+        self.__dict__["_run"] = torch.compile(self.body) if compile else self.body.forward
 
     @property
     def code(self) -> str:
@@ -197,23 +202,28 @@ class LossModule(nn.Module):
             **inputs: more inputs; ``step=`` overrides the step counter for this call.
         """
         given = inputs if mapping is None else {**mapping, **inputs} if inputs else mapping
-        args = [self._fetch(given, path) for path in self._paths]
+        keys = self._keys
+        try:
+            args = [given[key] for key in keys] if keys is not None else self._gather(given)
+        except (KeyError, TypeError):
+            args = self._gather(given)  # raises the error that names the missing input
         step = given.get("step")
+        buffers = self._buffers  # not self.step: nn.Module's attribute hooks cost more than the arithmetic
         if self._uses_step:
-            args.append(self.step if step is None else torch.as_tensor(step, device=self.step.device))
+            args.append(buffers["step"] if step is None else torch.as_tensor(step, device=buffers["step"].device))
         try:
             values = self._run(*args)
         except LossLangError:
             raise
         except Exception as error:
             raise self._failure(args, error) from None
-        if values[0].dim() != 0:
+        if values[0].dim():  # the one check per call
             shape = tuple(values[0].shape)
             raise LossShapeError(
                 f"the total has shape {shape}, not a scalar; reduce it, e.g. mean(...): {self.canonical}"
             )
-        if self.training and step is None:
-            self.step = self.step + 1  # a new tensor: the old one may be saved for backward
+        if step is None and self.training:
+            buffers["step"] = buffers["step"] + 1  # a new tensor: the old one may be saved for backward
         if self.check_finite:
             self._raise_if_not_finite(values, args)
         terms = dict(zip(self._names, values, strict=True))
@@ -245,6 +255,10 @@ class LossModule(nn.Module):
             if isinstance(scheme, WeightingScheme):
                 scheme.shared = self._shared
         return self
+
+    def _gather(self, given: Mapping[str, Any]) -> list[Any]:
+        """The inputs in the graph's order, read through nested mappings for dotted names."""
+        return [self._fetch(given, path) for path in self._paths]
 
     def _fetch(self, given: Mapping[str, Any], path: tuple[str, ...]) -> Any:
         value: Any = given

@@ -1,0 +1,267 @@
+"""What the harness measures: interleaved times, peak memory, parse+compile time, recompiles, syncs."""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import torch
+from torch import fx
+from torch.profiler import ProfilerActivity, profile
+
+import losslang
+from benchmarks.cases import STEP_FORMULA, twenty_terms
+from losslang.check import check
+from losslang.compiler import build
+from losslang.parser import parse
+from losslang.registry import REGISTRY
+
+Step = Callable[[], None]
+ROOT = Path(__file__).resolve().parent.parent
+# Every way a tensor's value reaches Python, i.e. a device synchronisation.
+HOST_READS = ("item", "tolist", "__float__", "__int__", "__bool__", "numpy")
+
+
+def synchronizer(device: torch.device) -> Callable[[], None]:
+    """A function that waits for ``device`` to finish its queued work (nothing to wait for on the CPU)."""
+    if device.type == "cuda":
+        return lambda: torch.cuda.synchronize(device)
+    return lambda: None
+
+
+def _seconds_per_call(step: Step, calls: int, sync: Callable[[], None]) -> tuple[float, float]:
+    """Wall-clock and CPU seconds (of this thread) per call, averaged over ``calls`` calls."""
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # a collection inside one variant's block would be charged to it alone
+    try:
+        sync()
+        wall, cpu = time.perf_counter(), time.thread_time()
+        for _ in range(calls):
+            step()
+        sync()
+        cpu = time.thread_time() - cpu
+        return (time.perf_counter() - wall) / calls, cpu / calls
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+@dataclass
+class Samples:
+    """Seconds per call of each step, one sample per repeat, on both clocks.
+
+    ``cpu`` is this thread's CPU time: with one intra-op thread on the CPU it is all the work
+    (the CPU autograd engine runs the backward on the calling thread too), and it leaves out the
+    time other processes on a shared machine hold the core.
+    """
+
+    wall: dict[str, list[float]]
+    cpu: dict[str, list[float]]
+
+
+def interleaved(
+    steps: Mapping[str, Step],
+    *,
+    repeats: int,
+    block_s: float,
+    sync: Callable[[], None],
+    budget_s: float = float("inf"),
+) -> Samples:
+    """Time every step ``repeats`` times, interleaved.
+
+    Every repeat times every step once, in an order rotated by one each repeat, so that drifts
+    in machine load and clock speed fall on all steps alike. Each sample averages enough calls
+    to last about ``block_s`` seconds. Where one repeat takes so long that ``repeats`` of them
+    would exceed ``budget_s``, fewer are taken, but never fewer than 5.
+    """
+    names = list(steps)
+    for name in names:  # warm up: allocator pools, lazy initialisation, autograd caches
+        steps[name]()
+    once = {name: _seconds_per_call(steps[name], 1, sync)[0] for name in names}
+    calls = {name: max(1, round(block_s / once[name])) for name in names}
+    per_repeat = sum(calls[name] * once[name] for name in names)
+    affordable = budget_s / per_repeat if per_repeat > 0 else repeats
+    repeats = max(min(repeats, 5), min(repeats, int(min(affordable, repeats))))
+    samples = Samples({name: [] for name in names}, {name: [] for name in names})
+    for repeat in range(repeats):
+        shift = repeat % len(names)
+        for name in names[shift:] + names[:shift]:
+            wall, cpu = _seconds_per_call(steps[name], calls[name], sync)
+            samples.wall[name].append(wall)
+            samples.cpu[name].append(cpu)
+    return samples
+
+
+def median_ratio(numerator: list[float], denominator: list[float]) -> float:
+    """The median over repeats of the per-repeat ratio."""
+    return statistics.median(a / b for a, b in zip(numerator, denominator, strict=True))
+
+
+def peak_memory(step: Step, device: torch.device) -> int:
+    """Bytes allocated at the peak of one call of ``step``, above what was allocated before it.
+
+    CUDA: ``torch.cuda.max_memory_allocated``. CPU: every allocation and free that the CPU
+    allocator reports to the profiler (``profile_memory=True``), replayed in time order.
+    """
+    step()
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        step()
+        torch.cuda.synchronize(device)
+        return torch.cuda.max_memory_allocated(device) - base
+    with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        step()
+    events = [event for event in prof.profiler.kineto_results.events() if event.name() == "[memory]"]
+    live = peak = 0
+    for event in sorted(events, key=lambda event: event.start_ns()):
+        live += event.nbytes()
+        peak = max(peak, live)
+    return peak
+
+
+@contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Kineto writes a line to the C-level stderr at every profiler start and stop; drop them."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+@contextmanager
+def counting_host_reads() -> Iterator[list[str]]:
+    """Record the name of every ``Tensor`` method call that copies a value to Python."""
+    calls: list[str] = []
+
+    def counter(name: str) -> Callable[..., Any]:
+        original = getattr(torch.Tensor, name)
+
+        def counted(self: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+            calls.append(name)
+            return original(self, *args, **kwargs)
+
+        return counted
+
+    patches = [mock.patch.object(torch.Tensor, name, counter(name)) for name in HOST_READS]
+    for patch in patches:
+        patch.start()
+    try:
+        yield calls
+    finally:
+        for patch in reversed(patches):
+            patch.stop()
+
+
+def host_reads(loss: losslang.LossModule, batch: Mapping[str, torch.Tensor]) -> dict[str, int]:
+    """How many values reach Python in one forward, and in one ``.metrics()`` of its output."""
+    with counting_host_reads() as forward_calls:
+        out = loss(batch)
+    with counting_host_reads() as metrics_calls:
+        out.metrics()
+    return {"forward": len(forward_calls), "metrics": len(metrics_calls), "terms": len(out)}
+
+
+def compile_times(samples: int, *, fresh: bool = True) -> dict[str, float]:
+    """Seconds to parse and compile the 20-term program, without ``torch.compile``.
+
+    ``cold``: a text this process has not seen (the parse cache misses); ``cached``: the same
+    text again; ``*_cpu``: the same, in CPU time of this thread (what other processes on a
+    shared machine do not inflate), and the stages of :func:`compile_breakdown`.
+    ``first_in_process``: the first compile in a fresh interpreter, which also builds the LALR
+    parser from the grammar; ``import``: ``import losslang`` there.
+    """
+    losslang.compile(twenty_terms("warm-up"))
+    samples_s: dict[str, list[float]] = {"cold": [], "cached": [], "cold_cpu": [], "cached_cpu": []}
+    for sample in range(samples):
+        source = twenty_terms(f"sample {sample} {time.time_ns()}")
+        for kind in ("cold", "cached"):
+            wall, cpu = time.perf_counter(), time.thread_time()
+            losslang.compile(source)
+            samples_s[f"{kind}_cpu"].append(time.thread_time() - cpu)
+            samples_s[kind].append(time.perf_counter() - wall)
+    times = {kind: statistics.median(values) for kind, values in samples_s.items()}
+    stages = {f"{stage}_cpu": seconds for stage, seconds in compile_breakdown(samples).items()}
+    return times | stages | (_fresh_process() if fresh else {})
+
+
+def compile_breakdown(samples: int) -> dict[str, float]:
+    """CPU seconds of each stage of a cached compile of the 20-term program (medians).
+
+    ``check``: names and calls; ``build``: the fx graph and its ``GraphModule``, of which
+    ``graph_module`` is ``torch.fx.GraphModule``'s own code generation and ``compile()`` of it.
+    """
+    program = parse(twenty_terms("breakdown"))
+    checked = check(program, REGISTRY)
+    graph = build(checked).module.graph
+    stages: dict[str, Callable[[], object]] = {
+        "check": lambda: check(program, REGISTRY),
+        "build": lambda: build(checked),
+        "graph_module": lambda: fx.GraphModule(torch.nn.Module(), graph),
+    }
+    times: dict[str, list[float]] = {name: [] for name in stages}
+    for _ in range(samples):
+        for name, stage in stages.items():
+            start = time.thread_time()
+            stage()
+            times[name].append(time.thread_time() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+_FRESH = """
+import json, sys, time
+start = time.perf_counter()
+import losslang
+imported = time.perf_counter()
+losslang.compile(sys.argv[1])
+print(json.dumps({"import": imported - start, "first_in_process": time.perf_counter() - imported}))
+"""
+
+
+def _fresh_process() -> dict[str, float]:
+    command = [sys.executable, "-c", _FRESH, twenty_terms("fresh")]
+    runs = [json.loads(subprocess.run(command, check=True, capture_output=True, text=True, cwd=ROOT).stdout)]
+    runs += [json.loads(subprocess.run(command, check=True, capture_output=True, text=True, cwd=ROOT).stdout)]
+    return {key: min(run[key] for run in runs) for key in runs[0]}
+
+
+def graphs_compiled() -> int:
+    """How many graphs TorchDynamo has compiled in this process so far."""
+    return int(torch._dynamo.utils.counters["stats"]["unique_graphs"])
+
+
+def step_recompiles(steps: int, device: torch.device) -> dict[str, int]:
+    """Graphs compiled by ``compile=True`` over ``steps`` training steps of a ``step``-dependent formula.
+
+    The shapes stay the same and the step counter advances every call; after the first step
+    nothing may compile again.
+    """
+    torch._dynamo.reset()
+    loss = losslang.compile(STEP_FORMULA, compile=True).to(device)
+    pred = torch.randn(64, 3, device=device, requires_grad=True)
+    batch = {"pred": pred, "y": torch.randn(64, 3, device=device)}
+    before = graphs_compiled()
+    loss(batch).total.backward()
+    first = graphs_compiled()
+    for _ in range(steps - 1):
+        loss(batch).total.backward()
+    later = graphs_compiled() - first
+    return {"steps": steps, "first_step": first - before, "later_steps": later, "step": int(loss.step)}

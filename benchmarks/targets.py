@@ -1,0 +1,132 @@
+"""The issue's targets: each one's measured number and whether this run meets it."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from benchmarks.cases import STEP_FORMULA
+from benchmarks.tables import header, line, ratios, size_label, verdict
+
+if TYPE_CHECKING:
+    from benchmarks.report import Results
+    from benchmarks.run import Row
+
+# The cases whose hand-written module computes the same loss; "repeated" has a target of its own.
+EAGER_CASES = ("mission", "multilabel", "pinn", "segmentation")
+
+
+def targets(results: Results) -> list[str]:
+    """Each target of the issue, its measured number and whether it is met."""
+    lines = header("target", "measured", "result")
+    lines += _eager_targets(results.rows) + _compile_targets(results.rows)
+    lines += _recompile_targets(results) + _compile_time_targets(results.compile_times)
+    lines += _memory_targets(results.rows)
+    reads = results.host_reads
+    measured = f"{reads['metrics']} host read(s) for {reads['terms']} values; {reads['forward']} in the forward"
+    ok = reads["metrics"] == 1 and reads["forward"] == 0
+    lines.append(line("`.metrics()` costs one device synchronisation", measured, verdict(ok)))
+    return lines
+
+
+def _summary(rows: Sequence[Row], label: str, keep: Callable[[Row], bool], limit: float) -> tuple[str, str]:
+    """The median ratio over the rows ``keep`` selects with each case's median, and the verdict.
+
+    The verdict judges the median over all rows, and names every case whose own median misses.
+    """
+    overall = statistics.median(ratios(rows, label, keep))
+    cases = {
+        name: statistics.median(ratios(rows, label, lambda r, n=name: r.case == n and keep(r)))
+        for name in EAGER_CASES
+        if any(row.case == name and keep(row) for row in rows)
+    }
+    count = sum(1 for row in rows if keep(row))
+    measured = f"median {overall:.3f} over {count} rows; per case: " + ", ".join(
+        f"{name} {value:.3f}" for name, value in cases.items()
+    )
+    missed = [name for name, value in cases.items() if value > limit]
+    return measured, verdict(overall <= limit) + (f" overall; not met by {', '.join(missed)}" if missed else "")
+
+
+def _eager_targets(rows: Sequence[Row]) -> list[str]:
+    eager = [row for row in rows if row.case in EAGER_CASES]
+    lines = []
+    for label, keep, limit in (
+        ("losslang eager / hand-written eager ≤ 1.05 at ≥ 1e5 elements", lambda r: r.size >= 10**5, 1.05),
+        ("losslang eager / hand-written eager ≤ 1.25 at 1e3 elements", lambda r: r.size == 10**3, 1.25),
+    ):
+        if any(keep(row) for row in eager):
+            lines.append(line(label, *_summary(eager, "a", keep, limit)))
+    repeated = ratios(rows, "a", lambda r: r.case == "repeated")
+    if repeated:
+        median = statistics.median(repeated)
+        measured = f"median {median:.3f} over {len(repeated)} rows, worst {max(repeated):.3f}"
+        label = "repeated sub-expressions: losslang eager / naive hand-written eager < 0.8"
+        lines.append(line(label, measured, verdict(median < 0.8)))
+    return lines
+
+
+def _compile_targets(rows: Sequence[Row]) -> list[str]:
+    def keep(row: Row) -> bool:
+        return row.size == 10**6 and row.device == "cpu" and "c" in row.seconds
+
+    eager = [row for row in rows if row.case in EAGER_CASES]
+    if not any(keep(row) for row in eager):
+        return []
+    label = "losslang compile=True / hand-written eager ≤ 0.7 at 1e6 elements on the CPU"
+    return [line(label, *_summary(eager, "c", keep, 0.7))]
+
+
+def _recompile_targets(results: Results) -> list[str]:
+    timed = [row.recompiles for row in results.rows if row.recompiles is not None]
+    lines = []
+    if timed:
+        label = "compile=True never recompiles across steps with the same shapes"
+        measured = f"{sum(timed)} graphs compiled during the timed steps of {len(timed)} rows (c and d)"
+        lines.append(line(label, measured, verdict(sum(timed) == 0)))
+    if results.step_recompiles:
+        s = results.step_recompiles
+        measured = (
+            f"`{STEP_FORMULA}`: {s['first_step']} graph(s) at step 1, {s['later_steps']} over steps 2 to {s['steps']}"
+        )
+        label = "`step`-dependent schedules do not trigger recompiles"
+        lines.append(line(label, measured, verdict(s["later_steps"] == 0)))
+    return lines
+
+
+def _compile_time_targets(times: dict[str, float]) -> list[str]:
+    first = ""
+    if "first_in_process" in times:
+        first = (
+            f"; the first compile in a fresh process also builds the parser: {times['first_in_process'] * 1e3:.1f} ms"
+        )
+    lines = []
+    for kind, limit in (("cached", 0.005), ("cold", 0.05)):
+        measured = f"{times[kind] * 1e3:.2f} ms wall, {times[kind + '_cpu'] * 1e3:.2f} ms CPU"
+        label = f"{kind} parse+compile of a 20-term formula < {limit * 1e3:.0f} ms"
+        lines.append(line(label, measured + (first if kind == "cold" else ""), verdict(times[kind] < limit)))
+    return lines
+
+
+def _bytes(count: int) -> str:
+    for unit, size in (("MiB", 2**20), ("KiB", 2**10)):
+        if abs(count) >= size:
+            return f"{count / size:+.1f} {unit}"
+    return f"{count:+d} B"
+
+
+def _memory_targets(rows: Sequence[Row]) -> list[str]:
+    peaks = [(row.peak["a"] / row.peak["b"], row) for row in rows if row.peak.get("b")]
+    if not peaks:
+        return []
+    worst, row = max(peaks, key=lambda pair: pair[0])
+    over: dict[str, int] = {}
+    for value, r in peaks:
+        if value > 1:
+            over[r.case] = max(over.get(r.case, 0), r.peak["a"] - r.peak["b"])
+    middle = statistics.median(value for value, _ in peaks)
+    above = ", ".join(f"{name} (at most {_bytes(excess)})" for name, excess in over.items()) or "none"
+    where = f"{row.case}, {size_label(row.size)}, {row.dtype}"
+    measured = f"median a/b {middle:.3f}, worst {worst:.3f} ({where}); above b: {above}"
+    return [line("peak memory of forward+backward ≤ hand-written eager", measured, verdict(worst <= 1.0))]

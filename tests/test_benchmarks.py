@@ -1,0 +1,150 @@
+"""The benchmark harness: its smoke version runs, every variant computes the same loss, and the report is complete.
+
+No timing is asserted: CI machines are too noisy for that.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import losslang
+from benchmarks import measure, run
+from benchmarks.cases import CASES, STEP_FORMULA, losslang_module, twenty_terms
+from losslang.terms import regression
+
+CPU = torch.device("cpu")
+
+
+def leaves_of(case, batch):
+    for name in case.leaves:
+        batch[name].requires_grad_()
+    return [batch[name] for name in case.leaves]
+
+
+@pytest.fixture(scope="module")
+def smoke_report(tmp_path_factory: pytest.TempPathFactory) -> str:
+    out = tmp_path_factory.mktemp("bench") / "REPORT.md"
+    path = run.main(["--quick", "--sizes", "1e3", "--repeats", "1", "--block-ms", "0.5", "--out", str(out)])
+    assert path == out
+    return out.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_every_variant_matches_the_hand_written_loss(case, dtype: torch.dtype) -> None:
+    batch = case.inputs(300, dtype, CPU)
+    leaves_of(case, batch)
+    found = run.variants(case, batch, compiled=False)
+    expected = found[run.HAND].value_and_grads()
+    assert len(expected) == 1 + len(case.leaves)
+    for label, variant in found.items():
+        tolerance = 1e-5 if dtype == torch.float32 else 1e-10
+        assert run.relative_error(variant.value_and_grads(), expected) < tolerance, label
+
+
+def test_repeated_case_computes_each_repeated_term_once() -> None:
+    case = next(case for case in CASES if case.name == "repeated")
+    graph = losslang_module(case).body.graph
+    targets = [node.target for node in graph.nodes if node.op == "call_function"]
+    assert case.formula.count("mse(pred, y)") == 3 and case.formula.count("mae(pred, y)") == 3
+    assert targets.count(regression.mse) == 1 and targets.count(regression.mae) == 1
+
+
+def test_case_inputs_have_the_requested_size() -> None:
+    for case in CASES:
+        batch = case.inputs(1200, torch.float64, CPU)
+        assert max(t.numel() for t in batch.values()) == 1200, case.name
+        assert all(name in batch for name in case.leaves)
+        assert set(losslang_module(case).inputs) <= set(batch)
+
+
+def test_twenty_term_program_has_twenty_terms() -> None:
+    loss = losslang.compile(twenty_terms("test"))
+    assert len(loss.term_names) == 20
+    assert twenty_terms("a") != twenty_terms("b")
+
+
+def test_smoke_report_has_every_section(smoke_report: str) -> None:
+    for heading in ("## Machine", "## Method", "## Targets", "## Cases", "## Parse + compile"):
+        assert heading in smoke_report
+    for case in CASES:
+        assert f"### {case.name}: " in smoke_report
+        assert case.formula.splitlines()[0] in smoke_report
+    assert "(smoke run)" in smoke_report
+
+
+def test_smoke_report_states_each_target(smoke_report: str) -> None:
+    targets = smoke_report.split("## Targets")[1].split("## Cases")[0]
+    for target in ("≤ 1.25 at 1e3", "< 0.8", "cached parse+compile", "cold parse+compile", "peak memory", "metrics"):
+        line = next(line for line in targets.splitlines() if target in line)
+        assert "**met**" in line or "**not met**" in line
+
+
+def test_metrics_cost_one_host_read_and_forward_none() -> None:
+    case = next(case for case in CASES if case.name == "pinn")
+    reads = measure.host_reads(losslang_module(case), case.inputs(100, torch.float32, CPU))
+    assert reads == {"forward": 0, "metrics": 1, "terms": 11}
+
+
+def test_interleaved_rotates_the_order_and_takes_one_sample_per_repeat() -> None:
+    order: list[str] = []
+    steps = {name: (lambda name=name: order.append(name)) for name in "xyz"}
+    samples = measure.interleaved(steps, repeats=3, block_s=0.0, sync=lambda: None)
+    for clock in (samples.wall, samples.cpu):
+        assert {name: len(values) for name, values in clock.items()} == {"x": 3, "y": 3, "z": 3}
+    assert order[:6] == ["x", "y", "z", "x", "y", "z"]  # warm-up, then one call each to calibrate
+    timed = order[6:]
+    assert timed == ["x", "y", "z", "y", "z", "x", "z", "x", "y"]
+    assert measure.median_ratio([2.0, 4.0, 9.0], [1.0, 1.0, 3.0]) == 3.0
+
+
+def test_peak_memory_sees_a_temporary_allocation() -> None:
+    def step() -> None:
+        torch.ones(1 << 18, dtype=torch.float32).sum()  # a 1 MiB temporary
+
+    assert measure.peak_memory(step, CPU) >= 1 << 20
+
+
+@pytest.mark.slow
+def test_compiled_variants_match_and_do_not_recompile() -> None:
+    case = next(case for case in CASES if case.name == "mission")
+    config = run.Config(cases=(case,), sizes=(999,), repeats=2, block_s=0.0, compile_sizes=(999,))
+    row = run.measure_row(case, 999, torch.float32, CPU, config)
+    assert {"a", "b", "c", "d"} <= set(row.seconds)
+    assert max(row.errors.values()) < 1e-5
+    assert row.recompiles == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("source", [STEP_FORMULA, CASES[0].formula], ids=["step-dependent", "mission"])
+def test_compile_true_does_not_recompile_across_steps(source: str) -> None:
+    torch._dynamo.reset()
+    loss = losslang.compile(source, compile=True)
+    pred = torch.randn(32, 3, requires_grad=True)
+    batch = {name: torch.randn(32, 3) for name in ("y", "y1", "y2")} | {"pred": pred}
+    loss(batch).total.backward()
+    graphs = measure.graphs_compiled()
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        for _ in range(4):
+            loss(batch).total.backward()
+    assert measure.graphs_compiled() == graphs
+    assert int(loss.step) == 5
+
+
+@pytest.mark.slow
+def test_step_recompile_probe() -> None:
+    assert measure.step_recompiles(5, CPU) == {"steps": 5, "first_step": 1, "later_steps": 0, "step": 5}
+
+
+def test_report_path_defaults_to_the_benchmarks_folder() -> None:
+    assert run.parse_args([]).out == Path(run.__file__).resolve().parent / "REPORT.md"
+
+
+def test_interleaved_takes_fewer_repeats_when_over_budget_but_at_least_five() -> None:
+    steps = {"slow": lambda: time.sleep(0.01)}
+    samples = measure.interleaved(steps, repeats=20, block_s=0.0, sync=lambda: None, budget_s=0.02)
+    assert len(samples.wall["slow"]) == 5
