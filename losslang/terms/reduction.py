@@ -68,11 +68,11 @@ def reduce(loss: Tensor, reduction: Reduction, weight: Tensor | None = None, mas
         loss = torch.where(mask, loss, 0.0)  # where, not multiply: a masked NaN must not leak
     if reduction == "none":
         return loss
-    total = loss.sum()
-    if reduction == "sum":
-        return total
-    count = mask.sum() if mask is not None else loss.numel()
-    return total / (count.clamp_min(1) if isinstance(count, Tensor) else max(count, 1))
+    if reduction == "sum" or not loss.numel():  # an empty mean is 0, with a zero gradient
+        return loss.sum()
+    if mask is None:
+        return loss.mean()
+    return loss.sum() / mask.sum().clamp_min(1)
 
 
 def reduced(
@@ -135,6 +135,10 @@ def pointwise(
         ...           reduction="sum", weight=torch.tensor([2.0, 1.0]), mask=None)
         tensor(2.)
     """
-    same_shape(term, dict(zip(names, tensors, strict=True)))
-    shape = tuple(tensors[0].shape)
+    first = tensors[0]
+    if weight is None and mask is None and first.is_floating_point() and first.numel():
+        if all(tensor.shape == first.shape and tensor.dtype == first.dtype for tensor in tensors[1:]):
+            return loss(*tensors, reduction=reduction) if native else reduce(loss(*tensors), reduction)
+    same_shape(term, dict(zip(names, tensors, strict=True)))  # the hot path above, checked in full
+    shape = tuple(first.shape)
     return reduced(term, loss, *tensors, shape=shape, reduction=reduction, weight=weight, mask=mask, native=native)
