@@ -223,7 +223,10 @@ class LossModule(nn.Module):
                 f"the total has shape {shape}, not a scalar; reduce it, e.g. mean(...): {self.canonical}"
             )
         if step is None and self.training:
-            buffers["step"] = buffers["step"] + 1  # a new tensor: the old one may be saved for backward
+            if self._uses_step:
+                buffers["step"] = buffers["step"] + 1  # a new tensor: the graph may have saved the old one
+            else:
+                buffers["step"].add_(1)
         if self.check_finite:
             self._raise_if_not_finite(values, args)
         terms = dict(zip(self._names, values, strict=True))
