@@ -28,7 +28,7 @@ from losslang.errors import (
     LossValueError,
 )
 from losslang.integrations.trainers import as_loss_fn
-from losslang.module import LossModule, LossOutput
+from losslang.module import LossModule, LossOutput, NanPolicy
 from losslang.parser import parse as _parse
 from losslang.registry import register
 
@@ -75,6 +75,7 @@ def compile(  # noqa: A001 - losslang.compile is the public name
     *,
     terms: Mapping[str, Callable[..., Tensor]] | None = None,
     check_finite: bool = False,
+    nan_policy: NanPolicy = "propagate",
     compile: bool = False,  # noqa: A002
 ) -> LossModule:
     """Compile a formula or program into a :class:`LossModule`.
@@ -83,6 +84,9 @@ def compile(  # noqa: A001 - losslang.compile is the public name
         source: one formula, or ``name = expr`` lines ending in the total.
         terms: extra term functions for this loss only, by name.
         check_finite: raise :class:`LossValueError` naming the first term that is NaN or infinite.
+        nan_policy: ``"skip"`` drops a term that is NaN or infinite from that step's total and
+            dynamic weights, and reports ``skipped/<term>`` (1.0 on such a step, else 0.0);
+            ``"propagate"`` (the default) lets it through, as plain PyTorch does.
         compile: run ``torch.compile`` on the generated graph.
 
     Example:
@@ -93,6 +97,6 @@ def compile(  # noqa: A001 - losslang.compile is the public name
         {'total': 2.5, 'recon': 2.0, 'mae(pred, y)': 1.0}
     """
     try:
-        return LossModule(source, terms=terms, check_finite=check_finite, compile=compile)
+        return LossModule(source, terms=terms, check_finite=check_finite, nan_policy=nan_policy, compile=compile)
     except LossLangError as error:
         raise error.with_traceback(None) from None

@@ -39,7 +39,8 @@ class Checked:
             weights, inlined where used and not listed here.
         total: the checked total.
         reported: ``(name, expression)`` of every reported term in order: explicit names, then
-            loss-term calls, then the total's summands with their weights stripped.
+            loss-term calls, then what weighting schemes weight, then the total's summands
+            with their weights stripped.
         explicit: the names the user wrote.
         inputs: the dotted input paths, in order of first use.
         uses_step: whether anything reads the step counter.
@@ -87,6 +88,7 @@ class _Checker:
         self.inputs: dict[tuple[str, ...], None] = {}
         self.functions: dict[str, TermSpec] = {}
         self.loss_calls: dict[ast.Call, None] = {}
+        self.weighted: dict[ast.Expr, None] = {}  # the arguments of weighting schemes
         self.uses_step = False
 
     def run(self) -> Checked:
@@ -96,8 +98,8 @@ class _Checker:
         if _is_constant(total) or not self.depends_on_input(total):
             raise self.error(LossArityError, "the total does not depend on any input", self.program.total)
         reported = {name: ast.Ref(name) for name in self.definitions}
-        for call in self.loss_calls:
-            reported.setdefault(str(call), call)
+        for term in [*self.loss_calls, *self.weighted]:
+            reported.setdefault(str(term), term)
         for summand in _summands(total):
             term = self.strip_weight(summand)
             if self.depends_on_input(term):
@@ -259,6 +261,8 @@ class _Checker:
         call = ast.Call(spec.name, tuple(args), keywords, node.span)
         if spec.kind == "loss":
             self.loss_calls.setdefault(call, None)
+        if spec.kind == "weighting":
+            self.weighted.update(dict.fromkeys(args))
         return call
 
     def keyword(self, spec: TermSpec, keyword: ast.Keyword, given: set[str]) -> ast.Keyword:

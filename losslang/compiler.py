@@ -41,6 +41,8 @@ class Graph:
         metric_names: the terms computed without gradient because the total does not use them.
         evaluation_order: the outputs (0 is the total) in the order the generated code computes them.
         output_inputs: for each output, the positions of the arguments it reads.
+        guarded: the outputs that are terms the total is made of (not metrics, not weights),
+            which ``nan_policy="skip"`` drops from a step when they are not finite.
     """
 
     module: fx.GraphModule
@@ -48,6 +50,7 @@ class Graph:
     metric_names: tuple[str, ...]
     evaluation_order: tuple[int, ...] = ()
     output_inputs: tuple[tuple[int, ...], ...] = ()
+    guarded: tuple[int, ...] = ()
 
 
 def build(checked: Checked) -> Graph:
@@ -97,7 +100,9 @@ class _Builder:
         results = [total, *outputs]
         # A term that is the total itself is named as the term.
         order = tuple(sorted(range(len(results)), key=lambda index: (position[results[index]], index == 0)))
-        return Graph(module, names, metrics, order, tuple(map(self.arguments_read, results)))
+        terms = len(names) - len(self.weights)
+        guarded = tuple(index for index in range(1, terms + 1) if results[index] in with_grad)
+        return Graph(module, names, metrics, order, tuple(map(self.arguments_read, results)), guarded)
 
     def arguments_read(self, node: fx.Node) -> tuple[int, ...]:
         """The positions of the generated forward's arguments that ``node`` depends on."""

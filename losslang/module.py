@@ -7,7 +7,7 @@ names. The maths live in the generated code and the term functions.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 from torch import Tensor, fx, nn
@@ -26,7 +26,10 @@ from losslang.errors import (
 )
 from losslang.parser import parse
 from losslang.registry import REGISTRY
+from losslang.skipping import skip_non_finite, snapshot
 from losslang.weighting import WeightingScheme
+
+NanPolicy = Literal["propagate", "skip"]
 
 
 class LossOutput(Mapping[str, Tensor]):
@@ -154,9 +157,13 @@ class LossModule(nn.Module):
         terms: Mapping[str, Callable[..., Tensor]] | None = None,
         inputs: Mapping[str, str] | None = None,
         check_finite: bool = False,
+        nan_policy: NanPolicy = "propagate",
         compile: bool = False,  # noqa: A002 - the public keyword DESIGN.md names
     ) -> None:
         super().__init__()
+        if nan_policy not in get_args(NanPolicy):
+            hint = did_you_mean(str(nan_policy), get_args(NanPolicy))
+            raise LossConfigError(f"nan_policy must be 'propagate' or 'skip', not {nan_policy!r}{hint}")
         program = parse(source)
         checked = check(program, REGISTRY.with_terms(terms))
         graph = build(checked)
@@ -169,16 +176,20 @@ class LossModule(nn.Module):
         self.term_names = graph.term_names
         self.metric_names = graph.metric_names
         self.check_finite = check_finite
+        self.nan_policy = nan_policy
         self._options = {
             "terms": dict(terms or {}),
             "inputs": batch_keys,
             "check_finite": check_finite,
+            "nan_policy": nan_policy,
             "compile": compile,
         }
         self._paths = tuple(tuple(name.split(".")) for name in self.inputs)
         flat = all(len(path) == 1 for path in self._paths)
         self._keys = tuple(path[0] for path in self._paths) if flat else None  # no dotted names: one lookup each
         self._names = ("total", *graph.term_names)
+        if nan_policy == "skip":
+            self._names += tuple(f"skipped/{graph.term_names[index - 1]}" for index in graph.guarded)
         self._graph = graph
         self._uses_step = checked.uses_step
         self.register_buffer("step", torch.zeros((), dtype=torch.int64))
@@ -211,6 +222,8 @@ class LossModule(nn.Module):
         buffers = self._buffers  # not self.step: nn.Module's attribute hooks cost more than the arithmetic
         if self._uses_step:
             args.append(buffers["step"] if step is None else torch.as_tensor(step, device=buffers["step"].device))
+        skipping = self.nan_policy == "skip"
+        states = snapshot(self.body) if skipping and self.training else []
         try:
             values = self._run(*args)
         except LossLangError:
@@ -222,6 +235,10 @@ class LossModule(nn.Module):
             raise LossShapeError(
                 f"the total has shape {shape}, not a scalar; reduce it, e.g. mean(...): {self.canonical}"
             )
+        if skipping:
+            values, skipped = skip_non_finite(self.body, self._graph.guarded, values, args, states)
+            flags = values[0].new_zeros(()), values[0].new_ones(())
+            values = (*values, *(flags[dropped] for dropped in skipped))
         if step is None and self.training:
             if self._uses_step:
                 buffers["step"] = buffers["step"] + 1  # a new tensor: the graph may have saved the old one

@@ -22,6 +22,10 @@ import losslang
 STEPS = 20
 WEIGHTED = "recon = mse(pred, y1); l1 = mae(pred, y2); uncertainty(recon, mse(pred, y2))"
 PLAIN = "recon = mse(pred, y1); l1 = mae(pred, y2); recon + 0.5*mse(pred, y2)"
+# Rank 1 feeds it a NaN at step 5. GradNorm weights this step's total with the weights from
+# before its update, so only the ranks agreeing to skip keeps the NaN out of rank 0's state.
+SKIPPING = "recon = mse(pred, y1); gradnorm(recon, mse(pred, y2))"
+SOURCES = {"next_to": PLAIN, "skipping": SKIPPING}
 
 
 class Wrapper(nn.Module):
@@ -43,7 +47,10 @@ def rank_data(rank: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 
 def train(setup: str, rank: int) -> dict[str, object]:
     torch.manual_seed(0)
-    model, loss = nn.Linear(3, 2), losslang.compile(PLAIN if setup == "next_to" else WEIGHTED)
+    source = SOURCES.get(setup, WEIGHTED)
+    model, loss = nn.Linear(3, 2), losslang.compile(source, nan_policy="skip" if setup == "skipping" else "propagate")
+    if setup == "skipping":
+        loss.attach(model)
     if setup == "wrapped":
         step = DistributedDataParallel(Wrapper(model, loss))
         params = list(step.parameters())
@@ -57,12 +64,17 @@ def train(setup: str, rank: int) -> dict[str, object]:
             return ddp_loss(pred=ddp_model(x), y1=y1, y2=y2)
 
     optimizer = torch.optim.Adam(params, lr=0.05)
-    for _ in range(STEPS):
-        out = step(*rank_data(rank))
+    skipped = []
+    for index in range(STEPS):
+        x, y1, y2 = rank_data(rank)
+        if setup == "skipping" and rank == 1 and index == 5:
+            y2 = torch.where(torch.arange(16).unsqueeze(1) == 0, float("nan"), y2)
+        out = step(x, y1, y2)
+        skipped.append(sum(value for name, value in out.metrics().items() if name.startswith("skipped/")))
         optimizer.zero_grad()
         out.total.backward()
         optimizer.step()
-    return report(out, model, loss)
+    return {**report(out, model, loss), "skipped": skipped}
 
 
 def report(out: losslang.LossOutput, model: nn.Module, loss: losslang.LossModule) -> dict[str, object]:
@@ -85,6 +97,7 @@ def report(out: losslang.LossOutput, model: nn.Module, loss: losslang.LossModule
         "loss_params": flat(loss),
         "model_params": flat(model),
         "step": int(loss.step),
+        "scheme_state": {name: buffer.tolist() for name, buffer in loss.body.named_buffers()},
     }
 
 
@@ -97,7 +110,7 @@ def main(out_dir: str) -> None:
     dist.init_process_group("gloo", init_method="env://", timeout=timedelta(seconds=60))
     rank = dist.get_rank()
     try:
-        results = {setup: train(setup, rank) for setup in ("separate", "wrapped", "next_to")}
+        results = {setup: train(setup, rank) for setup in ("separate", "wrapped", "next_to", "skipping")}
     finally:
         dist.destroy_process_group()
     Path(out_dir, f"rank{rank}.json").write_text(json.dumps(results))

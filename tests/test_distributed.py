@@ -93,3 +93,15 @@ def test_sync_without_a_process_group_changes_nothing() -> None:
     assert not dist.is_initialized()
     out = losslang.compile("recon = mse(p, y); l1 = mae(p, y); recon")(p=torch.ones(3), y=torch.zeros(3))
     assert out.metrics(sync=True) == out.metrics() == out.metrics(sync=True, op="sum")
+
+
+def test_a_term_dropped_on_one_rank_leaves_the_weights_identical_on_every_rank(ranks: list[dict]) -> None:
+    first, second = (rank["skipping"] for rank in ranks)
+    assert second["skipped"][5] == 1.0  # rank 1's NaN target dropped mse(pred, y2) at step 5
+    assert sum(first["skipped"]) == sum(second["skipped"][:5] + second["skipped"][6:]) == 0.0
+    assert first["scheme_state"] == second["scheme_state"]
+    assert first["scheme_state"]["gradnorm_0.steps"] == 20 - 1  # every rank's scheme sat that step out
+    weights = [first["local"][name] for name in ("weight/recon", "weight/mse(pred, y2)")]
+    assert weights == pytest.approx([second["local"][name] for name in ("weight/recon", "weight/mse(pred, y2)")])
+    assert all(value == value for value in weights)  # finite, not NaN
+    assert first["model_params"] == pytest.approx(second["model_params"])

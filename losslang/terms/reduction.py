@@ -136,9 +136,9 @@ def pointwise(
         tensor(2.)
     """
     first = tensors[0]
-    if weight is None and mask is None and first.is_floating_point() and first.numel():
-        if all(tensor.shape == first.shape and tensor.dtype == first.dtype for tensor in tensors[1:]):
-            return loss(*tensors, reduction=reduction) if native else reduce(loss(*tensors), reduction)
+    plain = weight is None and mask is None and first.is_floating_point() and first.numel()
+    if plain and all(tensor.shape == first.shape and tensor.dtype == first.dtype for tensor in tensors[1:]):
+        return loss(*tensors, reduction=reduction) if native else reduce(loss(*tensors), reduction)
     same_shape(term, dict(zip(names, tensors, strict=True)))  # the hot path above, checked in full
     shape = tuple(first.shape)
     return reduced(term, loss, *tensors, shape=shape, reduction=reduction, weight=weight, mask=mask, native=native)

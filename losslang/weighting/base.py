@@ -5,7 +5,8 @@ terms (scalars), it returns the weighted total and the current weights; the comp
 reports the weights as ``weight/<term>``. Its state (learned parameters, running averages,
 initial losses) lives in parameters and buffers, so it is saved in ``state_dict``. State only
 moves in training mode. Statistics that feed an update are averaged over DDP ranks first, so
-every rank computes the same weights.
+every rank computes the same weights. A step on which ``nan_policy="skip"`` dropped some of
+its terms leaves those terms out of the total and the state where it was.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from losslang.errors import LossShapeError, LossValueError
 class WeightingScheme(nn.Module):
     """Base of the dynamic weighting schemes.
 
-    Subclasses implement :meth:`combine`. Those that need gradients of each term with respect
+    Subclasses implement :meth:`combine`, which weights each term and updates the state in
+    training mode. Those that need gradients of each term with respect
     to the model's shared parameters set ``needs_parameters`` and use :meth:`gradients`;
     :meth:`LossModule.attach` hands them the parameters.
     """
@@ -36,10 +38,34 @@ class WeightingScheme(nn.Module):
 
     def forward(self, *losses: Tensor) -> tuple[Tensor, Tensor]:
         """Return ``(weighted total, weights)`` for the scalar ``losses``, one per term."""
+        return self.weigh(losses)
+
+    def weigh(self, losses: Sequence[Tensor], skipped: Sequence[bool] | None = None) -> tuple[Tensor, Tensor]:
+        """:meth:`forward`, told which terms ``nan_policy="skip"`` dropped this step.
+
+        Skipped terms add nothing to the total (a learned regulariser included), and no state
+        moves on such a step.
+
+        Example:
+            >>> import torch
+            >>> from losslang.weighting import Uncertainty
+            >>> Uncertainty(["a", "b"], init=1.0).weigh([torch.tensor(2.0), torch.tensor(0.0)], skipped=[False, True])
+            (tensor(1.7358, grad_fn=<SumBackward0>), tensor([0.3679, 0.3679]))
+        """
         for name, loss in zip(self.terms, losses, strict=True):
             if loss.dim() != 0:
                 raise LossShapeError(f"{self.name}() weights scalar terms; {name!r} has shape {tuple(loss.shape)}")
-        return self.combine(torch.stack(losses))
+        if skipped is None:
+            contributions, weights = self.combine(torch.stack(losses))
+            return contributions.sum(), weights
+        training = self.training
+        self.training = False  # weights from the state as it stands, which this step does not move
+        try:
+            contributions, weights = self.combine(torch.stack(losses))
+        finally:
+            self.training = training
+        kept = torch.tensor([not skip for skip in skipped], device=contributions.device)
+        return torch.where(kept, contributions, 0).sum(), weights
 
     @property
     def name(self) -> str:
@@ -47,8 +73,28 @@ class WeightingScheme(nn.Module):
         return type(self).__name__.lower()
 
     def combine(self, losses: Tensor) -> tuple[Tensor, Tensor]:
-        """Weight the stacked losses: return the total (with gradient) and the weights."""
+        """Weight the stacked losses: return each term's contribution to the total (with gradient) and the weights."""
         raise NotImplementedError
+
+    def snapshot(self) -> dict[str, Tensor]:
+        """A copy of the state that a training step moves, for :meth:`restore`.
+
+        Example:
+            >>> import torch
+            >>> from losslang.weighting import ReLoBRaLo
+            >>> scheme = ReLoBRaLo(["a", "b"])
+            >>> saved = scheme.snapshot()
+            >>> _ = scheme(torch.tensor(1.0), torch.tensor(2.0))
+            >>> scheme.restore(saved)
+            >>> int(scheme.steps)
+            0
+        """
+        return {name: buffer.clone() for name, buffer in self.named_buffers()}
+
+    def restore(self, snapshot: dict[str, Tensor]) -> None:
+        """Put back the state saved by :meth:`snapshot`."""
+        for name, buffer in self.named_buffers():
+            buffer.copy_(snapshot[name])
 
     def gradients(self, loss: Tensor) -> list[Tensor]:
         """The gradient of ``loss`` with respect to the attached shared parameters, leaving ``.grad`` alone."""

@@ -64,7 +64,7 @@ class DWA(StatefulScheme):
         self.register_buffer("before_last", torch.ones(len(self.terms)))
 
     def combine(self, losses: Tensor) -> tuple[Tensor, Tensor]:
-        """In training mode, update the weights from the two previous steps; then ``sum_k lambda_k L_k``."""
+        """In training mode, update the weights from the two previous steps; then ``lambda_k L_k`` per term."""
         if self.training:
             self.update(synced(losses))
         return self.weighted(losses)

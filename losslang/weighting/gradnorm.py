@@ -125,11 +125,11 @@ class GradNorm(StatefulScheme):
             self.register_buffer(name, torch.zeros(len(self.terms)))
 
     def combine(self, losses: Tensor) -> tuple[Tensor, Tensor]:
-        """``sum_i w_i L_i`` with this step's weights; in training mode, then update them."""
-        total, weights = self.weighted(losses)
+        """``w_i L_i`` with this step's weights; in training mode, then update them."""
+        contributions, weights = self.weighted(losses)
         if self.training and losses.requires_grad:
             self.update(losses, weights)
-        return total, weights
+        return contributions, weights
 
     def update(self, losses: Tensor, weights: Tensor) -> None:
         """One GradNorm step of the weights from this step's losses and gradient norms."""

@@ -86,7 +86,7 @@ class LRAnnealing(StatefulScheme):
         return "lr_annealing"
 
     def combine(self, losses: Tensor) -> tuple[Tensor, Tensor]:
-        """In training mode, update the weights when due; then ``sum_i lambda_i L_i``."""
+        """In training mode, update the weights when due; then ``lambda_i L_i`` per term."""
         if self.training and losses.requires_grad:
             if self.step_count % self.every == 0:
                 self.update(losses)

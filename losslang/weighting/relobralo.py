@@ -108,7 +108,7 @@ class ReLoBRaLo(StatefulScheme):
         self.register_buffer("previous", torch.ones(len(self.terms)))
 
     def combine(self, losses: Tensor) -> tuple[Tensor, Tensor]:
-        """In training mode, update the weights from this step's losses; then ``sum_i lambda_i L_i``."""
+        """In training mode, update the weights from this step's losses; then ``lambda_i L_i`` per term."""
         if self.training:
             self.update(synced(losses))
         return self.weighted(losses)

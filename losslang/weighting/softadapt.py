@@ -86,7 +86,7 @@ class SoftAdapt(StatefulScheme):
         self.register_buffer("previous", torch.zeros(len(self.terms)))
 
     def combine(self, losses: Tensor) -> tuple[Tensor, Tensor]:
-        """In training mode, update the weights from the slopes; then ``sum_i w_i L_i``."""
+        """In training mode, update the weights from the slopes; then ``w_i L_i`` per term."""
         if self.training:
             self.update(synced(losses))
         return self.weighted(losses)

@@ -48,9 +48,14 @@ class StatefulScheme(WeightingScheme):
         self.step_count += 1
 
     def weighted(self, losses: Tensor) -> tuple[Tensor, Tensor]:
-        """``(sum_i w_i * L_i, w)`` with the current weights, as constants in the losses' dtype."""
+        """``(w_i * L_i, w)`` with the current weights, as constants in the losses' dtype."""
         weights = self.weights.to(losses, copy=True)  # a copy: the buffer is overwritten in place later
-        return (weights * losses).sum(), weights
+        return weights * losses, weights
+
+    def restore(self, snapshot: dict[str, Tensor]) -> None:
+        """Put back the state saved by :meth:`snapshot`, the step count included."""
+        super().restore(snapshot)
+        self.step_count = int(self.steps)
 
     def _load_from_state_dict(self, state_dict: Mapping[str, Any], prefix: str, *args: Any) -> None:
         super()._load_from_state_dict(state_dict, prefix, *args)  # type: ignore[arg-type]

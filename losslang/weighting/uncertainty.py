@@ -31,7 +31,7 @@ class Uncertainty(WeightingScheme):
         self.log_variance = nn.Parameter(torch.full((len(self.terms),), float(init)))
 
     def combine(self, losses: Tensor) -> tuple[Tensor, Tensor]:
-        """``sum_i exp(-s_i) * L_i + s_i``, with weights ``exp(-s_i)``."""
+        """``exp(-s_i) * L_i + s_i`` per term, with weights ``exp(-s_i)``."""
         s = self.log_variance.to(losses.dtype)
         precision = torch.exp(-s)
-        return (precision * losses + s).sum(), precision.detach()
+        return precision * losses + s, precision.detach()
