@@ -91,13 +91,13 @@ def _classes(
         per_class = mask.unsqueeze(class_dim)
         scores = torch.where(per_class, scores, 0)
         target = torch.where(mask, target, ignore_index) if by_index else torch.where(per_class, target, 0)
-    losses = loss(scores, target, reduction="none")
-    if by_index and reduction == "mean":
+    if by_index and reduction == "mean":  # torch's mean, except that nothing counted gives 0, not NaN
         counted = target != ignore_index
-        shares = counted if weight is None else weight[torch.where(counted, target, 0)] * counted
-        total = shares.sum()
-        return losses.sum() / torch.where(total == 0, 1, total)
-    return reduce(losses, reduction, None, mask)
+        if weight is None:
+            return loss(scores, target, reduction="sum") / counted.sum().clamp_min(1)
+        total = (weight[torch.where(counted, target, 0)] * counted).sum()
+        return loss(scores, target, reduction="sum") / torch.where(total == 0, 1, total)
+    return reduce(loss(scores, target, reduction="none"), reduction, None, mask)
 
 
 def _by_index(term: str, scores: Tensor, target: Tensor, shape: tuple[int, ...], probabilities: bool) -> bool:

@@ -108,12 +108,31 @@ def _overlap_loss(
         dims = (dim,) if isinstance(dim, int) else tuple(dim)
     mask = fit(term, "mask", mask, tuple(probs.shape))
     probs, target = masked_inputs(mask, probs, target)
+    k = 2 if twice else 1
     true_positives = (probs * target).sum(dims)
-    false_positives = probs.sum(dims) - true_positives  # sum(P (1 - T)), without two more products
-    false_negatives = target.sum(dims) - true_positives  # sum((1 - P) T)
-    hits = true_positives * (2 if twice else 1) + smooth
-    total = hits + alpha * false_positives + beta * false_negatives
-    empty = total == 0
-    loss = torch.where(empty, 0.0, 1 - hits / torch.where(empty, 1.0, total))
+    hits = _linear([(k, true_positives)], smooth)
+    # FP = sum(P) - TP and FN = sum(T) - TP: one product over the data instead of three.
+    sums = [(k - alpha - beta, true_positives), (alpha, probs.sum(dims)), (beta, target.sum(dims))]
+    total = _linear(sums, smooth)
+    if smooth:
+        loss = 1 - hits / total
+    else:  # an empty prediction of an empty target: 0/0
+        empty = total == 0
+        loss = torch.where(empty, 0.0, 1 - hits / torch.where(empty, 1.0, total))
     kept = None if mask is None else torch.broadcast_to(mask, probs.shape).any(dims)
     return reduce(loss, reduction, fit(term, "weight", weight, tuple(loss.shape)), kept)
+
+
+def _linear(parts: Sequence[tuple[float, Tensor]], constant: float) -> Tensor:
+    """``sum(c * x) + constant``, without the operations that multiply by 1 or add 0.
+
+    Example:
+        >>> import torch
+        >>> _linear([(0.0, torch.tensor(5.0)), (1.0, torch.tensor(2.0)), (3.0, torch.tensor(1.0))], 0.0)
+        tensor(5.)
+    """
+    scaled = [x if c == 1 else c * x for c, x in parts if c]
+    total = scaled[0]
+    for x in scaled[1:]:
+        total = total + x
+    return total + constant if constant else total
