@@ -94,8 +94,10 @@ class _Builder:
             self.graph.erase_node(grad_off)
             self.graph.erase_node(grad_was)
         self.graph.output((total, *outputs))
-        self.rename_unsafe_inputs()
+        self.rename_inputs_named({"self"}, keyword.iskeyword)
         module = fx.GraphModule(self.root, self.graph, class_name="LossGraph")
+        if self.rename_inputs_named(set(module.forward.__globals__)):
+            module.recompile()  # rare: an input named like a global of the generated code
         position = {node: index for index, node in enumerate(self.graph.nodes)}
         results = [total, *outputs]
         # A term that is the total itself is named as the term.
@@ -115,17 +117,20 @@ class _Builder:
                 stack.extend(current.all_input_nodes)
         return tuple(index for index, argument in enumerate(arguments) if argument in seen)
 
-    def rename_unsafe_inputs(self) -> None:
-        """Inputs named like a Python keyword, ``self`` or a global of the generated code get a new name.
+    def rename_inputs_named(self, reserved: set[str], also: Callable[[str], bool] = lambda name: False) -> bool:
+        """Give a new name to the inputs named like one of ``reserved`` (or for which ``also`` holds).
 
-        A placeholder's target is its parameter name in the generated ``forward``; fx renames
-        the node on a clash but keeps the target, which would shadow the global.
+        A placeholder's target is its parameter name in the generated ``forward``: it must not be
+        a Python keyword, ``self`` or a global of the generated code (fx renames the node on a
+        clash but keeps the target, which would shadow the global). Returns whether any was renamed.
         """
-        reserved = {"self", *self.graph.python_code(root_module="self").globals}
+        renamed = False
         for node in [*self.inputs.values(), *([self.step] if self.step is not None else [])]:
-            if keyword.iskeyword(node.target) or node.target in reserved:
+            if node.target in reserved or also(str(node.target)):
                 node._rename(f"{node.target}_input")
                 node.target = node.name
+                renamed = True
+        return renamed
 
     def outputs(self) -> tuple[tuple[str, ...], list[fx.Node]]:
         names: list[str] = []
