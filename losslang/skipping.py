@@ -55,9 +55,11 @@ def skip_non_finite(
         >>> import torch, losslang
         >>> loss = losslang.compile("mse(p, y) + log(mae(p, y) - 1)")
         >>> batch = (torch.ones(2, requires_grad=True), torch.zeros(2))
-        >>> values, skipped = skip_non_finite(loss.body, [1, 2], loss.body(*batch), batch, [])
+        >>> loss.term_names
+        ('mse(p, y)', 'mae(p, y)', 'log(mae(p, y) - 1)')
+        >>> values, skipped = skip_non_finite(loss.body, [1, 2, 3], loss.body(*batch), batch, [])
         >>> values[0], skipped
-        (tensor(1., grad_fn=<AddBackward0>), (False, True))
+        (tensor(1., grad_fn=<AddBackward0>), (False, False, True))
     """
     if not guarded:
         return values, ()
