@@ -121,3 +121,12 @@ def test_dropped_terms_add_nothing_to_uncertainty_and_its_log_variance_gets_no_g
     assert out.total.item() == pytest.approx(4.0)  # exp(0) * mse + 0; the dropped term's + s_2 is gone too
     (log_variance,) = loss.parameters()
     assert log_variance.grad.tolist() == [-3.0, 0.0]  # d/ds (exp(-s) * 4 + s) = -3 at s = 0; s_2 untouched
+
+
+@pytest.mark.slow
+def test_skipping_works_under_torch_compile() -> None:
+    source = "mse(p, y) + sqrt(mean(p - 5))"
+    batch = {"p": torch.tensor([1.0, 2.0]), "y": torch.zeros(2)}
+    compiled = losslang.compile(source, nan_policy="skip", compile=True)(batch)
+    assert compiled.metrics() == losslang.compile(source, nan_policy="skip")(batch).metrics()
+    assert compiled.metrics()["skipped/sqrt(mean(p - 5))"] == 1.0
