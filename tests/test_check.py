@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from conftest import FIXTURES
 
 import losslang
+from conftest import FIXTURES
 from losslang import ast
 from losslang.check import check
 from losslang.parser import parse

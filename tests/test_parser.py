@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import FIXTURES
 
 import losslang
+from conftest import FIXTURES
 from losslang import ast
 from losslang.parser import grammar_path, parse
 
