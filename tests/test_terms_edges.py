@@ -96,63 +96,81 @@ def binary(*shape: int) -> Tensor:
 
 
 EXTREME = [
-    pytest.param("cross_entropy", lambda: (extreme(4, 3), classes(4)), F.cross_entropy, id="cross_entropy"),
+    pytest.param("cross_entropy", lambda: (extreme(4, 3), classes(4)), F.cross_entropy, {}, id="cross_entropy"),
     pytest.param(
         "cross_entropy",
         lambda: (extreme(4, 3), torch.randn(4, 3, dtype=torch.float64).softmax(1)),
         F.cross_entropy,
+        {},
         id="cross_entropy-probabilities",
     ),
     pytest.param(
         "nll",
         lambda: (extreme(4, 3).log_softmax(1), classes(4)),
         F.nll_loss,
+        {},
         id="nll-of-log_softmax",
     ),
     pytest.param(
         "bce_with_logits",
         lambda: (extreme(4, 3), binary(4, 3)),
         F.binary_cross_entropy_with_logits,
+        {},
         id="bce_with_logits",
     ),
     pytest.param(
         "focal",
         lambda: (extreme(4, 3), binary(4, 3)),
         lambda x, t: sigmoid_focal_loss(x, t).mean(),
+        {},
         id="focal",
+    ),
+    pytest.param(
+        "focal",
+        lambda: (extreme(4, 3), binary(4, 3)),
+        lambda x, t, gamma: sigmoid_focal_loss(x, t, gamma=gamma).mean(),  # its gradient is NaN here
+        {"gamma": 0.5},
+        id="focal-gamma-below-1",
     ),
     pytest.param(
         "multilabel_soft_margin",
         lambda: (extreme(4, 3), binary(4, 3)),
         F.multilabel_soft_margin_loss,
+        {},
         id="multilabel_soft_margin",
     ),
     pytest.param(
         "soft_margin",
         lambda: (extreme(4, 3), binary(4, 3) * 2 - 1),
         lambda x, t: (F.relu(-t * x) + torch.log1p(torch.exp(-(t * x).abs()))).mean(),  # torch's overflows
+        {},
         id="soft_margin",
     ),
     pytest.param(
         "kl_div",
         lambda: (extreme(4, 3).log_softmax(1), torch.randn(4, 3, dtype=torch.float64).softmax(1)),
         lambda x, t: F.kl_div(x, t, reduction="sum") / x.numel(),
+        {},
         id="kl_div-of-log_softmax",
     ),
 ]
 
 
-@pytest.mark.parametrize(("name", "make", "reference"), EXTREME)
+@pytest.mark.parametrize(("name", "make", "reference", "options"), EXTREME)
 def test_extreme_logits_give_finite_values_and_gradients(
-    name: str, make: Callable[[], tuple[Tensor, Tensor]], reference: Callable[..., Tensor]
+    name: str,
+    make: Callable[[], tuple[Tensor, Tensor]],
+    reference: Callable[..., Tensor],
+    options: dict[str, Any],
 ) -> None:
     logits, target = make()
     logits.requires_grad_()
-    value = REGISTRY.lookup(name).fn(logits, target)  # type: ignore[union-attr]
-    torch.testing.assert_close(value, reference(logits, target))
+    term = REGISTRY.lookup(name).fn  # type: ignore[union-attr]
+    value = term(logits, target, **options)
+    torch.testing.assert_close(value, reference(logits.detach(), target, **options))
     (grad,) = torch.autograd.grad(value, logits)
     assert value.isfinite() and grad.isfinite().all()
-    assert gradcheck(lambda x: REGISTRY.lookup(name).fn(x, target), (logits,))  # type: ignore[union-attr]
+    assert gradcheck(lambda x: term(x, target, **options), (logits,))
 
 
 @pytest.mark.parametrize(

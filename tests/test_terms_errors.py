@@ -86,6 +86,31 @@ ERRORS = [
         id="cross_entropy-per-sample-weight",
     ),
     pytest.param(
+        "cross_entropy",
+        (ones(4, 3), ones(4, dtype=LONG)),
+        {"weight": ones(3, dtype=torch.float64)},
+        "LossShapeError",
+        "cross_entropy(): logits is torch.float32 but weight is torch.float64; "
+        "convert it, e.g. weight.to(logits.dtype)",
+        id="cross_entropy-class-weight-dtype",
+    ),
+    pytest.param(
+        "multi_margin",
+        (ones(4, 3), ones(4, dtype=LONG)),
+        {"weight": ones(3, dtype=torch.float64)},
+        "LossShapeError",
+        "multi_margin(): pred is torch.float32 but weight is torch.float64; convert it, e.g. weight.to(pred.dtype)",
+        id="multi_margin-class-weight-dtype",
+    ),
+    pytest.param(
+        "bce",
+        (ones(4), ones(4, dtype=LONG)),
+        {},
+        "LossShapeError",
+        "bce(): probs is torch.float32 but target is torch.int64; convert one, e.g. target.to(probs.dtype)",
+        id="bce-integer-target",
+    ),
+    pytest.param(
         "nll",
         (ones(4, 3), ones(4, 3)),
         {},
@@ -109,6 +134,31 @@ ERRORS = [
         "LossShapeError",
         "ctc(): targets hold class indices, so they must be integers, not torch.float32",
         id="ctc-float-targets",
+    ),
+    pytest.param(
+        "ctc",
+        (ones(6, 4, 3), ones(4, 2, dtype=LONG), ones(3, dtype=LONG), ones(4, dtype=LONG)),
+        {},
+        "LossShapeError",
+        "ctc(): input_lengths has shape (3,) but log_probs of shape (6, 4, 3) hold 4 sequences; "
+        "give one length per sequence, shape (4,)",
+        id="ctc-lengths-shape",
+    ),
+    pytest.param(
+        "ctc",
+        (ones(6, 4, 3), ones(4, 2, dtype=LONG), ones(4, dtype=LONG), ones(4)),
+        {},
+        "LossShapeError",
+        "ctc(): target_lengths hold lengths, so they must be integers, not torch.float32",
+        id="ctc-float-lengths",
+    ),
+    pytest.param(
+        "ctc",
+        (ones(6), ones(4, 2, dtype=LONG), ones(4, dtype=LONG), ones(4, dtype=LONG)),
+        {},
+        "LossShapeError",
+        "ctc(): log_probs must have shape (T, N, C) or (T, C), not (6,)",
+        id="ctc-log_probs-shape",
     ),
     pytest.param(
         "cosine_embedding",
@@ -167,6 +217,14 @@ ERRORS = [
         "LossShapeError",
         "dot(): x of shape (4, 3) and y of shape (2,) do not broadcast together",
         id="dot-broadcast",
+    ),
+    pytest.param(
+        "dot",
+        (ones(4, 3), ones(4, 3, dtype=torch.float64)),
+        {},
+        "LossShapeError",
+        "dot(): x is torch.float32 but y is torch.float64; convert one, e.g. y.to(x.dtype)",
+        id="dot-dtype",
     ),
     pytest.param(
         "quantile",

@@ -49,6 +49,7 @@ UNARY = [
     pytest.param("std", ANYWHERE, torch.std, {"dim": 1, "keepdim": True, "correction": 0}, id="std-dim"),
     pytest.param("var", ANYWHERE, torch.var, {"dim": [0, 1]}, id="var-dims"),
     pytest.param("var", ANYWHERE, torch.var, {"dim": 0, "correction": 0}, id="var-dim"),
+    pytest.param("var", ANYWHERE, torch.var, {"dim": 1, "keepdim": True}, id="var-dim-keepdim"),
     pytest.param("norm", ANYWHERE, lambda x, **o: torch.linalg.vector_norm(x, **o), {}, id="norm"),
     pytest.param(
         "norm", ANYWHERE, lambda x, p, **o: torch.linalg.vector_norm(x, ord=p, **o), {"p": 1, "dim": 1}, id="norm-p1"

@@ -8,6 +8,7 @@ import pytest
 import torch
 from term_cases import ROWS, N, Row, call, params, rand
 from torch import Tensor
+from torch.autograd import gradcheck
 
 from losslang.registry import REGISTRY
 
@@ -56,10 +57,13 @@ def test_every_loss_term_but_ctc_takes_a_mask() -> None:
 def test_masked_samples_count_neither_in_sum_nor_mean(row: Row, reduction: str) -> None:
     term = spec(row).fn
     args, options = row.make(N)
+    args = tuple(arg.requires_grad_(i in row.grad) for i, arg in enumerate(args))
     masked = call(row, term, args, mask=KEEP, reduction=reduction, **options)
     kept = {name: per_sample(value) for name, value in options.items()}
     expected = call(row, term, tuple(map(per_sample, args)), reduction=reduction, **kept)
     torch.testing.assert_close(masked, expected)
+    leaves = [args[i] for i in row.grad]  # the kept samples' gradient is the unmasked term's
+    torch.testing.assert_close(torch.autograd.grad(masked, leaves), torch.autograd.grad(expected, leaves))
 
 
 @pytest.mark.parametrize("row", params(MASKABLE))
@@ -71,6 +75,23 @@ def test_masked_samples_are_zero_without_reduction(row: Row) -> None:
     expected = call(row, term, tuple(map(per_sample, args)), reduction="none", **kept)
     assert not loss[~KEEP].any()
     torch.testing.assert_close(loss[KEEP], expected)
+
+
+@pytest.mark.parametrize("row", params(MASKABLE))
+def test_weighted_and_masked_term_passes_gradcheck(row: Row) -> None:
+    term = spec(row).fn
+    args, options = row.make(N)
+    weighted = takes(row, "weight") and spec(row).name not in CLASS_WEIGHTED and "weight" not in options
+    extra = (rand(N, high=3.0).requires_grad_(),) if weighted else ()
+
+    def run(*differentiable: Tensor) -> Tensor:
+        given = dict(zip(row.grad, differentiable, strict=False))
+        weight = {"weight": differentiable[-1]} if weighted else {}
+        tensors = tuple(given.get(i, arg) for i, arg in enumerate(args))
+        return call(row, term, tensors, mask=KEEP, **options, **weight)
+
+    inputs = tuple(args[i].clone().requires_grad_() for i in row.grad) + extra
+    assert gradcheck(run, inputs, fast_mode=True)
 
 
 @pytest.mark.parametrize("row", params(MASKABLE))
@@ -192,9 +213,13 @@ def test_tversky_generalises_dice_and_jaccard() -> None:
 
 def test_kl_div_batchmean_divides_by_the_samples_kept() -> None:
     kl_div = REGISTRY.lookup("kl_div").fn  # type: ignore[union-attr]
-    log_probs = torch.randn(N, 3, dtype=torch.float64).log_softmax(1)
-    target = torch.randn(N, 3, dtype=torch.float64).softmax(1)
+    log_probs = torch.randn(N, 3, dtype=torch.float64).log_softmax(1).requires_grad_()
+    target = torch.randn(N, 3, dtype=torch.float64).softmax(1).requires_grad_()
     expected = torch.nn.functional.kl_div(log_probs, target, reduction="batchmean")
-    torch.testing.assert_close(kl_div(log_probs, target, reduction="batchmean"), expected)
+    value = kl_div(log_probs, target, reduction="batchmean")
+    torch.testing.assert_close(value, expected)
+    both = (log_probs, target)
+    torch.testing.assert_close(torch.autograd.grad(value, both), torch.autograd.grad(expected, both))
+    assert gradcheck(lambda x, t: kl_div(x, t, reduction="batchmean", mask=KEEP), both)
     masked = kl_div(log_probs, target, reduction="batchmean", mask=KEEP)
     torch.testing.assert_close(masked, kl_div(log_probs[KEEP], target[KEEP], reduction="batchmean"))

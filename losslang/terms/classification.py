@@ -85,7 +85,7 @@ def _classes(
     class_dim = 1 if scores.dim() > 1 else 0
     shape = tuple(scores.shape[:class_dim] + scores.shape[class_dim + 1 :])
     by_index = _by_index(term, scores, target, shape, probabilities)
-    class_weight(term, weight, scores.shape[class_dim : class_dim + 1])
+    class_weight(term, weight, "logits" if probabilities else "log_probs", scores, class_dim)
     mask = fit(term, "mask", mask, shape)
     if mask is not None:  # zero masked scores too: a NaN there would reach the gradient
         per_class = mask.unsqueeze(class_dim)
@@ -141,7 +141,10 @@ def bce(
         tensor([0.6931, 0.6931])
     """
     loss = F.binary_cross_entropy
-    return pointwise("bce", loss, probs, target, reduction=reduction, weight=weight, mask=mask, native=True)
+    names = ("probs", "target")
+    return pointwise(
+        "bce", loss, probs, target, reduction=reduction, weight=weight, mask=mask, native=True, names=names
+    )
 
 
 def bce_with_logits(
@@ -204,8 +207,28 @@ def focal(
 def _focal(logits: Tensor, target: Tensor, *, alpha: float, gamma: float) -> Tensor:
     cross_entropy = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
     miss = torch.sigmoid(logits) * (1 - target) + torch.sigmoid(-logits) * target  # 1 - p_t
-    loss = cross_entropy * miss**gamma
+    loss = cross_entropy * _power(miss, gamma)
     return (alpha * target + (1 - alpha) * (1 - target)) * loss if alpha >= 0 else loss
+
+
+def _power(x: Tensor, gamma: float) -> Tensor:
+    """``x**gamma`` for ``x >= 0``, with a zero gradient at ``x == 0``.
+
+    For ``0 < gamma < 1`` the derivative of ``x**gamma`` at 0 is infinite, and a confident
+    right prediction (``1 - p_t`` exactly 0, e.g. at logits of 1e4) would get the gradient
+    ``0 * inf = NaN``; the focal loss itself has a zero gradient there.
+
+    Example:
+        >>> import torch
+        >>> x = torch.tensor([0.0, 0.25], requires_grad=True)
+        >>> _power(x, 0.5).sum().backward()
+        >>> x.grad
+        tensor([0., 1.])
+    """
+    if not 0 < gamma < 1:  # torch's gradient at 0 is already finite (0 for gamma > 1)
+        return x**gamma
+    zero = x == 0
+    return torch.where(zero, 0.0, torch.where(zero, 1.0, x) ** gamma)
 
 
 def ctc(
@@ -229,9 +252,7 @@ def ctc(
         >>> ctc(log_probs, torch.tensor([[1]]), torch.tensor([2]), torch.tensor([1]), reduction="sum")
         tensor(0.2877)
     """
-    floating("ctc", "log_probs", log_probs)
-    if targets.is_floating_point():
-        raise LossShapeError(f"ctc(): targets hold class indices, so they must be integers, not {targets.dtype}")
+    _ctc_inputs(log_probs, targets, input_lengths, target_lengths)
     if log_probs.dim() == 3 and log_probs.shape[1] == 0:  # torch refuses an empty batch
         empty = log_probs.sum((0, 2))
         return empty if reduction == "none" else empty.sum()
@@ -241,3 +262,20 @@ def ctc(
     if reduction == "mean":
         loss = loss / target_lengths.clamp_min(1).to(loss.dtype)
     return reduce(loss, reduction)
+
+
+def _ctc_inputs(log_probs: Tensor, targets: Tensor, input_lengths: Tensor, target_lengths: Tensor) -> None:
+    """Check ``ctc``'s inputs as torch needs them, naming the argument and both shapes where they disagree."""
+    floating("ctc", "log_probs", log_probs)
+    if log_probs.dim() not in (2, 3):
+        raise LossShapeError(f"ctc(): log_probs must have shape (T, N, C) or (T, C), not {tuple(log_probs.shape)}")
+    if targets.is_floating_point() or targets.dtype == torch.bool:
+        raise LossShapeError(f"ctc(): targets hold class indices, so they must be integers, not {targets.dtype}")
+    batch = tuple(log_probs.shape[1:2]) if log_probs.dim() == 3 else ()
+    for name, lengths in (("input_lengths", input_lengths), ("target_lengths", target_lengths)):
+        if tuple(lengths.shape) != batch and (batch or tuple(lengths.shape) != (1,)):
+            sequences = f"{batch[0]} sequences" if batch else "one sequence"
+            message = f"{name} has shape {tuple(lengths.shape)} but log_probs of shape {tuple(log_probs.shape)}"
+            raise LossShapeError(f"ctc(): {message} hold {sequences}; give one length per sequence, shape {batch}")
+        if lengths.is_floating_point() or lengths.is_complex() or lengths.dtype == torch.bool:
+            raise LossShapeError(f"ctc(): {name} hold lengths, so they must be integers, not {lengths.dtype}")

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from losslang.errors import LossArityError
+from losslang.errors import LossArityError, LossShapeError
 from losslang.terms.shapes import broadcast
 
 Dims = int | Sequence[int] | None
@@ -166,6 +166,8 @@ def dot(x: Tensor, y: Tensor, dim: int = -1) -> Tensor:
         tensor([3., 7.])
     """
     broadcast("dot", {"x": x, "y": y})
+    if x.dtype != y.dtype:  # vecdot does not promote, unlike x * y
+        raise LossShapeError(f"dot(): x is {x.dtype} but y is {y.dtype}; convert one, e.g. y.to(x.dtype)")
     return torch.linalg.vecdot(x, y, dim=dim)
 
 

@@ -110,7 +110,7 @@ def multilabel_soft_margin(
         tensor(0.6931)
     """
     same_shape("multilabel_soft_margin", {"logits": logits, "target": target})
-    class_weight("multilabel_soft_margin", weight, logits.shape[-1:])
+    class_weight("multilabel_soft_margin", weight, "logits", logits)
     loss = functools.partial(F.multilabel_soft_margin_loss, weight=weight)
     return _per_sample("multilabel_soft_margin", loss, logits, target, reduction=reduction, weight=None, mask=mask)
 
@@ -165,7 +165,7 @@ def multi_margin(
         raise LossArityError(f"multi_margin(): p must be 1 or 2, not {p}")
     floating("multi_margin", "pred", pred)
     indices("multi_margin", "target", target, tuple(pred.shape[:-1]))
-    class_weight("multi_margin", weight, pred.shape[-1:])
+    class_weight("multi_margin", weight, "pred", pred)
     loss = functools.partial(F.multi_margin_loss, p=p, margin=margin, weight=weight)
     return _per_sample("multi_margin", loss, pred, target, reduction=reduction, weight=None, mask=mask)
 

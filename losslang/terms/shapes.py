@@ -105,20 +105,26 @@ def labels(term: str, target: Tensor, pred: Tensor) -> None:
         raise LossShapeError(f"{term}(): target is {target.dtype} but must be {pred.dtype} like the inputs")
 
 
-def class_weight(term: str, weight: Tensor | None, classes: tuple[int, ...]) -> None:
-    """Check that a per-class ``weight`` (torch's meaning) has shape ``classes``, i.e. ``(C,)``.
+def class_weight(term: str, weight: Tensor | None, name: str, scores: Tensor, class_dim: int = -1) -> None:
+    """Check that a per-class ``weight`` (torch's meaning) holds one value per class of ``scores``, in its dtype.
 
     Example:
         >>> import torch
-        >>> class_weight("nll", torch.ones(4), (3,))
+        >>> class_weight("nll", torch.ones(4), "log_probs", torch.ones(2, 3), 1)
         Traceback (most recent call last):
         ...
         losslang.errors.LossShapeError: nll(): weight holds one weight per class, shape (3,), not (4,); \
 to drop samples use mask=
     """
-    if weight is not None and tuple(weight.shape) != tuple(classes):
-        message = f"weight holds one weight per class, shape {tuple(classes)}, not {tuple(weight.shape)}"
+    if weight is None:
+        return
+    classes = tuple(scores.shape[class_dim:][:1])
+    if tuple(weight.shape) != classes:
+        message = f"weight holds one weight per class, shape {classes}, not {tuple(weight.shape)}"
         raise LossShapeError(f"{term}(): {message}; to drop samples use mask=")
+    if weight.dtype != scores.dtype:
+        message = f"{name} is {scores.dtype} but weight is {weight.dtype}"
+        raise LossShapeError(f"{term}(): {message}; convert it, e.g. weight.to({name}.dtype)")
 
 
 def align(tensor: Tensor, ndim: int) -> Tensor:
