@@ -1,6 +1,6 @@
 """One rank of the 2-process DDP test in test_distributed.py, which runs it as a script.
 
-Each rank trains on its own data for ``STEPS`` steps in three set-ups and writes what it saw to
+Each rank trains on its own data for ``STEPS`` steps in each of ``SETUPS`` and writes what it saw to
 ``<out_dir>/rank<RANK>.json``: local and synced metrics, the loss's parameters and the model's.
 """
 
@@ -25,7 +25,15 @@ PLAIN = "recon = mse(pred, y1); l1 = mae(pred, y2); recon + 0.5*mse(pred, y2)"
 # Rank 1 feeds it a NaN at step 5. GradNorm weights this step's total with the weights from
 # before its update, so only the ranks agreeing to skip keeps the NaN out of rank 0's state.
 SKIPPING = "recon = mse(pred, y1); gradnorm(recon, mse(pred, y2))"
-SOURCES = {"next_to": PLAIN, "skipping": SKIPPING}
+# The schemes that keep statistics rather than parameters: each rank sees other losses and
+# gradients, so only averaging the statistics over ranks keeps their weights the same.
+SCHEMES = ("dwa", "softadapt", "relobralo", "lr_annealing")
+SOURCES = {
+    "next_to": PLAIN,
+    "skipping": SKIPPING,
+    **{scheme: f"recon = mse(pred, y1); l1 = mae(pred, y2); {scheme}(recon, mse(pred, y2))" for scheme in SCHEMES},
+}
+SETUPS = ("separate", "wrapped", "next_to", "skipping", *SCHEMES)
 
 
 class Wrapper(nn.Module):
@@ -49,8 +57,8 @@ def train(setup: str, rank: int) -> dict[str, object]:
     torch.manual_seed(0)
     source = SOURCES.get(setup, WEIGHTED)
     model, loss = nn.Linear(3, 2), losslang.compile(source, nan_policy="skip" if setup == "skipping" else "propagate")
-    if setup == "skipping":
-        loss.attach(model)
+    if setup in ("skipping", "lr_annealing"):
+        loss.attach(model)  # gradnorm and lr_annealing read the gradients of the shared parameters
     if setup == "wrapped":
         step = DistributedDataParallel(Wrapper(model, loss))
         params = list(step.parameters())
@@ -110,7 +118,7 @@ def main(out_dir: str) -> None:
     dist.init_process_group("gloo", init_method="env://", timeout=timedelta(seconds=60))
     rank = dist.get_rank()
     try:
-        results = {setup: train(setup, rank) for setup in ("separate", "wrapped", "next_to", "skipping")}
+        results = {setup: train(setup, rank) for setup in SETUPS}
     finally:
         dist.destroy_process_group()
     Path(out_dir, f"rank{rank}.json").write_text(json.dumps(results))

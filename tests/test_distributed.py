@@ -105,3 +105,16 @@ def test_a_term_dropped_on_one_rank_leaves_the_weights_identical_on_every_rank(r
     assert weights == pytest.approx([second["local"][name] for name in ("weight/recon", "weight/mse(pred, y2)")])
     assert all(value == value for value in weights)  # finite, not NaN
     assert first["model_params"] == pytest.approx(second["model_params"])
+
+
+@pytest.mark.parametrize("scheme", ["dwa", "softadapt", "relobralo", "lr_annealing"])
+def test_schemes_with_statistics_keep_the_same_state_on_every_rank(ranks: list[dict], scheme: str) -> None:
+    first, second = (rank[scheme] for rank in ranks)
+    assert first["local"]["total"] != pytest.approx(second["local"]["total"])  # the data differ
+    assert first["scheme_state"] == second["scheme_state"]  # exactly: both computed from the same synced statistics
+    assert first["scheme_state"][f"{scheme}_0.steps"] == 20
+    weights = ["weight/recon", "weight/mse(pred, y2)"]
+    assert [first["local"][name] for name in weights] == [second["local"][name] for name in weights]
+    assert first["local"][weights[0]] != first["local"][weights[1]]  # they started equal and moved
+    assert first["mean"] == second["mean"] and first["step"] == second["step"] == 20
+    assert first["model_params"] == pytest.approx(second["model_params"])

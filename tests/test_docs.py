@@ -27,3 +27,13 @@ def test_examples_page_is_generated_from_the_examples() -> None:
     assert page.read_text() == examples_page(EXAMPLES), (
         "regenerate: python -m losslang.docs examples > docs/examples.md"
     )
+
+
+def test_the_readme_term_table_names_registered_terms() -> None:
+    import re
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    table = readme.split("| kind | terms |\n|---|---|\n")[1].split("\n\n")[0]
+    known = {name for spec in REGISTRY.specs.values() for name in (spec.name, *spec.aliases)}
+    named = {match for row in table.splitlines() for match in re.findall(r"`(\w+)", row.split("|")[2])}
+    assert len(named) > 50 and named <= known, sorted(named - known)

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
@@ -113,3 +115,43 @@ def test_vae_config_warms_up_the_kl_term() -> None:
         torch.testing.assert_close(out.total, recon + beta * kl)
         assert out["beta"].item() == pytest.approx(beta)
     assert list(out) == ["total", "recon", "kl", "beta", 'mse(x_hat, x, reduction="sum")']
+
+
+def example(name: str) -> ModuleType:
+    """The script ``examples/<name>.py`` imported as a module, so a test can call its ``main``."""
+    spec = importlib.util.spec_from_file_location(f"examples_{name}", EXAMPLES / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_plain_loop_example_learns_the_noise_levels(capsys: pytest.CaptureFixture[str]) -> None:
+    metrics = example("plain_loop").main()
+    assert list(metrics) == [
+        "total",
+        "first",
+        "second",
+        "l1",
+        "uncertainty(first, second)",
+        "weight/first",
+        "weight/second",
+    ]
+    assert metrics["first"] < 0.05 and metrics["second"] == pytest.approx(1.0, abs=0.2)  # the noise variances
+    assert metrics["weight/first"] > 2 * metrics["weight/second"]  # the cleaner output weighs more
+    assert capsys.readouterr().out.startswith("epoch   0  total=")
+
+
+def test_perceptrain_style_example_trains_and_validates() -> None:
+    history = example("perceptrain_style").main(epochs=10)
+    assert len(history) == 10
+    assert list(history[-1]) == ["total", "fit", "l1", "val/total", "val/fit", "val/l1"]
+    assert history[-1]["val/fit"] < min(0.05, history[0]["val/fit"])  # sin(2x) itself has a variance of 0.6
+
+
+@pytest.mark.filterwarnings("ignore:`isinstance\\(treespec, LeafSpec\\)` is deprecated")  # Lightning vs torch 2.13
+def test_lightning_example_logs_every_term() -> None:
+    pytest.importorskip("lightning")
+    metrics = example("lightning_loop").main(epochs=2)
+    terms = ["total", "first", "second", "l1", "uncertainty(first, second)", "weight/first", "weight/second"]
+    assert set(metrics) == {f"{stage}/{name}" for stage in ("train", "val") for name in terms}

@@ -5,6 +5,7 @@ import io
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,9 @@ EXAMPLES = ROOT / "examples"
 
 def test_multilabel_main_job_fits_and_logs_every_term(tmp_path: Path) -> None:
     stream = io.StringIO()
+    started = time.perf_counter()
     run = train(EXAMPLES / "multilabel.yaml", run_dir=tmp_path, progress=False, stream=stream)
+    assert time.perf_counter() - started < 60  # the README's main job runs in under a minute (about 5 s)
     linear = run.model[0]
     assert linear.weight.item() == pytest.approx(2.0, abs=0.1) and linear.bias.item() == pytest.approx(2.5, abs=0.6)
     assert run.history[-1]["total"] < run.history[0]["total"] / 5
@@ -38,6 +41,9 @@ def test_multilabel_main_job_fits_and_logs_every_term(tmp_path: Path) -> None:
     assert run.png_path is not None and run.png_path.stat().st_size > 10_000
     table = stream.getvalue().splitlines()
     assert table[0].split() == ["term", "first", "last", "min"] and table[2].startswith("fit1")
+    assert [line.rsplit(None, 3)[0] for line in table[1:]] == list(columns)[2:]  # one row per term
+    last = table[1].split()
+    assert float(last[2]) == pytest.approx(run.final["total"], rel=1e-3)
 
 
 def test_dynamic_weights_are_logged(tmp_path: Path) -> None:
@@ -45,6 +51,8 @@ def test_dynamic_weights_are_logged(tmp_path: Path) -> None:
     with open(run.csv_path) as handle:
         header = next(csv.reader(handle))
     assert {"weight/length", "weight/angle", "length", "angle"} <= set(header)
+    weights = read_run(run.csv_path)["weight/length"]
+    assert len(weights) == len(run.history) == 16 and weights[0] != weights[-1]  # one row per step, and they move
     assert [name for name, _ in run.loss.named_parameters()] == ["body.uncertainty_0.log_variance"]
     assert run.loss.body.uncertainty_0.log_variance.abs().sum().item() > 0  # trained with the model
 
@@ -52,16 +60,26 @@ def test_dynamic_weights_are_logged(tmp_path: Path) -> None:
 def test_progress_bar_shows_terms(tmp_path: Path) -> None:
     pytest.importorskip("tqdm")
     stream = io.StringIO()
-    train(EXAMPLES / "multilabel.yaml", epochs=1, run_dir=tmp_path, stream=stream)
-    assert "fit1=" in stream.getvalue() and "step/s" in stream.getvalue()
+    run = train(EXAMPLES / "multilabel.yaml", epochs=1, run_dir=tmp_path, stream=stream)
+    bar = stream.getvalue().split("\r")[-1].split("\n")[0]  # the bar's last redraw, before the final table
+    assert "10/10" in bar and "step/s" in bar
+    for name in run.final:
+        if name not in ("step", "epoch"):
+            assert f"{name}={run.final[name]:.4g}" in bar  # the total and every term, at their last values
 
 
 def test_tensorboard_events_are_written(tmp_path: Path) -> None:
     pytest.importorskip("tensorboard")
     config = losslang.config.read(EXAMPLES / "multilabel.yaml").data
     config = {**config, "epochs": 1, "run": {"tensorboard": True, "plot": False}}
-    train(config, run_dir=tmp_path, progress=False, stream=io.StringIO())
-    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+    run = train(config, run_dir=tmp_path, progress=False, stream=io.StringIO())
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tmp_path / "tensorboard"))
+    events.Reload()
+    terms = [name for name in run.final if name not in ("step", "epoch")]
+    assert events.Tags()["scalars"] == terms
+    assert [event.value for event in events.Scalars("fit1")] == pytest.approx([row["fit1"] for row in run.history])
 
 
 TRAIN_ERRORS = [

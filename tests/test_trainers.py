@@ -132,3 +132,32 @@ def test_inputs_must_not_be_a_string() -> None:
     with pytest.raises(losslang.LossConfigError) as caught:
         losslang.as_loss_fn(losslang.compile("mse(output, y)"), inputs="xy")
     assert str(caught.value) == "inputs must be a sequence of names, e.g. ('x', 'y'), not the string 'xy'"
+
+
+def test_the_issue_signature_attaches_the_model_for_gradient_balancing() -> None:
+    model = nn.Linear(3, 1)
+    loss = losslang.compile("gradnorm(mse(output, y), mae(output, y))")
+    batch = (torch.randn(8, 3), torch.randn(8, 1))
+    with pytest.raises(losslang.LossValueError, match=r"call loss\.attach\(model\)"):
+        losslang.as_loss_fn(loss, inputs=("x", "y"))(batch, model)
+    loss_fn = losslang.as_loss_fn(loss, model, inputs=("x", "y"))
+    total, metrics = loss_fn(batch, model)
+    total.backward()
+    assert {"weight/mse(output, y)", "weight/mae(output, y)"} <= set(metrics)
+    assert loss.body.gradnorm_0.shared == [p for p in model.parameters()]
+
+
+def test_giving_the_model_keeps_grad_norms_reporting() -> None:
+    model = nn.Linear(3, 1)
+    loss = losslang.compile("mse(output, y)").attach(model, grad_norms=True)
+    _, metrics = losslang.as_loss_fn(loss, model)((torch.randn(4, 3), torch.randn(4, 1)), model)
+    assert "grad_norm/total" in metrics
+
+
+def test_model_must_be_a_module() -> None:
+    with pytest.raises(losslang.LossConfigError) as caught:
+        losslang.as_loss_fn(losslang.compile("mse(output, y)"), lambda x: x)
+    assert str(caught.value) == (
+        "model must be the nn.Module the loss is attached to, not function; "
+        "or leave it out: the trainer passes the model to every call"
+    )

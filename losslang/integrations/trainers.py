@@ -80,6 +80,7 @@ class TrainerLossFn:
 
 def as_loss_fn(
     loss: LossModule,
+    model: nn.Module | None = None,
     *,
     inputs: Sequence[str] = ("x", "y"),
     model_input: str | None = "x",
@@ -90,14 +91,16 @@ def as_loss_fn(
     """Wrap a compiled loss as ``loss_fn(batch, model) -> (loss tensor, metrics dict)``.
 
     That is the interface of trainers such as perceptrain's ``Trainer(loss_fn=...)``. The
-    trainer passes the model to every call, so the model is not an argument here (the issue
-    sketched ``as_loss_fn(loss, model, ...)``): one ``loss_fn`` serves any model, and the
+    trainer passes the model to every call, and that is the model the loss is evaluated on: the
     trainer stays the owner of the model, its device and its train/eval mode. The loss follows
     the model's mode on each call, so a validation pass neither advances ``step`` nor moves a
     weighting scheme's state.
 
     Args:
         loss: the compiled loss, e.g. from :func:`losslang.compile` or :func:`losslang.load`.
+        model: optional; when given, the loss is attached to it (:meth:`LossModule.attach`), which
+            the gradient-balancing schemes (``gradnorm``, ``lr_annealing``) need. A loss already
+            attached with ``grad_norms=True`` keeps reporting them.
         inputs: names for the items of a tuple or list batch, in order; a ``Mapping`` batch is
             used as is, and any other batch (a bare tensor) is one item.
         model_input: the batch key the model is called on; ``None`` calls the model on the whole
@@ -108,7 +111,8 @@ def as_loss_fn(
         sync: all-reduce the metrics over DDP ranks, in one collective per call.
 
     Raises:
-        LossConfigError: ``inputs`` is a string rather than a sequence of names.
+        LossConfigError: ``inputs`` is a string rather than a sequence of names, or ``model`` is
+            not an ``nn.Module``.
 
     Returns:
         A callable ``loss_fn(batch, model)`` returning ``(out.total, out.metrics(prefix=prefix))``:
@@ -121,7 +125,20 @@ def as_loss_fn(
         >>> loss, metrics = loss_fn((torch.randn(8, 3), torch.randn(8, 1)), model)
         >>> loss.requires_grad, list(metrics)
         (True, ['total', 'mse(output, y)', 'mae(output, y)'])
+
+        Given the model, a gradient-balancing scheme gets its shared parameters:
+
+        >>> balanced = losslang.as_loss_fn(losslang.compile("gradnorm(mse(output, y), mae(output, y))"), model)
+        >>> sorted(balanced((torch.randn(8, 3), torch.randn(8, 1)), model)[1])[-2:]
+        ['weight/mae(output, y)', 'weight/mse(output, y)']
     """
     if isinstance(inputs, str):
         raise LossConfigError(f"inputs must be a sequence of names, e.g. ('x', 'y'), not the string {inputs!r}")
+    if model is not None:
+        if not isinstance(model, nn.Module):
+            raise LossConfigError(
+                f"model must be the nn.Module the loss is attached to, not {type(model).__name__}; "
+                "or leave it out: the trainer passes the model to every call"
+            )
+        loss.attach(model, grad_norms=loss._report_grad_norms)  # re-attaching keeps the caller's choice
     return TrainerLossFn(loss, tuple(inputs), model_input, output, prefix, sync)
