@@ -5,7 +5,6 @@ import io
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -21,9 +20,7 @@ EXAMPLES = ROOT / "examples"
 
 def test_multilabel_main_job_fits_and_logs_every_term(tmp_path: Path) -> None:
     stream = io.StringIO()
-    started = time.perf_counter()
     run = train(EXAMPLES / "multilabel.yaml", run_dir=tmp_path, progress=False, stream=stream)
-    assert time.perf_counter() - started < 60  # the README's main job runs in under a minute (about 5 s)
     linear = run.model[0]
     assert linear.weight.item() == pytest.approx(2.0, abs=0.1) and linear.bias.item() == pytest.approx(2.5, abs=0.6)
     assert run.history[-1]["total"] < run.history[0]["total"] / 5
