@@ -426,6 +426,22 @@ def test_weights_are_reported_as_weight_keys() -> None:
     assert not out["weight/mse(p, y1)"].requires_grad
 
 
+def test_a_term_two_schemes_weight_reports_both_weights() -> None:
+    loss = losslang.compile("a = mse(p, y1); b = mse(p, y2); uncertainty(a, b, init=1.0) + dwa(b, a) + dwa(b, a)")
+    for y2 in (4.0, 2.0, 2.0):
+        out = loss(p=torch.zeros(2), y1=torch.ones(2), y2=torch.full((2,), y2))
+    assert [name for name in out if name.startswith("weight/")] == [
+        "weight/a",
+        "weight/b",
+        "weight/dwa(b, a)/b",
+        "weight/dwa(b, a)/a",
+    ]
+    assert float(out["weight/a"]) == pytest.approx(math.exp(-1.0))
+    assert [float(out["weight/dwa(b, a)/b"]), float(out["weight/dwa(b, a)/a"])] == pytest.approx(
+        reference_dwa([(16.0, 1.0), (4.0, 1.0), (4.0, 1.0)])[-1]
+    )
+
+
 @pytest.mark.parametrize("scheme", ["gradnorm", "lr_annealing", "softadapt", "relobralo", "dwa"])
 def test_non_scalar_term_is_a_shape_error_naming_it(scheme: str) -> None:
     loss = losslang.compile(f'{scheme}(mse(p, y1), mse(p, y2, reduction="none"))')
