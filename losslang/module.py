@@ -229,7 +229,7 @@ class LossModule(nn.Module):
         self._graph = graph
         self._uses_step = checked.uses_step
         self.register_buffer("step", torch.zeros((), dtype=torch.int64))
-        self._shared: list[nn.Parameter] = []
+        self._shared: list[Tensor] = []
         self._report_grad_norms = False
         # The hot path calls the generated ``forward`` itself: ``GraphModule.__call__`` only adds
         # two wrappers and a hook check per call (and prints fx's own report of an error). Not a
