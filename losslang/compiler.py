@@ -170,7 +170,7 @@ class _Builder:
                 spec = self.checked.functions[func]
                 kwargs = {keyword.name: self.emit(keyword.value) for keyword in keywords}
                 if spec.kind == "weighting":
-                    return self.weighting(spec, args, kwargs)
+                    return self.weighting(spec, args, kwargs, str(expr))
                 if spec.is_module:
                     built = {name: kwargs.pop(name) for name in spec.constructor if name in kwargs}
                     return self.call(self.module(spec, built), *map(self.emit, args), op="call_module", **kwargs)
@@ -183,13 +183,19 @@ class _Builder:
             self.nodes[key] = self.graph.create_node(op, target, args, kwargs)
         return self.nodes[key]
 
-    def weighting(self, spec: TermSpec, args: tuple[ast.Expr, ...], kwargs: dict[str, Any]) -> fx.Node:
-        """A weighting scheme: its total, with each weight recorded as the output ``weight/<term>``."""
+    def weighting(self, spec: TermSpec, args: tuple[ast.Expr, ...], kwargs: dict[str, Any], text: str) -> fx.Node:
+        """A weighting scheme: its total, with each weight recorded as the output ``weight/<term>``.
+
+        A term that another scheme (``text`` differs) weights too reports this one's weight as
+        ``weight/<scheme call>/<term>``, so that neither scheme's weight goes unreported.
+        """
         names = tuple(map(str, args))
         scheme = self.call(self.module(spec, {"terms": names, **kwargs}), *map(self.emit, args), op="call_module")
         weights = self.call(operator.getitem, scheme, 1)
         for index, name in enumerate(names):
-            self.weights.setdefault(f"weight/{name}", self.call(operator.getitem, weights, index))
+            weight = self.call(operator.getitem, weights, index)
+            key = f"weight/{name}" if self.weights.get(f"weight/{name}", weight) is weight else f"weight/{text}/{name}"
+            self.weights[key] = weight
         return self.call(operator.getitem, scheme, 0)
 
     def module(self, spec: TermSpec, kwargs: dict[str, Any]) -> str:

@@ -236,7 +236,10 @@ def build(document: Document, path: Key, section: Any, allow_imports: bool) -> L
 
 
 def _weighting(document: Document, path: Key, block: Any, terms: list[str]) -> str:
-    """The total that a ``weighting: {method: ..., terms: [...], option: value}`` block stands for."""
+    """The total that a ``weighting: {method: ..., terms: [...], option: value}`` block stands for.
+
+    The scheme weights the listed terms (all of ``terms:`` by default); the others are added as they are.
+    """
     if not isinstance(block, Mapping) or not isinstance(block.get("method"), str):
         raise document.error(path, "must be a mapping with a method, e.g. {method: uncertainty, terms: [a, b]}")
     weighted = block.get("terms", terms)
@@ -249,11 +252,18 @@ def _weighting(document: Document, path: Key, block: Any, terms: list[str]) -> s
     options = []
     for option, value in block.items():
         if option not in ("method", "terms"):
-            if isinstance(value, bool) or not isinstance(value, str | int | float):
+            if not isinstance(value, str | int | float):  # bool is an int
                 raise document.error((*path, option), f"must be a number, string or boolean, not {_kind(value)}")
-            text = {True: "true", False: "false"}.get(value, value) if isinstance(value, bool) else value
-            options.append(f'{option}="{text}"' if isinstance(value, str) else f"{option}={text!r}")
-    return f"{block['method']}({', '.join([*weighted, *options])})"
+            options.append(f"{option}={_constant(value)}")
+    rest = [name for name in terms if name not in weighted]  # not weighted, but still in the gradient
+    return " + ".join([f"{block['method']}({', '.join([*weighted, *options])})", *rest])
+
+
+def _constant(value: str | float) -> str:
+    """A YAML scalar as a formula constant: ``true``/``false``, a quoted string or the number."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return f'"{value}"' if isinstance(value, str) else repr(value)
 
 
 def _formulas(document: Document, path: Key, entries: Any) -> list[tuple[str, str]]:

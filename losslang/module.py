@@ -81,11 +81,17 @@ class LossOutput(Mapping[str, Tensor]):
         numbers = (all_reduce(stacked, op) if sync else stacked).tolist()
         return {f"{prefix}{name}": number for name, number in zip(self._values, numbers, strict=True)}
 
-    def grad_norms(self, params: nn.Module | Iterable[Tensor]) -> dict[str, float]:
+    def grad_norms(self, params: nn.Module | Tensor | Iterable[Tensor]) -> dict[str, float]:
         """The L2 norm of each term's gradient with respect to ``params``, leaving ``.grad`` untouched.
 
         Terms without a gradient (metrics, reported weights) are left out. The graph is kept, so
         ``out.total.backward()`` still works afterwards.
+
+        Args:
+            params: a module (its parameters), one tensor, or several.
+
+        Raises:
+            LossValueError: none of ``params`` requires grad, or ``backward()`` already freed the graph.
 
         Example:
             >>> import torch, losslang
@@ -115,7 +121,26 @@ class LossOutput(Mapping[str, Tensor]):
         return f"LossOutput({self.metrics()})"
 
 
-def gradient_norms(values: Mapping[str, Tensor], params: nn.Module | Iterable[Tensor]) -> dict[str, Tensor]:
+def trainable(params: nn.Module | Tensor | Iterable[Tensor]) -> list[Tensor]:
+    """The tensors of ``params`` (a module, one tensor or several) that require grad.
+
+    Raises:
+        LossValueError: none of them requires grad, so there is no gradient to take.
+
+    Example:
+        >>> import torch
+        >>> [tuple(p.shape) for p in trainable(torch.nn.Linear(2, 1))]
+        [(1, 2), (1,)]
+    """
+    given = params.parameters() if isinstance(params, nn.Module) else [params] if torch.is_tensor(params) else params
+    given = list(given)
+    shared = [p for p in given if p.requires_grad]
+    if not shared:
+        raise LossValueError(f"none of the {len(given)} parameters given requires grad: there is no gradient to take")
+    return shared
+
+
+def gradient_norms(values: Mapping[str, Tensor], params: nn.Module | Tensor | Iterable[Tensor]) -> dict[str, Tensor]:
     """The gradient norm of each value that has a gradient, as 0-d tensors (no device sync).
 
     Example:
@@ -124,14 +149,25 @@ def gradient_norms(values: Mapping[str, Tensor], params: nn.Module | Iterable[Te
         >>> gradient_norms({"half": (w * w).sum() / 2, "fixed": torch.tensor(1.0)}, [w])
         {'half': tensor(5.)}
     """
-    shared = [p for p in (params.parameters() if isinstance(params, nn.Module) else params) if p.requires_grad]
+    shared = trainable(params)
     norms = {}
     for name, value in values.items():
         if value.requires_grad:
-            grads = torch.autograd.grad(value.sum(), shared, retain_graph=True, allow_unused=True)
+            grads = _gradients(value.sum(), shared)
             present = [torch.linalg.vector_norm(g) for g in grads if g is not None]
             norms[name] = torch.linalg.vector_norm(torch.stack(present)) if present else value.new_zeros(()).detach()
     return norms
+
+
+def _gradients(value: Tensor, shared: list[Tensor]) -> tuple[Tensor | None, ...]:
+    """``torch.autograd.grad`` keeping the graph, saying what to do if ``backward()`` already freed it."""
+    try:
+        return torch.autograd.grad(value, shared, retain_graph=True, allow_unused=True)
+    except RuntimeError as error:
+        if "backward through the graph a second time" not in str(error):
+            raise
+        message = "backward() already freed the graph: call grad_norms() before out.total.backward()"
+        raise LossValueError(message) from None
 
 
 class LossModule(nn.Module):
@@ -193,7 +229,7 @@ class LossModule(nn.Module):
         self._graph = graph
         self._uses_step = checked.uses_step
         self.register_buffer("step", torch.zeros((), dtype=torch.int64))
-        self._shared: list[nn.Parameter] = []
+        self._shared: list[Tensor] = []
         self._report_grad_norms = False
         # The hot path calls the generated ``forward`` itself: ``GraphModule.__call__`` only adds
         # two wrappers and a hook check per call (and prints fx's own report of an error). Not a
@@ -251,7 +287,7 @@ class LossModule(nn.Module):
             terms.update({f"grad_norm/{name}": norm for name, norm in gradient_norms(terms, self._shared).items()})
         return LossOutput(terms)
 
-    def attach(self, model_or_params: nn.Module | Iterable[nn.Parameter], *, grad_norms: bool = False) -> LossModule:
+    def attach(self, model_or_params: nn.Module | Tensor | Iterable[Tensor], *, grad_norms: bool = False) -> LossModule:
         """Give the loss the model's shared parameters, once, before training.
 
         Weighting schemes that balance gradients (``gradnorm``, ``lr_annealing``) need them. With
@@ -259,6 +295,9 @@ class LossModule(nn.Module):
         term's gradient with respect to those parameters: one extra backward pass per term, a
         cost you turn on to see which term dominates. Attached parameters are not saved or
         pickled with the loss: attach again after loading.
+
+        Raises:
+            LossValueError: none of the parameters requires grad.
 
         Example:
             >>> import torch, losslang
@@ -268,8 +307,7 @@ class LossModule(nn.Module):
             >>> [name for name in out if name.startswith("grad_norm/")]
             ['grad_norm/total', 'grad_norm/mse(model_out, y)', 'grad_norm/mae(model_out, y)']
         """
-        source = model_or_params.parameters() if isinstance(model_or_params, nn.Module) else model_or_params
-        self._shared = [p for p in source if p.requires_grad]
+        self._shared = trainable(model_or_params)
         self._report_grad_norms = grad_norms
         for scheme in self.modules():
             if isinstance(scheme, WeightingScheme):

@@ -6,6 +6,7 @@ changing step never changes the generated graph and ``torch.compile`` never reco
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -17,6 +18,8 @@ from losslang.errors import LossArityError
 
 def _progress(step: Tensor, steps: float, begin: float) -> Tensor:
     """How far ``step`` is through ``[begin, begin + steps]``, clamped to ``[0, 1]``."""
+    if steps < 0:
+        raise LossArityError(f"a ramp's steps must be >= 0 (0 jumps at begin), not {steps}")
     elapsed = step.to(torch.get_default_dtype()) - begin
     return (elapsed / steps).clamp(0.0, 1.0) if steps > 0 else (elapsed >= 0).to(elapsed.dtype)
 
@@ -64,7 +67,7 @@ def piecewise(step: Tensor, boundaries: Sequence[float], values: Sequence[float]
         >>> [piecewise(torch.tensor(s), [10, 20], [1.0, 0.5, 0.1]).item() for s in (0, 10, 15, 20)]
         [1.0, 0.5, 0.5, 0.10000000149011612]
     """
-    if len(values) != len(boundaries) + 1 or list(boundaries) != sorted(boundaries):
+    if len(values) != len(boundaries) + 1 or any(a >= b for a, b in itertools.pairwise(boundaries)):
         raise LossArityError(
             f"piecewise() needs increasing boundaries and one more value than boundaries; "
             f"got {len(boundaries)} boundaries and {len(values)} values"

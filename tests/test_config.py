@@ -287,6 +287,26 @@ def test_weighting_block_becomes_the_total() -> None:
     assert {"weight/recon", "weight/angle"} <= set(out)
 
 
+@pytest.mark.parametrize(
+    ("block", "total"),
+    [
+        pytest.param(
+            {"method": "softadapt", "loss_weighted": True, "beta": 2},
+            "softadapt(recon, angle, loss_weighted=true, beta=2)",
+            id="boolean-option",
+        ),
+        pytest.param(
+            {"method": "gradnorm", "optimizer": "sgd"}, 'gradnorm(recon, angle, optimizer="sgd")', id="string-option"
+        ),
+        pytest.param({"method": "dwa", "terms": ["angle"]}, "dwa(angle) + recon", id="unweighted-terms-stay-in-total"),
+    ],
+)
+def test_weighting_block_options_and_terms(block: dict, total: str) -> None:
+    loss = losslang.load({"loss": {"terms": {"recon": "mse(p, y)", "angle": "sin_angle(p, y)"}, "weighting": block}})
+    assert str(loss).splitlines()[-1] == total
+    assert loss.metric_names == ()  # every term keeps its gradient
+
+
 WEIGHTING_ERRORS = [
     pytest.param(
         {"method": "uncertanty"},

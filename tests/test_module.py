@@ -319,6 +319,40 @@ def test_grad_norms_match_autograd_and_leave_grad_alone() -> None:
     assert model.weight.grad is not None
 
 
+def test_grad_norms_leave_accumulated_grad_unchanged() -> None:
+    model = nn.Linear(3, 1)
+    loss = losslang.compile("mse(pred, y) + mae(pred, y)")
+    x, y = torch.randn(8, 3), torch.randn(8, 1)
+    loss(pred=model(x), y=y).total.backward()
+    before = [p.grad.clone() for p in model.parameters()]
+    loss(pred=model(x), y=y).grad_norms(model)
+    assert all(torch.equal(p.grad, g) for p, g in zip(model.parameters(), before, strict=True))
+
+
+def test_grad_norms_of_one_tensor() -> None:
+    w = torch.tensor([3.0, 4.0], requires_grad=True)
+    out = losslang.compile("sum(w * w) / 2")(w=w)
+    norms = out.grad_norms(w)  # not iterated into its entries, which are not in the graph
+    assert norms == out.grad_norms([w]) and norms["total"] == 5.0
+
+
+@pytest.mark.parametrize("params", [[], nn.Linear(2, 1).requires_grad_(False)], ids=["none", "frozen"])
+def test_grad_norms_and_attach_need_parameters_that_require_grad(params: object) -> None:
+    out = losslang.compile("mse(p, y)")(p=torch.ones(2, requires_grad=True), y=torch.zeros(2))
+    with pytest.raises(losslang.LossValueError, match="requires grad: there is no gradient to take"):
+        out.grad_norms(params)
+    with pytest.raises(losslang.LossValueError, match="requires grad: there is no gradient to take"):
+        losslang.compile("mse(p, y)").attach(params, grad_norms=True)
+
+
+def test_grad_norms_after_backward_say_to_call_them_first() -> None:
+    model = nn.Linear(2, 1)
+    out = losslang.compile("mse(pred, y)")(pred=model(torch.ones(4, 2)), y=torch.zeros(4, 1))
+    out.total.backward()
+    with pytest.raises(losslang.LossValueError, match=r"call grad_norms\(\) before out.total.backward\(\)"):
+        out.grad_norms(model)
+
+
 def test_grad_norms_skip_metrics_and_weights() -> None:
     model = nn.Linear(2, 1)
     loss = losslang.compile("m = mae(pred, y); uncertainty(mse(pred, y), mse(pred, 2*y))")

@@ -40,6 +40,18 @@ def test_cosine_ramp_boundaries(step: int, expected: float) -> None:
     assert at(schedules.cosine_ramp, step, 1.0, 0.0, 10) == pytest.approx(expected, abs=1e-7)
 
 
+def test_cosine_ramp_is_a_half_cosine_after_begin() -> None:
+    values = [at(schedules.cosine_ramp, s, 2.0, 4.0, 8, begin=10) for s in (0, 10, 12, 14, 16, 18, 30)]
+    expected = [2.0, 2.0, 2.0 + (1 - math.cos(math.pi / 4)), 3.0, 2.0 + (1 - math.cos(3 * math.pi / 4)), 4.0, 4.0]
+    assert values == pytest.approx(expected, abs=1e-6)
+
+
+@pytest.mark.parametrize("fn", [schedules.ramp, schedules.cosine_ramp])
+def test_negative_ramp_length_is_an_error(fn) -> None:
+    with pytest.raises(losslang.LossArityError, match="steps must be >= 0"):
+        fn(torch.tensor(0), 0.0, 1.0, -10)
+
+
 def test_zero_length_ramp_is_a_step_function() -> None:
     assert [at(schedules.ramp, s, 0.0, 1.0, 0, begin=5) for s in (4, 5, 6)] == [0.0, 1.0, 1.0]
 
@@ -57,6 +69,12 @@ def test_piecewise_boundaries(step: int, expected: float) -> None:
 def test_piecewise_needs_one_more_value() -> None:
     with pytest.raises(losslang.LossArityError, match="got 2 boundaries and 2 values"):
         schedules.piecewise(torch.tensor(0), [10, 20], [1.0, 0.5])
+
+
+@pytest.mark.parametrize("boundaries", [[20, 10], [10, 10]], ids=["decreasing", "repeated"])
+def test_piecewise_boundaries_must_increase(boundaries: list[int]) -> None:
+    with pytest.raises(losslang.LossArityError, match="needs increasing boundaries"):
+        schedules.piecewise(torch.tensor(0), boundaries, [1.0, 0.5, 0.25])
 
 
 def test_schedules_return_floats_on_the_step_device() -> None:

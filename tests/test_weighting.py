@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import io
 import math
 import pickle
@@ -10,18 +11,11 @@ import torch
 
 import losslang
 from losslang.errors import LossArityError, LossShapeError, LossValueError
-from losslang.weighting import ReLoBRaLo, StatefulScheme, WeightingScheme
+from losslang.weighting import DWA, GradNorm, LRAnnealing, ReLoBRaLo, SoftAdapt, StatefulScheme, Uncertainty
 
 TERMS = ("mse(p, y1)", "mse(p, y2)", "mae(p, y1)")
 ARGS = ", ".join(TERMS)
 SEQUENCE = [(2.0, 1.0, 4.0), (1.5, 1.2, 3.0), (1.0, 1.1, 3.5), (0.8, 1.3, 2.0)]  # L_i(t) for the reference tests
-
-
-def attach(loss: torch.nn.Module, model: torch.nn.Module) -> None:
-    # LossModule.attach(model) replaces this helper once it lands from main.
-    for module in loss.modules():
-        if isinstance(module, WeightingScheme):
-            module.shared = list(model.parameters())
 
 
 def sign(x: float) -> float:
@@ -203,7 +197,7 @@ def batches(steps: int, seed: int = 1):
 def run_gradient_scheme(formula: str):
     model = torch.nn.Linear(3, 2).double()
     loss = losslang.compile(formula)
-    attach(loss, model)
+    loss.attach(model)
     weights, stats = [], []
     for x, y1, y2 in batches(4):
         out = loss(p=model(x), y1=y1, y2=y2)
@@ -264,7 +258,7 @@ def training(formula: str, seed: int):
     torch.manual_seed(seed)
     model = torch.nn.Linear(3, 2)
     loss = losslang.compile(formula)
-    attach(loss, model)
+    loss.attach(model)
     optimizer = torch.optim.Adam([*model.parameters(), *loss.parameters()], lr=0.05)
     return loss, model, optimizer
 
@@ -331,7 +325,7 @@ def toy_ratios(total: str, steps: int = 200) -> list[float]:
     """||w_a grad a|| / ||w_b grad b|| at each step of Adam on ``a = 1000 * mse(p, y1)``, ``b = mse(p, y2)``."""
     model = torch.nn.Linear(4, 1)
     loss = losslang.compile(f"a = 1000 * mse(p, y1)\nb = mse(p, y2)\n{total}")
-    attach(loss, model)
+    loss.attach(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     generator = torch.Generator().manual_seed(1)
     truth = torch.randn(4, 1, generator=generator)
@@ -432,6 +426,22 @@ def test_weights_are_reported_as_weight_keys() -> None:
     assert not out["weight/mse(p, y1)"].requires_grad
 
 
+def test_a_term_two_schemes_weight_reports_both_weights() -> None:
+    loss = losslang.compile("a = mse(p, y1); b = mse(p, y2); uncertainty(a, b, init=1.0) + dwa(b, a) + dwa(b, a)")
+    for y2 in (4.0, 2.0, 2.0):
+        out = loss(p=torch.zeros(2), y1=torch.ones(2), y2=torch.full((2,), y2))
+    assert [name for name in out if name.startswith("weight/")] == [
+        "weight/a",
+        "weight/b",
+        "weight/dwa(b, a)/b",
+        "weight/dwa(b, a)/a",
+    ]
+    assert float(out["weight/a"]) == pytest.approx(math.exp(-1.0))
+    assert [float(out["weight/dwa(b, a)/b"]), float(out["weight/dwa(b, a)/a"])] == pytest.approx(
+        reference_dwa([(16.0, 1.0), (4.0, 1.0), (4.0, 1.0)])[-1]
+    )
+
+
 @pytest.mark.parametrize("scheme", ["gradnorm", "lr_annealing", "softadapt", "relobralo", "dwa"])
 def test_non_scalar_term_is_a_shape_error_naming_it(scheme: str) -> None:
     loss = losslang.compile(f'{scheme}(mse(p, y1), mse(p, y2, reduction="none"))')
@@ -481,6 +491,22 @@ def test_bad_constants_are_reported_when_compiling(formula: str, message: str) -
     assert str(error.value) == message
 
 
+@pytest.mark.parametrize(
+    ("scheme", "defaults"),
+    [
+        pytest.param(Uncertainty, {"init": 0.0}, id="uncertainty"),
+        pytest.param(GradNorm, {"alpha": 1.5}, id="gradnorm"),
+        pytest.param(LRAnnealing, {"alpha": 0.9, "every": 1}, id="lr_annealing"),
+        pytest.param(SoftAdapt, {"beta": 0.1, "loss_weighted": False}, id="softadapt"),
+        pytest.param(ReLoBRaLo, {"alpha": 0.999, "temperature": 0.1, "rho": 0.999}, id="relobralo"),
+        pytest.param(DWA, {"temperature": 2.0}, id="dwa"),
+    ],
+)
+def test_defaults_are_the_papers(scheme: type, defaults: dict) -> None:
+    parameters = inspect.signature(scheme).parameters
+    assert {name: parameters[name].default for name in defaults} == defaults
+
+
 def test_relobralo_lookback_is_a_seeded_bernoulli_draw() -> None:
     draws = seeded_draws(0.7, 3, 2000)
     assert set(draws) == {0.0, 1.0}
@@ -501,7 +527,7 @@ def test_compiled_loss_weights_like_eager(formula: str, module: str) -> None:
         torch.manual_seed(0)
         model = torch.nn.Linear(3, 2)
         loss = losslang.compile(formula, compile=compiled)
-        attach(loss, model)
+        loss.attach(model)
         runs.append(train(loss, model, torch.optim.SGD(model.parameters(), lr=0.1), batches(6)))
     assert all(torch.allclose(a, b) for a, b in zip(*runs, strict=True))
 
@@ -513,7 +539,7 @@ def ddp_worker(rank: int, init: str, results: str) -> None:
         torch.manual_seed(0)  # the same model on both ranks, as DDP makes it
         model = torch.nn.Linear(3, 2)
         loss = losslang.compile(formula)
-        attach(loss, model)
+        loss.attach(model)
         weights[module] = train(loss, model, torch.optim.SGD(model.parameters(), lr=0.1), batches(4, seed=rank))
     torch.save(weights, f"{results}/rank{rank}.pt")
     torch.distributed.destroy_process_group()

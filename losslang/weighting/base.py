@@ -34,7 +34,7 @@ class WeightingScheme(nn.Module):
     def __init__(self, terms: Sequence[str]) -> None:
         super().__init__()
         self.terms = tuple(terms)
-        self.shared: list[nn.Parameter] = []  # set by LossModule.attach; not state
+        self.shared: list[Tensor] = []  # set by LossModule.attach; not state
 
     def forward(self, *losses: Tensor) -> tuple[Tensor, Tensor]:
         """Return ``(weighted total, weights)`` for the scalar ``losses``, one per term."""
