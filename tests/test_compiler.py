@@ -73,3 +73,24 @@ def test_module_is_a_graph_module() -> None:
     loss = losslang.compile("mse(p, y)")
     assert isinstance(loss.body, torch.fx.GraphModule)
     assert isinstance(loss, torch.nn.Module)
+
+
+@pytest.mark.parametrize(
+    ("source", "batch"),
+    [
+        pytest.param("mse(a.b, a_b)", {"a": {"b": 1.0}, "a_b": 0.0}, id="dotted-then-flat"),
+        pytest.param("mse(a_b, a.b)", {"a": {"b": 0.0}, "a_b": 1.0}, id="flat-then-dotted"),
+        pytest.param(
+            "mse(a.b, a_b) + mae(a_b_input, a_b)", {"a": {"b": 1.0}, "a_b": 0.0, "a_b_input": 0.0}, id="three-ways"
+        ),
+        pytest.param("mse(a.b_c, a_b.c)", {"a": {"b_c": 1.0}, "a_b": {"c": 0.0}}, id="two-dotted"),
+    ],
+)
+def test_inputs_that_flatten_to_the_same_name_stay_distinct(source: str, batch: dict) -> None:
+    def tensors(value: dict | float) -> dict | torch.Tensor:
+        return {k: tensors(v) for k, v in value.items()} if isinstance(value, dict) else torch.full((2,), value)
+
+    loss = losslang.compile(source)
+    parameters = loss.code.split("def forward(self, ")[1].split(")")[0].split(", ")
+    assert len(set(parameters)) == len(parameters) == len(loss.inputs)
+    assert loss(tensors(batch)).total.item() == 1.0
