@@ -7,11 +7,16 @@ parses back to an equal tree: ``parse(str(tree)) == tree``.
 
 from __future__ import annotations
 
+import math
+
 from losslang import ast
 
 # Binding strength of each form, loosest first; operands looser than their slot get parentheses.
 _SUM, _PRODUCT, _UNARY, _POWER, _POSTFIX, _ATOM = range(6)
 _BINARY = {"+": _SUM, "-": _SUM, "*": _PRODUCT, "/": _PRODUCT, "**": _POWER}
+# A literal too large for a float parses to inf, whose repr is a name; this one parses back to inf
+# (and the checker refuses it, as it refuses every non-finite constant).
+_INFINITY = "1e999"
 
 
 def to_text(node: ast.Node) -> str:
@@ -38,7 +43,7 @@ def to_text(node: ast.Node) -> str:
 def _expr(node: ast.Node) -> str:
     match node:
         case ast.Number(value):
-            return repr(value)
+            return _INFINITY if value == math.inf else repr(value)
         case ast.String(value):
             return f"'{value}'" if '"' in value else f'"{value}"'
         case ast.Bool(value):

@@ -35,6 +35,8 @@ def test_canonical_text_round_trips(text: str) -> None:
         pytest.param("1E3", "1000.0", id="exponent"),
         pytest.param(".5", "0.5", id="leading-point"),
         pytest.param("2.", "2.0", id="trailing-point"),
+        pytest.param("x * 1e400", "x * 1e999", id="float-overflow"),
+        pytest.param("x * " + "9" * 401, "x * 1e999", id="integer-too-long"),
         pytest.param("f(a,)", "f(a)", id="trailing-comma"),
         pytest.param("f(x, k='s')", 'f(x, k="s")', id="single-quotes"),
         pytest.param("x[ : , 0 ]", "x[:, 0]", id="slice-spacing"),
