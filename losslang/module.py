@@ -248,12 +248,12 @@ class LossModule(nn.Module):
             mapping: a batch, e.g. a dict; dotted input names read nested mappings.
             **inputs: more inputs; ``step=`` overrides the step counter for this call.
         """
-        given = inputs if mapping is None else {**mapping, **inputs} if inputs else mapping
         keys = self._keys
         try:
+            given = inputs if mapping is None else {**mapping, **inputs} if inputs else mapping
             args = [given[key] for key in keys] if keys is not None else self._gather(given)
-        except (KeyError, TypeError):
-            args = self._gather(given)  # raises the error that names the missing input
+        except (KeyError, TypeError, IndexError):  # IndexError: an array given as the batch
+            raise self._bad_batch(mapping, inputs) from None
         step = given.get("step")
         buffers = self._buffers  # not self.step: nn.Module's attribute hooks cost more than the arithmetic
         if self._uses_step:
@@ -316,23 +316,24 @@ class LossModule(nn.Module):
 
     def _gather(self, given: Mapping[str, Any]) -> list[Any]:
         """The inputs in the graph's order, read through nested mappings for dotted names."""
-        return [self._fetch(given, path) for path in self._paths]
+        values = [_lookup(given, path) for path in self._paths]
+        if any(value is _ABSENT for value in values):
+            raise KeyError("an input is missing")
+        return values
 
-    def _fetch(self, given: Mapping[str, Any], path: tuple[str, ...]) -> Any:
-        value: Any = given
-        for key in path:
-            if not isinstance(value, Mapping) or key not in value:
-                raise self._missing(given, path)
-            value = value[key]
-        return value
-
-    def _missing(self, given: Mapping[str, Any], path: tuple[str, ...]) -> LossInputError:
+    def _bad_batch(self, mapping: Any, inputs: Mapping[str, Any]) -> LossInputError:
+        """Why a batch gives no value for some input: it is not a mapping, or it lacks the first missing input."""
+        needs = ", ".join(self.inputs)
+        if mapping is not None and not isinstance(mapping, Mapping):
+            kind = type(mapping).__name__
+            return LossInputError(f"the batch must be a mapping from input names, not a {kind}; the loss needs {needs}")
+        given = {**(mapping or {}), **inputs}
+        path = next((path for path in self._paths if _lookup(given, path) is _ABSENT), self._paths[0])
         name = ".".join(path)
         have = sorted(str(key) for key in given)
         hint = did_you_mean(name, have)
         return LossInputError(
-            f"missing input {name!r}{hint}; the loss needs {', '.join(self.inputs)} "
-            f"and was given {', '.join(have) or 'nothing'}"
+            f"missing input {name!r}{hint}; the loss needs {needs} and was given {', '.join(have) or 'nothing'}"
         )
 
     def _raise_if_not_finite(self, values: tuple[Tensor, ...], args: list[Any]) -> None:
@@ -386,6 +387,19 @@ class LossModule(nn.Module):
         self.__init__(state["source"], **state["options"])  # type: ignore[misc]
         self.load_state_dict(state["state"], assign=True)
         self.train(state["training"])
+
+
+_ABSENT = object()
+
+
+def _lookup(given: Any, path: tuple[str, ...]) -> Any:
+    """The value at a dotted input path through nested mappings, or ``_ABSENT``."""
+    value = given
+    for key in path:
+        if not isinstance(value, Mapping) or key not in value:
+            return _ABSENT
+        value = value[key]
+    return value
 
 
 def _indent(text: str) -> str:

@@ -3,7 +3,9 @@ from __future__ import annotations
 import copy
 import io
 import pickle
+import warnings
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -405,3 +407,30 @@ def test_metrics_op_is_checked(sync: bool) -> None:
     with pytest.raises(losslang.LossConfigError) as caught:
         out.metrics(sync=sync, op="max")
     assert str(caught.value) == "op must be 'mean' or 'sum', not 'max'"
+
+
+NOT_A_MAPPING = "the batch must be a mapping from input names, not a "
+MISSING = "missing input '{y}'; the loss needs p, {y} and was given "
+
+
+@pytest.mark.parametrize("source", ["mse(p, y)", "mse(p, out.y)"], ids=["flat", "dotted"])
+@pytest.mark.parametrize(
+    ("args", "keywords", "message"),
+    [
+        pytest.param((torch.ones(2),), {}, NOT_A_MAPPING + "Tensor", id="tensor"),
+        pytest.param((np.ones(2),), {}, NOT_A_MAPPING + "ndarray", id="array"),
+        pytest.param(([1.0],), {"p": torch.ones(1)}, NOT_A_MAPPING + "list", id="list-and-keywords"),
+        pytest.param((), {"p": torch.ones(1)}, MISSING + "p", id="keywords"),
+        pytest.param(({"p": torch.ones(1)},), {"q": 1}, MISSING + "p, q", id="mapping-and-keywords"),
+    ],
+)
+def test_bad_batches_say_what_the_loss_needs(source: str, args: tuple, keywords: dict, message: str) -> None:
+    loss = losslang.compile(source)
+    y = loss.inputs[1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torch's own, for a tensor indexed with a string
+        with pytest.raises(losslang.LossInputError) as caught:
+            loss(*args, **keywords)
+    needs = f"; the loss needs p, {y}" if message.startswith(NOT_A_MAPPING) else ""
+    assert str(caught.value) == message.format(y=y) + needs
+    assert caught.value.__suppress_context__  # no KeyError from inside the module chained to it
