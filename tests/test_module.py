@@ -225,6 +225,54 @@ def test_dtype_round_trip() -> None:
     assert loss.step.dtype == torch.int64  # .to(dtype) leaves the counter an integer
 
 
+LEARNED = "uncertainty(mse(p, y), mae(p, y)) + mse(p * step, y)"  # a learned parameter and the step counter
+
+
+def trained(dtype: torch.dtype) -> losslang.LossModule:
+    loss = losslang.compile(LEARNED).to(dtype)
+    loss(p=torch.randn(4, dtype=dtype), y=torch.randn(4, dtype=dtype))
+    with torch.no_grad():
+        next(loss.parameters()).add_(0.5)
+    return loss
+
+
+@pytest.mark.parametrize(
+    "clone", [copy.deepcopy, lambda loss: pickle.loads(pickle.dumps(loss))], ids=["deepcopy", "pickle"]
+)
+def test_copies_keep_dtype_parameters_and_step(clone) -> None:
+    loss = trained(torch.float64)
+    copied = clone(loss)
+    state, copied_state = loss.state_dict(), copied.state_dict()
+    assert list(copied_state) == list(state)
+    tensors = [name for name, value in state.items() if torch.is_tensor(value)]
+    assert tensors == ["step", "body.uncertainty_0.log_variance"]
+    for name in tensors:
+        assert copied_state[name].dtype == state[name].dtype
+        torch.testing.assert_close(copied_state[name], state[name])
+    data = {"p": torch.randn(4, dtype=torch.float64), "y": torch.randn(4, dtype=torch.float64)}
+    torch.testing.assert_close(copied.eval()(data).total, loss.eval()(data).total)
+    copied.to(torch.float32)
+    assert next(loss.parameters()).dtype == torch.float64  # the copy is independent
+
+
+def test_device_round_trip_moves_parameters_and_step() -> None:
+    loss = trained(torch.float32).to("meta")  # a device every machine has
+    assert loss.step.device.type == "meta" and next(loss.parameters()).device.type == "meta"
+    p, y = torch.randn(4, device="meta"), torch.randn(4, device="meta")
+    assert loss(p=p, y=y).total.device.type == "meta"
+    assert loss(p=p, y=y, step=3).total.device.type == "meta"  # step= follows the counter's device
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_round_trip_matches_cpu() -> None:
+    loss = trained(torch.float32)
+    data = {"p": torch.randn(4), "y": torch.randn(4)}
+    expected = copy.deepcopy(loss)(data, step=2).total
+    on_gpu = loss.to("cuda")({name: value.cuda() for name, value in data.items()}, step=2).total
+    torch.testing.assert_close(on_gpu.cpu(), expected)
+    assert loss.to("cpu").step.device.type == "cpu"
+
+
 def test_custom_terms_for_one_loss_only() -> None:
     def double(x: torch.Tensor) -> torch.Tensor:
         """Twice x."""
