@@ -33,14 +33,14 @@ def batch(dtype: torch.dtype = torch.float64) -> dict[str, torch.Tensor]:
 
 
 def test_mission_formula_matches_hand_written_module() -> None:
-    data = batch()
-    pred = data["pred"].requires_grad_()
+    data = {name: value.requires_grad_() for name, value in batch().items()}
     expected = HandWrittenMission()(**data)
-    (expected_grad,) = torch.autograd.grad(expected, pred)
+    expected_grads = torch.autograd.grad(expected, list(data.values()))
     out = losslang.compile(MISSION)(data)
-    (grad,) = torch.autograd.grad(out.total, pred)
+    grads = torch.autograd.grad(out.total, list(data.values()))
     torch.testing.assert_close(out.total, expected, atol=1e-6, rtol=1e-6)
-    torch.testing.assert_close(grad, expected_grad, atol=1e-6, rtol=1e-6)
+    for name, grad, expected_grad in zip(data, grads, expected_grads, strict=True):
+        torch.testing.assert_close(grad, expected_grad, atol=1e-6, rtol=1e-6, msg=f"gradient with respect to {name}")
 
 
 def test_mission_formula_reports_every_term() -> None:
