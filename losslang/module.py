@@ -182,6 +182,20 @@ class LossModule(nn.Module):
         term_names: the names of the reported terms, in order.
         metric_names: the terms computed without gradient, because the total does not use them.
         step: the step counter buffer, advanced by one per forward in training mode.
+
+    Example:
+        >>> import copy, pickle, torch, losslang
+        >>> loss = losslang.compile("recon = mse(pred, y); l1 = mae(pred, y); 0.5*recon")
+        >>> print(loss)  # the canonical formula; repr() shows it too
+        recon = mse(pred, y)
+        l1 = mae(pred, y)
+        0.5 * recon
+        >>> loss.inputs, loss.term_names, loss.metric_names
+        (('pred', 'y'), ('recon', 'l1'), ('l1',))
+        >>> print(loss.code.strip().splitlines()[0])
+        def forward(self, pred, y):
+        >>> str(pickle.loads(pickle.dumps(loss))) == str(copy.deepcopy(loss)) == str(loss)
+        True
     """
 
     step: Tensor
@@ -247,6 +261,23 @@ class LossModule(nn.Module):
         Args:
             mapping: a batch, e.g. a dict; dotted input names read nested mappings.
             **inputs: more inputs; ``step=`` overrides the step counter for this call.
+
+        Raises:
+            LossInputError: the batch is not a mapping or lacks an input; the message lists what
+                the loss needs and what it was given.
+
+        Example:
+            >>> import torch, losslang
+            >>> loss = losslang.compile("mse(out.pred, y) * (1 + step)")
+            >>> out = loss({"out": {"pred": torch.ones(2)}}, y=torch.zeros(2))
+            >>> out.total, int(loss.step)
+            (tensor(1.), 1)
+            >>> loss({"out": {"pred": torch.ones(2)}}, y=torch.zeros(2), step=9).total
+            tensor(10.)
+            >>> loss(pred=torch.ones(2), y=torch.zeros(2))  # doctest: +ELLIPSIS
+            Traceback (most recent call last):
+            ...
+            losslang.errors.LossInputError: missing input 'out.pred' (did you mean 'pred'?); the loss needs ...
         """
         keys = self._keys
         try:
