@@ -1,0 +1,47 @@
+"""The packaging promises: the grammar ships in the wheel, types are marked, torch is pinned, CI runs the README."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+
+import pytest
+
+tomllib = pytest.importorskip("tomllib")  # Python 3.11+; the promises do not depend on the Python running them
+
+ROOT = Path(__file__).parent.parent
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def test_wheel_ships_the_grammar_and_the_type_marker() -> None:
+    wheel = PYPROJECT["tool"]["hatch"]["build"]["targets"]["wheel"]
+    assert PYPROJECT["build-system"]["build-backend"] == "hatchling.build"
+    assert wheel["packages"] == ["losslang"] and (ROOT / "losslang" / "py.typed").is_file()
+    assert wheel["force-include"] == {"grammar/losslang.lark": "losslang/grammar/losslang.lark"}
+
+
+def test_parser_finds_the_grammar_where_the_wheel_puts_it(tmp_path: Path) -> None:
+    site = tmp_path / "site-packages"  # an installed wheel: the grammar inside the package, no grammar/ beside it
+    shutil.copytree(ROOT / "losslang", site / "losslang", ignore=shutil.ignore_patterns("__pycache__"))
+    shipped = site / PYPROJECT["tool"]["hatch"]["build"]["targets"]["wheel"]["force-include"]["grammar/losslang.lark"]
+    shipped.parent.mkdir()
+    shutil.copy(ROOT / "grammar" / "losslang.lark", shipped)
+    spec = importlib.util.spec_from_file_location("installed_parser", site / "losslang" / "parser.py")
+    assert spec is not None and spec.loader is not None
+    installed = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(installed)
+    assert installed.grammar_path() == shipped
+    assert str(installed.parse("mse(a,b)")) == "mse(a, b)"
+
+
+def test_constraints_pin_the_cpu_torch() -> None:
+    pins = [line for line in (ROOT / "constraints.txt").read_text().splitlines() if not line.startswith("#")]
+    assert "torch==2.13.0" in pins
+
+
+def test_ci_runs_exactly_the_readme_test_command() -> None:
+    readme = (ROOT / "README.md").read_text()
+    command = readme.split("Run the tests", 1)[1].split("```bash\n", 1)[1].split("\n```", 1)[0]
+    assert "-c constraints.txt" in command and "pytest" in command
+    assert command in (ROOT / ".ci" / "run").read_text().splitlines()
