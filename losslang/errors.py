@@ -99,15 +99,17 @@ class LossConfigError(LossLangError, ValueError):
     """A config mapping or YAML file that does not follow the schema."""
 
 
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
+def did_you_mean(word: str, choices: Iterable[str], *, kind: str = "") -> str:
     """Return ``" (did you mean 'x'?)"`` for the closest choice, or ``""`` if none is close.
 
     Example:
         >>> did_you_mean("mes", ["mse", "mae", "huber"])
         " (did you mean 'mse'?)"
+        >>> did_you_mean("recn", ["recon"], kind="the term ")
+        " (did you mean the term 'recon'?)"
     """
     close = difflib.get_close_matches(word, list(choices), n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    return f" (did you mean {kind}'{close[0]}'?)" if close else ""
 
 
 def locate(message: str, source: str, line: int, column: int) -> str:

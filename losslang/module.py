@@ -362,7 +362,9 @@ class LossModule(nn.Module):
         path = next((path for path in self._paths if _lookup(given, path) is _ABSENT), self._paths[0])
         name = ".".join(path)
         have = sorted(str(key) for key in given)
-        hint = did_you_mean(name, have)
+        # A name that is not a term above it is an input: a misspelt term shows up here.
+        terms = [term for term in self.term_names if term.isidentifier() and term not in self.formula_inputs]
+        hint = did_you_mean(name, have) or did_you_mean(name, terms, kind="the term ")
         return LossInputError(
             f"missing input {name!r}{hint}; the loss needs {needs} and was given {', '.join(have) or 'nothing'}"
         )

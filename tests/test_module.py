@@ -482,3 +482,12 @@ def test_bad_batches_say_what_the_loss_needs(source: str, args: tuple, keywords:
     needs = f"; the loss needs p, {y}" if message.startswith(NOT_A_MAPPING) else ""
     assert str(caught.value) == message.format(y=y) + needs
     assert caught.value.__suppress_context__  # no KeyError from inside the module chained to it
+
+
+def test_a_misspelt_term_is_suggested_when_read_as_a_missing_input() -> None:
+    loss = losslang.compile("recon = mse(p, y)\n0.5*recn + mae(p, x)")
+    with pytest.raises(losslang.LossInputError) as caught:
+        loss(p=torch.ones(1), y=torch.ones(1), x=torch.ones(1))
+    assert str(caught.value) == (
+        "missing input 'recn' (did you mean the term 'recon'?); the loss needs p, y, recn, x and was given p, x, y"
+    )
