@@ -128,7 +128,9 @@ def locate(message: str, source: str, line: int, column: int) -> str:
         start = max(0, min(offset - _WIDTH // 2, len(text) - _WIDTH))
         text = ("..." if start else "") + text[start : start + _WIDTH] + ("..." if start + _WIDTH < len(text) else "")
         offset = offset - start + (3 if start else 0)
-    return f"line {line}, column {column}: {message}\n  {text}\n  {' ' * offset}^"
+    # Tabs before the fault are kept under it, so the caret lines up however wide a tab shows.
+    pad = "".join(char if char == "\t" else " " for char in text[:offset]).ljust(offset)
+    return f"line {line}, column {column}: {message}\n  {text}\n  {pad}^"
 
 
 _WIDTH = 100
