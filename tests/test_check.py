@@ -83,6 +83,8 @@ def reported(source: str) -> list[str]:
         pytest.param("k = step/10; mse(p, y) + k*mae(p, y)", ["k", "mse(p, y)", "mae(p, y)"], id="step-weight"),
         pytest.param("mse(p, y) * w", ["mse(p, y)", "mse(p, y) * w"], id="input-weight-is-not-stripped"),
         pytest.param("a = p[:, 0]; mse(a, y)", ["a", "mse(a, y)"], id="names-print-as-written"),
+        pytest.param("mean((0 - 2) ** x)", ["mean((-2) ** x)"], id="folded-negative-base"),
+        pytest.param("mean((0.0 * -1) ** x)", ["mean((-0.0) ** x)"], id="folded-negative-zero-base"),
     ],
 )
 def test_reported_term_names(source: str, names: list[str]) -> None:
