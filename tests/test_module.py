@@ -90,6 +90,13 @@ def test_dotted_names_read_nested_mappings() -> None:
     torch.testing.assert_close(out.total, F.mse_loss(x, y))
 
 
+def test_extra_batch_keys_are_ignored() -> None:
+    x, y = torch.randn(4), torch.randn(4)
+    for loss in (losslang.compile("mse(x, y)"), losslang.compile("mse(x, b.y)")):
+        out = loss({"x": x, "y": y, "b": {"y": y, "z": "not a tensor"}, "ids": ["a", "b"]})
+        torch.testing.assert_close(out.total, F.mse_loss(x, y))
+
+
 def test_missing_input_lists_needed_and_given() -> None:
     loss = losslang.compile(MISSION)
     data = batch()
