@@ -288,7 +288,7 @@ class LossModule(nn.Module):
         step = given.get("step")
         buffers = self._buffers  # not self.step: nn.Module's attribute hooks cost more than the arithmetic
         if self._uses_step:
-            args.append(buffers["step"] if step is None else torch.as_tensor(step, device=buffers["step"].device))
+            args.append(buffers["step"] if step is None else _step_value(step, buffers["step"].device))
         skipping = self.nan_policy == "skip"
         states = snapshot(self.body) if skipping and self.training else []
         try:
@@ -420,6 +420,14 @@ class LossModule(nn.Module):
         self.__init__(state["source"], **state["options"])  # type: ignore[misc]
         self.load_state_dict(state["state"], assign=True)
         self.train(state["training"])
+
+
+def _step_value(step: Any, device: torch.device) -> Tensor:
+    """The ``step=`` given to a call, as a tensor on the counter's device."""
+    try:
+        return torch.as_tensor(step, device=device)
+    except (TypeError, ValueError, RuntimeError):
+        raise LossInputError(f"step= must be a number or a tensor, not {step!r}") from None
 
 
 _ABSENT = object()

@@ -174,6 +174,14 @@ def test_step_advances_in_training_only_and_can_be_overridden() -> None:
     assert loss(p=p, y=y, step=10).total.item() == 11.0 and int(loss.step) == 3
 
 
+@pytest.mark.parametrize("step", ["10", object(), [1, "a"]], ids=["string", "object", "mixed-list"])
+def test_step_override_that_is_not_a_number_is_an_input_error(step: object) -> None:
+    loss = losslang.compile("mse(p, y) * (1 + step)")
+    with pytest.raises(losslang.LossInputError) as caught:
+        loss(p=torch.ones(1), y=torch.zeros(1), step=step)
+    assert str(caught.value) == f"step= must be a number or a tensor, not {step!r}"
+
+
 def test_step_saved_for_backward_is_not_modified_in_place() -> None:
     loss = losslang.compile("mse(p * step, y)")
     p = torch.ones(2, requires_grad=True)
