@@ -1,4 +1,5 @@
-"""The packaging promises: the grammar ships in the wheel, types are marked, torch is pinned, CI runs the README."""
+"""The packaging and README promises: the grammar ships in the wheel, types are marked, torch is pinned, CI runs
+the README's test command, the README's language example means what its comments say."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+
+import losslang
 
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+; the promises do not depend on the Python running them
 
@@ -45,3 +48,10 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
     command = readme.split("Run the tests", 1)[1].split("```bash\n", 1)[1].split("\n```", 1)[0]
     assert "-c constraints.txt" in command and "pytest" in command
     assert command in (ROOT / ".ci" / "run").read_text().splitlines()
+
+
+def test_readme_language_example_means_what_its_comments_say() -> None:
+    readme = (ROOT / "README.md").read_text()
+    loss = losslang.compile(readme.split("## The language at a glance", 1)[1].split("```", 2)[1])
+    assert loss.term_names[:3] == ("recon", "angle", "l1") and "w" not in loss.term_names
+    assert loss.metric_names == ("l1",)  # "named but unused by the total: a metric"
