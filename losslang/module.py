@@ -12,8 +12,7 @@ from typing import Any, Literal, get_args
 import torch
 from torch import Tensor, fx, nn
 
-from losslang.check import check
-from losslang.compiler import build
+from losslang.codecache import generate
 from losslang.distributed import all_reduce, check_op
 from losslang.errors import (
     LossConfigError,
@@ -214,11 +213,9 @@ class LossModule(nn.Module):
         if nan_policy not in get_args(NanPolicy):
             hint = did_you_mean(str(nan_policy), get_args(NanPolicy))
             raise LossConfigError(f"nan_policy must be 'propagate' or 'skip', not {nan_policy!r}{hint}")
-        program = parse(source)
-        checked = check(program, REGISTRY.with_terms(terms))
-        graph = build(checked)
+        checked, graph = generate(source, REGISTRY.with_terms(terms))
         self.source = source
-        self.canonical = str(program)
+        self.canonical = str(parse(source))
         self.body = graph.module
         self.formula_inputs = tuple(".".join(path) for path in checked.inputs)
         batch_keys = dict(inputs or {})

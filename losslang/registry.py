@@ -187,6 +187,7 @@ class Registry:
         for name in (spec.name, *spec.aliases):
             if not override and (name in self.specs or name in self.aliases):
                 raise LossNameError(f"a term named {name!r} is already registered; pass override=True to replace it")
+        self.aliases.pop(spec.name, None)  # a name that was an alias now names this spec
         self.specs[spec.name] = spec
         self.aliases.update(dict.fromkeys(spec.aliases, spec.name))
 
