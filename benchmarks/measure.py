@@ -204,7 +204,7 @@ def compile_times(samples: int, *, fresh: bool = True) -> dict[str, float]:
 
 
 def compile_breakdown(samples: int) -> dict[str, float]:
-    """CPU seconds of each stage of a cached compile of the 20-term program (medians).
+    """CPU seconds of each stage after parsing of a compile that misses the code cache (20 terms, medians).
 
     ``check``: names and calls; ``build``: the fx graph and its ``GraphModule``, of which
     ``graph_module`` is ``torch.fx.GraphModule``'s own code generation and ``compile()`` of it.

@@ -161,9 +161,11 @@ def compile_section(times: dict[str, float], samples: int) -> list[str]:
         f"- cold (a text not seen before: the parse cache misses): {times['cold'] * 1e3:.2f} ms wall, "
         f"{times['cold_cpu'] * 1e3:.2f} ms CPU (medians of {samples})",
         f"- cached (the same text again): {times['cached'] * 1e3:.2f} ms wall, {times['cached_cpu'] * 1e3:.2f} ms CPU",
-        f"- where a cached compile spends its CPU time: `check` {times['check_cpu'] * 1e3:.2f} ms, `build` (the fx "
-        f"graph and its `GraphModule`) {times['build_cpu'] * 1e3:.2f} ms, of which `torch.fx.GraphModule(...)` alone "
-        f"(fx's code generation and Python's `compile()` of it) {times['graph_module_cpu'] * 1e3:.2f} ms",
+        "- a cached compile reuses the checked program and its generated `GraphModule` (`losslang.codecache`: "
+        "losses of one text share the graph while it holds no state)",
+        f"- where a cold compile spends its CPU time after parsing: `check` {times['check_cpu'] * 1e3:.2f} ms, `build` "
+        f"(the fx graph and its `GraphModule`) {times['build_cpu'] * 1e3:.2f} ms, of which `torch.fx.GraphModule(...)` "
+        f"alone (fx's code generation and Python's `compile()` of it) {times['graph_module_cpu'] * 1e3:.2f} ms",
         fresh,
         "",
     ]
