@@ -246,6 +246,67 @@ def test_plugin_registers_through_the_entry_point(tmp_path: Path) -> None:
     assert "huberish(pred, target, *, delta=1.0)\n    Huber-like loss from a plugin.\n" in terms.stdout
 
 
+PLUGIN_PYPROJECT = """
+[build-system]
+requires = ["setuptools"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "losslang-demo-plugin"
+version = "1.0"
+
+[project.entry-points."losslang.terms"]
+huberish = "demo_plugin:huberish"
+learned_scale = "demo_plugin:LearnedScale"
+
+[tool.setuptools]
+py-modules = ["demo_plugin"]
+"""
+
+PLUGIN_MODULE = '''
+import torch
+
+
+def huberish(pred: torch.Tensor, target: torch.Tensor, *, delta: float = 1.0) -> torch.Tensor:
+    """Huber-like loss from a plugin."""
+    return torch.nn.functional.huber_loss(pred, target, delta=delta)
+
+
+class LearnedScale(torch.nn.Module):
+    """A learned scale times the mean squared error."""
+
+    def __init__(self, init: float = 1.0) -> None:
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.tensor(init))
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.scale * (pred - target).square().mean()
+'''
+
+
+def test_plugin_package_installed_with_pip(tmp_path: Path) -> None:
+    pytest.importorskip("setuptools", reason="building the demo plugin offline needs setuptools")
+    source, site = tmp_path / "source", tmp_path / "site"
+    source.mkdir()
+    (source / "pyproject.toml").write_text(PLUGIN_PYPROJECT)
+    (source / "demo_plugin.py").write_text(PLUGIN_MODULE)
+    pip = [sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-build-isolation", "--no-deps"]
+    installed = subprocess.run([*pip, "--target", str(site), str(source)], capture_output=True, text=True, timeout=300)
+    assert installed.returncode == 0, installed.stderr
+    listed = run("terms", path=site)
+    assert "huberish(pred, target, *, delta=1.0)\n    Huber-like loss from a plugin.\n" in listed.stdout
+    assert "learned_scale(pred, target, *, init=1.0)\n" in listed.stdout
+    torch.save({"p": torch.full((4,), 2.0), "y": torch.zeros(4)}, tmp_path / "batch.pt")
+    formula = "huberish(p, y, delta=0.5) + learned_scale(p, y, init=2.0)"
+    result = run("eval", formula, "--inputs", str(tmp_path / "batch.pt"), path=site)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.splitlines() == [
+        "total                          8.875",
+        "huberish(p, y, delta=0.5)      0.875",
+        "learned_scale(p, y, init=2.0)  8",
+    ]
+
+
 def test_plugin_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import losslang
     from losslang.registry import REGISTRY
