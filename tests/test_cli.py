@@ -90,6 +90,14 @@ def test_explain_text(config: Path) -> None:
     assert "l1     metric (no gradient)" in out and "def forward(self, pred, y)" in out
 
 
+def test_explain_lists_parameters_of_an_example_config() -> None:
+    result = run("explain", str(ROOT / "examples" / "regression_angle.yaml"))
+    assert result.returncode == 0
+    assert "inputs: pred <- output, target\n" in result.stdout
+    assert "parameters:\n  body.uncertainty_0.log_variance: (2,)\n" in result.stdout
+    assert "  weight/angle                in the total\n" in result.stdout
+
+
 @pytest.mark.parametrize(("fmt", "first"), [("dot", "digraph loss {"), ("mermaid", "graph LR")])
 def test_explain_graph_formats(fmt: str, first: str) -> None:
     result = run("explain", "recon = mse(p, y); 2*recon", "--format", fmt)
@@ -314,6 +322,8 @@ def test_plugin_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     make_plugin(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     try:
+        losslang.compile("mse(p, y)")
+        assert "demo_plugin" not in sys.modules  # only a plugin a formula names is imported
         loss = losslang.compile("huberish(p, y)")
         expected = torch.nn.functional.huber_loss(torch.ones(2) * 3, torch.zeros(2))
         torch.testing.assert_close(loss(p=torch.ones(2) * 3, y=torch.zeros(2)).total, expected)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sys
 import textwrap
 from pathlib import Path
 
@@ -96,6 +97,7 @@ def test_imports_are_opt_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         f"{path}:2:3: loss.imports: this config imports modules; "
         "pass allow_imports=True (CLI: --allow-imports) to allow it"
     )
+    assert "my_terms" not in sys.modules
     loss = losslang.load(path, allow_imports=True)
     assert loss(p=torch.full((2,), 2.0), y=torch.zeros(2)).total.item() == 8.0
 
