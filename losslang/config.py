@@ -35,11 +35,15 @@ class Document:
     data: Any
     filename: str | None = None
     marks: dict[Key, yaml.Mark] = field(default_factory=dict)
+    aliases: dict[Key, Key] = field(default_factory=dict)  # where an alias is used -> where its anchor is
 
     def where(self, path: Key) -> str:
         """The ``file:line:column: dotted.key: `` prefix of an error at ``path``."""
         dotted = ".".join(map(str, path)) or "the config"
         mark = self.marks.get(path)
+        for depth in range(len(path) - 1, 0, -1):  # inside an alias, a node is written at its anchor
+            if mark is None and path[:depth] in self.aliases:
+                mark = self.marks.get((*self.aliases[path[:depth]], *path[depth:]))
         if self.filename is None:
             return f"{dotted}: "
         if mark is None:
@@ -120,7 +124,7 @@ def _read(path: Path) -> Document:
     document = Document(None, str(path))
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
-        document.data = _Builder(document.marks).build(node, ()) if node is not None else {}
+        document.data = _Builder(document.marks, document.aliases).build(node, ()) if node is not None else {}
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}: " if mark else f"{path}: "
@@ -145,12 +149,15 @@ class _Builder:
     """
 
     marks: dict[Key, yaml.Mark]
+    aliases: dict[Key, Key]
     built: dict[int, tuple[Any, Key]] = field(default_factory=dict)  # node -> its value, the path it was built at
 
     def build(self, node: yaml.Node, path: Key) -> Any:
         self.marks[path] = node.start_mark
         if id(node) in self.built:
-            return self.built[id(node)][0]
+            value, origin = self.built[id(node)]
+            self.aliases.setdefault(path, origin)
+            return value
         if isinstance(node, yaml.CollectionNode) and node.tag not in _PLAIN_TAGS:
             # safe_load refuses such tags too (!!python/object...); never build them.
             raise _refuse(node, f"could not determine a constructor for the tag {node.tag!r}")

@@ -164,6 +164,16 @@ def test_merged_entries_keep_their_position_in_the_base(tmp_path: Path) -> None:
     )
 
 
+def test_entries_reached_through_an_alias_keep_their_position_at_the_anchor(tmp_path: Path) -> None:
+    path = write(tmp_path, "common: &c\n  a: mse(p, y)\n  b: sin_angle(p, y, dim=1.5)\nloss:\n  terms: *c\n")
+    with pytest.raises(losslang.LossArityError) as caught:
+        losslang.load(path)
+    assert str(caught.value).split("\n")[0] == (
+        f"{path}:3:3: loss.terms.b: line 1, column 21: argument 'dim' of sin_angle() must be an integer, "
+        "not the number 1.5"
+    )
+
+
 def test_omegaconf_interpolation_error_is_a_config_error() -> None:
     omegaconf = pytest.importorskip("omegaconf")
     config = omegaconf.OmegaConf.create({"w": 0.5, "loss": {"terms": {"a": "mse(p, y)"}, "total": "${w}*a"}})
