@@ -6,6 +6,7 @@ Exit status: 0 on success, 1 when the loss (or its inputs) is bad, 2 for a bad c
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -13,11 +14,11 @@ from typing import Any
 
 import torch
 
-from losslang import explain
+from losslang import __version__, explain
 from losslang.config import load
 from losslang.errors import LossConfigError, LossLangError
 from losslang.module import LossModule
-from losslang.registry import REGISTRY
+from losslang.registry import REGISTRY, TermSpec
 
 
 def _loss(args: argparse.Namespace) -> LossModule:
@@ -45,8 +46,16 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def _terms(args: argparse.Namespace) -> int:
-    specs = sorted(REGISTRY.specs.values(), key=lambda spec: (spec.kind != "loss", spec.name))
-    for spec in specs:
+    specs: dict[str, TermSpec] = {}
+    for name in REGISTRY:  # the built-in terms, then those of installed plugins (loading them)
+        try:
+            spec = REGISTRY.lookup(name)
+        except LossLangError as error:  # one broken plugin does not hide the rest
+            print(f"warning: {error}", file=sys.stderr)
+            continue
+        if spec is not None:
+            specs.setdefault(spec.name, spec)
+    for spec in sorted(specs.values(), key=lambda spec: (spec.kind != "loss", spec.name)):
         aliases = f"  (alias {', '.join(spec.aliases)})" if spec.aliases else ""
         print(f"{spec.signature}{aliases}\n    {spec.summary}")
     return 0
@@ -73,8 +82,11 @@ def _read_inputs(path: Path) -> Mapping[str, Any]:
             import numpy as np
         except ImportError:
             raise LossConfigError("reading .npz files needs numpy: pip install numpy") from None
-        with np.load(path) as arrays:
-            return {name: torch.from_numpy(arrays[name]) for name in arrays.files}
+        try:
+            with np.load(path) as arrays:  # allow_pickle stays False: an inputs file never runs code
+                return {name: torch.from_numpy(arrays[name]) for name in arrays.files}
+        except (OSError, ValueError, TypeError) as error:
+            raise LossConfigError(f"cannot read {path} as an .npz of arrays: {error}") from None
     try:
         inputs = torch.load(path, weights_only=True, map_location="cpu")
     except Exception as error:
@@ -115,6 +127,7 @@ def parser() -> argparse.ArgumentParser:
         'mse(p, y)'
     """
     main = argparse.ArgumentParser(prog="losslang", description="Write PyTorch losses as text.")
+    main.add_argument("--version", action="version", version=f"losslang {__version__}")
     commands = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, run: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:  # noqa: A002
@@ -157,7 +170,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = parser().parse_args(argv)
     try:
-        return args.run(args)
+        status: int = args.run(args)
+        sys.stdout.flush()  # a closed pipe shows up here, not at exit
+        return status
     except LossLangError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `losslang terms | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141

@@ -8,6 +8,7 @@ and for a bad formula also at the line and column inside the formula.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from losslang.parser import parse
 
 KEYS = ("inputs", "terms", "metrics", "total", "weighting", "imports")
 _PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+_MERGE = "tag:yaml.org,2002:merge"
 Key = tuple[str | int, ...]
 
 
@@ -33,11 +35,15 @@ class Document:
     data: Any
     filename: str | None = None
     marks: dict[Key, yaml.Mark] = field(default_factory=dict)
+    aliases: dict[Key, Key] = field(default_factory=dict)  # where an alias is used -> where its anchor is
 
     def where(self, path: Key) -> str:
         """The ``file:line:column: dotted.key: `` prefix of an error at ``path``."""
         dotted = ".".join(map(str, path)) or "the config"
         mark = self.marks.get(path)
+        for depth in range(len(path) - 1, 0, -1):  # inside an alias, a node is written at its anchor
+            if mark is None and path[:depth] in self.aliases:
+                mark = self.marks.get((*self.aliases[path[:depth]], *path[depth:]))
         if self.filename is None:
             return f"{dotted}: "
         if mark is None:
@@ -97,8 +103,14 @@ def read(path_or_mapping: str | Path | Mapping[str, Any]) -> Document:
         return _read(Path(path_or_mapping))
     if type(path_or_mapping).__module__.startswith("omegaconf"):
         from omegaconf import OmegaConf
+        from omegaconf.errors import OmegaConfBaseException
 
-        return Document(OmegaConf.to_container(path_or_mapping, resolve=True))  # type: ignore[arg-type]
+        try:
+            return Document(OmegaConf.to_container(path_or_mapping, resolve=True))  # type: ignore[arg-type]
+        except OmegaConfBaseException as error:  # e.g. an interpolation that names no key
+            where = f"{error.full_key}: " if getattr(error, "full_key", None) else ""
+            reason = str(error).split("\n", 1)[0]
+            raise LossConfigError(f"cannot resolve the OmegaConf config: {reason}", where=where) from None
     if not isinstance(path_or_mapping, Mapping):
         raise LossConfigError(f"load() takes a YAML path or a mapping, not {type(path_or_mapping).__name__}")
     return Document(path_or_mapping)
@@ -112,36 +124,89 @@ def _read(path: Path) -> Document:
     document = Document(None, str(path))
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
-        document.data = _construct(node, (), document.marks) if node is not None else {}
+        document.data = _Builder(document.marks, document.aliases).build(node, ()) if node is not None else {}
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}: " if mark else f"{path}: "
         raise LossConfigError(f"invalid YAML: {error.problem or error.context}", where=where) from None
+    except yaml.reader.ReaderError as error:  # a character YAML does not allow: no mark, only an offset
+        line = text.count("\n", 0, error.position) + 1
+        column = error.position - (text.rfind("\n", 0, error.position) + 1) + 1
+        character = f"#x{error.character:04x}" if isinstance(error.character, int) else repr(error.character)
+        reason = f"invalid YAML: unacceptable character {character}: {error.reason}"
+        raise LossConfigError(reason, where=f"{path}:{line}:{column}: ") from None
     except yaml.YAMLError as error:
         raise LossConfigError(f"invalid YAML: {error}", where=f"{path}: ") from None
     return document
 
 
-def _construct(node: yaml.Node, path: Key, marks: dict[Key, yaml.Mark]) -> Any:
-    """Safe-load ``node`` like ``yaml.safe_load``, recording where each value starts."""
-    marks[path] = node.start_mark
-    if isinstance(node, yaml.CollectionNode) and node.tag not in _PLAIN_TAGS:
-        # safe_load refuses such tags too (!!python/object...); never build them.
-        raise yaml.constructor.ConstructorError(
-            None, None, f"could not determine a constructor for the tag {node.tag!r}", node.start_mark
-        )
-    if isinstance(node, yaml.MappingNode):
-        result: dict[Any, Any] = {}
+@dataclass
+class _Builder:
+    """Safe-loads composed YAML nodes like ``yaml.safe_load``, recording where each value starts.
+
+    An alias (``*name``) is the same node as its anchor: like ``safe_load``, it is built once
+    and shared, so nested aliases ("billion laughs") cannot blow up and a recursive one ends.
+    """
+
+    marks: dict[Key, yaml.Mark]
+    aliases: dict[Key, Key]
+    built: dict[int, tuple[Any, Key]] = field(default_factory=dict)  # node -> its value, the path it was built at
+
+    def build(self, node: yaml.Node, path: Key) -> Any:
+        self.marks[path] = node.start_mark
+        if id(node) in self.built:
+            value, origin = self.built[id(node)]
+            self.aliases.setdefault(path, origin)
+            return value
+        if isinstance(node, yaml.CollectionNode) and node.tag not in _PLAIN_TAGS:
+            # safe_load refuses such tags too (!!python/object...); never build them.
+            raise _refuse(node, f"could not determine a constructor for the tag {node.tag!r}")
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            items: list[Any] = self._remember(node, path, [])
+            items.extend(self.build(item, (*path, index)) for index, item in enumerate(node.value))
+            return items
+        return self._remember(node, path, yaml.constructor.SafeConstructor().construct_object(node))
+
+    def _remember(self, node: yaml.Node, path: Key, value: Any) -> Any:
+        self.built[id(node)] = (value, path)
+        return value
+
+    def _mapping(self, node: yaml.MappingNode, path: Key) -> dict[Any, Any]:
+        result: dict[Any, Any] = self._remember(node, path, {})
+        for key_node, value_node in node.value:  # merged entries first, as safe_load orders them
+            if key_node.tag == _MERGE:
+                self._merge(result, value_node, path)
+        explicit: set[Any] = set()
         for key_node, value_node in node.value:
-            key = _construct(key_node, path, {})
-            if key in result:
-                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-            result[key] = _construct(value_node, (*path, key), marks)
-            marks[(*path, key)] = key_node.start_mark  # an entry is where its key is written
+            if key_node.tag == _MERGE:
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise _refuse(key_node, "a key must be a plain value")
+            key = yaml.constructor.SafeConstructor().construct_object(key_node)
+            if key in explicit:
+                raise _refuse(key_node, f"duplicate key {key!r}")
+            explicit.add(key)
+            result[key] = self.build(value_node, (*path, key))
+            self.marks[(*path, key)] = key_node.start_mark  # an entry is where its key is written
         return result
-    if isinstance(node, yaml.SequenceNode):
-        return [_construct(item, (*path, index), marks) for index, item in enumerate(node.value)]
-    return yaml.constructor.SafeConstructor().construct_object(node)
+
+    def _merge(self, result: dict[Any, Any], node: yaml.Node, path: Key) -> None:
+        """``<<: *base`` or ``<<: [*a, *b]``: the bases' entries, in safe_load's order (the first base wins)."""
+        for source in reversed(node.value) if isinstance(node, yaml.SequenceNode) else [node]:
+            if not isinstance(source, yaml.MappingNode):
+                raise _refuse(source, "<< merges a mapping or a list of mappings into a mapping")
+            merged = self.build(source, (*path, "<<"))
+            origin = self.built[id(source)][1]
+            result.update(merged)
+            for where, mark in list(self.marks.items()):  # their positions are those in the base
+                if where[: len(origin)] == origin and len(where) > len(origin) and where[len(origin)] in merged:
+                    self.marks[(*path, *where[len(origin) :])] = mark
+
+
+def _refuse(node: yaml.Node, reason: str) -> yaml.constructor.ConstructorError:
+    return yaml.constructor.ConstructorError(None, None, reason, node.start_mark)
 
 
 def _section(document: Document, key: str | None) -> tuple[Key, Any]:
@@ -157,9 +222,12 @@ def _section(document: Document, key: str | None) -> tuple[Key, Any]:
         return path, data
     if isinstance(data, Mapping) and "loss" in data:
         return ("loss",), data["loss"]
-    if isinstance(data, Mapping) and data and set(data) <= set(KEYS):
-        return (), data
-    raise document.error((), "found no 'loss' section; pass key= to name the section that holds the loss")
+    if isinstance(data, Mapping) and set(data) & {"terms", "metrics", "total"}:
+        return (), data  # the loss section itself, whose unknown keys are then reported
+    close = difflib.get_close_matches("loss", [str(name) for name in data], n=1) if isinstance(data, Mapping) else []
+    hint = f"; is {close[0]!r} a misspelling of it?" if close else ""
+    reason = f"found no 'loss' section{hint or '; pass key= to name the section that holds the loss'}"
+    raise document.error((close[0],) if close else (), reason)
 
 
 @dataclass
@@ -208,21 +276,19 @@ def build(document: Document, path: Key, section: Any, allow_imports: bool) -> L
     _import(document, path, section.get("imports"), allow_imports)
     inputs = _inputs(document, (*path, "inputs"), section.get("inputs", {}))
     program = _Program()
-    named: dict[str, Key] = {}
-    for group in ("terms", "metrics"):
-        for name, formula in _formulas(document, (*path, group), section.get(group, {})):
-            where = (*path, group, name)
-            if name in inputs:
-                raise document.error(where, f"{name!r} is both a term and an input ({'.'.join(map(str, path))}.inputs)")
-            named[name] = where
-            program.add(document, where, f"{name} = ", formula)
-    terms = [name for name, key in named.items() if key[-2] == "terms"]
+    named = _named(document, path, section, inputs)
+    for name, (where, formula) in named.items():
+        program.add(document, where, f"{name} = ", formula)
+        _check_no_metric_in_term(document, named, name, formula)
+    terms = [name for name, (key, _) in named.items() if key[-2] == "terms"]
     if "weighting" in section:
         if "total" in section:
             raise document.error((*path, "weighting"), "give either total or weighting, not both")
         where, total = (*path, "weighting"), _weighting(document, (*path, "weighting"), section["weighting"], terms)
-    else:
+    elif "total" in section or terms:
         where, total = (*path, "total"), section.get("total", " + ".join(terms))
+    else:
+        raise document.error(path, "has no total: give total, or terms to add up, or a weighting block")
     if not isinstance(total, str) or not total.strip():
         raise document.error(where, f"must be a formula, not {_kind(total)}")
     program.add(document, where, "", total)
@@ -230,9 +296,34 @@ def build(document: Document, path: Key, section: Any, allow_imports: bool) -> L
         module = LossModule("\n".join(program.lines), inputs=inputs)
     except LossLangError as error:
         raise program.locate(error, document) from None
-    _check_metrics(document, named, parse(total).total)
+    _check_metrics(document, {name: where for name, (where, _) in named.items()}, parse(total).total)
     _check_inputs(document, (*path, "inputs"), inputs, module)
     return module
+
+
+def _named(document: Document, path: Key, section: Mapping[str, Any], inputs: dict[str, str]) -> dict[str, Any]:
+    """Every ``terms`` then ``metrics`` entry: name -> (its key path, its formula), names checked."""
+    named: dict[str, tuple[Key, str]] = {}
+    for group in ("terms", "metrics"):
+        for name, formula in _formulas(document, (*path, group), section.get(group, {})):
+            where = (*path, group, name)
+            if name in inputs:
+                raise document.error(where, f"{name!r} is both a term and an input ({'.'.join(map(str, path))}.inputs)")
+            if name in named:
+                raise document.error(where, f"{name!r} is already defined under {named[name][0][-2]}")
+            named[name] = (where, formula)
+    return named
+
+
+def _check_no_metric_in_term(document: Document, named: dict[str, Any], name: str, formula: str) -> None:
+    """A metric never carries gradient, so no term (which may) can be built from one."""
+    where = named[name][0]
+    if where[-2] == "terms":
+        for used in names_used(parse(formula).total):
+            if used in named and named[used][0][-2] == "metrics":
+                raise document.error(
+                    where, f"term {name!r} uses the metric {used!r}; metrics never carry gradient, move it under terms"
+                )
 
 
 def _weighting(document: Document, path: Key, block: Any, terms: list[str]) -> str:
@@ -287,6 +378,8 @@ def _inputs(document: Document, path: Key, inputs: Any) -> dict[str, str]:
     if not isinstance(inputs, Mapping):
         raise document.error(path, f"must be a mapping of formula name: batch key, not {_kind(inputs)}")
     for name, source in inputs.items():
+        if not isinstance(name, str) or not all(part.isidentifier() for part in name.split(".")):
+            raise document.error((*path, name), f"{name!r} is not a valid input name, such as 'pred' or 'out.logits'")
         if not isinstance(source, str) or not source:
             raise document.error(
                 (*path, name), f"must be a batch key such as 'output' or 'out.logits', not {_kind(source)}"
@@ -315,8 +408,11 @@ def _import(document: Document, path: Key, modules: Any, allow_imports: bool) ->
     if modules is None:
         return
     path = (*path, "imports")
-    if not isinstance(modules, list) or not all(isinstance(name, str) for name in modules):
+    if not isinstance(modules, list):
         raise document.error(path, f"must be a list of module names, not {_kind(modules)}")
+    for index, name in enumerate(modules):
+        if not isinstance(name, str) or not all(part.isidentifier() for part in name.split(".")):
+            raise document.error((*path, index), f"must be a module name such as 'my_project.losses', not {name!r}")
     if modules and not allow_imports:
         raise document.error(
             path, "this config imports modules; pass allow_imports=True (CLI: --allow-imports) to allow it"
@@ -329,6 +425,14 @@ def _import(document: Document, path: Key, modules: Any, allow_imports: bool) ->
 
 
 def _kind(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", type(None): "nothing"}.get(
-        type(value), f"a {type(value).__name__}"
-    )
+    if isinstance(value, str) and not value.strip():
+        return "an empty string"
+    kinds = {
+        dict: "a mapping",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+    }
+    return {**kinds, type(None): "nothing"}.get(type(value), f"a {type(value).__name__}")

@@ -95,8 +95,9 @@ def spec_of(name: str, fn: Callable[..., Tensor], *, kind: Kind = "loss", aliase
         >>> spec_of("hinge", hinge).signature
         'hinge(pred, target, *, margin=1.0)'
     """
-    if not name.isidentifier():
-        raise LossArityError(f"cannot register {name!r}: a term name must be an identifier")
+    for word in (name, *aliases):
+        if not isinstance(word, str) or not word.isidentifier():
+            raise LossArityError(f"cannot register {name!r}: a term name or alias must be an identifier, not {word!r}")
     summary = (inspect.getdoc(fn) or "").split("\n", 1)[0]
     if not isinstance(fn, type):
         return TermSpec(name, fn, kind, _params(name, fn), tuple(aliases), summary)
@@ -184,10 +185,16 @@ class Registry:
 
     def add(self, spec: TermSpec, *, override: bool = False) -> None:
         """Add ``spec`` under its name and aliases; a clash is an error unless ``override``."""
-        for name in (spec.name, *spec.aliases):
+        names = (spec.name, *spec.aliases)
+        for name in names:
             if not override and (name in self.specs or name in self.aliases):
                 raise LossNameError(f"a term named {name!r} is already registered; pass override=True to replace it")
-        self.aliases.pop(spec.name, None)  # a name that was an alias now names this spec
+        for name in names:  # each name now means the new spec, whether it named a term or an alias before
+            self.specs.pop(name, None)
+            self.aliases.pop(name, None)
+        for alias, target in self.aliases.items():  # so do the aliases of a term it replaced
+            if target in names:
+                self.aliases[alias] = spec.name
         self.specs[spec.name] = spec
         self.aliases.update(dict.fromkeys(spec.aliases, spec.name))
 
@@ -296,9 +303,10 @@ def register(name: str, *, aliases: Iterable[str] = (), override: bool = False) 
         >>> float(loss(p=torch.ones(3), y=torch.zeros(3)).total)
         2.0
     """
+    names = (aliases,) if isinstance(aliases, str) else tuple(aliases)  # aliases="l2" is one alias, not two
 
     def decorate(fn: F) -> F:
-        REGISTRY.add(spec_of(name, fn, aliases=tuple(aliases)), override=override)
+        REGISTRY.add(spec_of(name, fn, aliases=names), override=override)
         return fn
 
     return decorate

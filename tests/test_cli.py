@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -57,6 +58,17 @@ def test_check_config(config: Path) -> None:
     assert result.returncode == 0 and result.stdout.startswith("ok: recon = mse(pred, y)")
 
 
+def test_check_bad_config_names_file_line_column_and_caret(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("loss:\n  terms:\n    recon: mse(pred, y))\n")
+    result = run("check", str(path))
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"error: {path}:3:5: loss.terms.recon: line 1, column 13: unexpected ')'; expected ';', a new line or "
+        "the end of the formula\n  mse(pred, y))\n              ^\n"
+    )
+
+
 def test_check_missing_config_is_an_error() -> None:
     result = run("check", "missing.yaml")
     assert result.returncode == 1 and "cannot read missing.yaml" in result.stderr
@@ -76,6 +88,14 @@ def test_explain_text(config: Path) -> None:
     ):
         assert section in out
     assert "l1     metric (no gradient)" in out and "def forward(self, pred, y)" in out
+
+
+def test_explain_lists_parameters_of_an_example_config() -> None:
+    result = run("explain", str(ROOT / "examples" / "regression_angle.yaml"))
+    assert result.returncode == 0
+    assert "inputs: pred <- output, target\n" in result.stdout
+    assert "parameters:\n  body.uncertainty_0.log_variance: (2,)\n" in result.stdout
+    assert "  weight/angle                in the total\n" in result.stdout
 
 
 @pytest.mark.parametrize(("fmt", "first"), [("dot", "digraph loss {"), ("mermaid", "graph LR")])
@@ -99,9 +119,36 @@ def test_eval_pt_and_npz(config: Path, tmp_path: Path) -> None:
     assert result.returncode == 0
     assert result.stdout.split("\n")[:3] == ["total  1.25", "recon  2.5", "l1     1.5"]
     np = pytest.importorskip("numpy")
-    np.savez(tmp_path / "batch.npz", output=np.array([1.0, 2.0]), y=np.zeros(2))
-    result = run("eval", "mse(output, y)", "--inputs", str(tmp_path / "batch.npz"))
-    assert result.returncode == 0 and result.stdout.startswith("total")
+    np.savez(tmp_path / "batch.npz", output=np.array([[1.0, 2.0], [3.0, 4.0]]), y=np.zeros((2, 2)))
+    result = run("eval", 'e = mse(output, y, reduction="none"); 2*sum(e)', "--inputs", str(tmp_path / "batch.npz"))
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == "total   60\ne       7.5  (mean of shape (2, 2))\nsum(e)  30\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        pytest.param("junk.npz", b"not an archive", "cannot read {path} as an .npz of arrays", id="npz-junk"),
+        pytest.param("junk.pt", b"not a checkpoint", "cannot read {path} with torch.load", id="pt-junk"),
+        pytest.param("nowhere.pt", None, "no inputs file {path}", id="missing"),
+    ],
+)
+def test_eval_bad_inputs_file_is_a_clean_error(tmp_path: Path, name: str, content: bytes | None, message: str) -> None:
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    result = run("eval", "mse(output, y)", "--inputs", str(path))
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.startswith(f"error: {message.format(path=path)}") and "Traceback" not in result.stderr
+
+
+def test_eval_list_in_pt_file_is_refused(tmp_path: Path) -> None:
+    torch.save([torch.ones(2)], tmp_path / "list.pt")
+    result = run("eval", "mse(output, y)", "--inputs", str(tmp_path / "list.pt"))
+    assert (
+        result.returncode == 1
+        and result.stderr == f"error: {tmp_path / 'list.pt'} must hold a dict of tensors, not list\n"
+    )
 
 
 def test_eval_missing_input_is_a_clear_error(tmp_path: Path) -> None:
@@ -119,6 +166,52 @@ def test_usage_errors_exit_2() -> None:
 def test_help() -> None:
     result = run("--help")
     assert result.returncode == 0 and "check" in result.stdout and "explain" in result.stdout
+    for command in ("check", "explain", "terms", "eval"):
+        sub = run(command, "--help")
+        assert sub.returncode == 0 and sub.stdout.startswith(f"usage: losslang {command}")
+    assert "--format {text,dot,mermaid}" in run("explain", "--help").stdout
+
+
+def test_version() -> None:
+    import losslang
+
+    result = run("--version")
+    assert (result.returncode, result.stdout) == (0, f"losslang {losslang.__version__}\n")
+
+
+def test_usage_error_says_what_on_stderr() -> None:
+    result = run("eval", "mse(p, y)")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.endswith("error: the following arguments are required: --inputs\n")
+
+
+def test_closed_pipe_is_quiet() -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "losslang", "terms"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    assert child.stdout is not None and child.stderr is not None
+    child.stdout.close()  # the reader leaves before the first line, as `| head -0` would
+    assert (child.wait(timeout=120), child.stderr.read()) == (141, b"")
+
+
+def test_interrupt_exits_130(monkeypatch: pytest.MonkeyPatch) -> None:
+    from losslang import cli
+
+    def interrupted(args: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_check", interrupted)
+    assert cli.main(["check", "mse(p, y)"]) == 130
+
+
+def test_console_script() -> None:
+    script = shutil.which("losslang")
+    if script is None:
+        pytest.skip("the losslang console script is not installed")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([script, "check", "mse(p,y)"], capture_output=True, text=True, env=env, timeout=120)
+    assert (result.returncode, result.stdout) == (0, "ok: mse(p, y)\n")
 
 
 def test_imports_need_the_flag(tmp_path: Path) -> None:
@@ -156,6 +249,70 @@ def test_plugin_registers_through_the_entry_point(tmp_path: Path) -> None:
     assert (result.returncode, result.stdout) == (0, "ok: huberish(p, y, delta=0.5) + mse(p, y)\n")
     listed = run("check", "huberis(p, y)", path=tmp_path)
     assert "did you mean 'huberish'" in listed.stderr
+    terms = run("terms", path=tmp_path)
+    assert terms.returncode == 0
+    assert "huberish(pred, target, *, delta=1.0)\n    Huber-like loss from a plugin.\n" in terms.stdout
+
+
+PLUGIN_PYPROJECT = """
+[build-system]
+requires = ["setuptools"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "losslang-demo-plugin"
+version = "1.0"
+
+[project.entry-points."losslang.terms"]
+huberish = "demo_plugin:huberish"
+learned_scale = "demo_plugin:LearnedScale"
+
+[tool.setuptools]
+py-modules = ["demo_plugin"]
+"""
+
+PLUGIN_MODULE = '''
+import torch
+
+
+def huberish(pred: torch.Tensor, target: torch.Tensor, *, delta: float = 1.0) -> torch.Tensor:
+    """Huber-like loss from a plugin."""
+    return torch.nn.functional.huber_loss(pred, target, delta=delta)
+
+
+class LearnedScale(torch.nn.Module):
+    """A learned scale times the mean squared error."""
+
+    def __init__(self, init: float = 1.0) -> None:
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.tensor(init))
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.scale * (pred - target).square().mean()
+'''
+
+
+def test_plugin_package_installed_with_pip(tmp_path: Path) -> None:
+    pytest.importorskip("setuptools", reason="building the demo plugin offline needs setuptools")
+    source, site = tmp_path / "source", tmp_path / "site"
+    source.mkdir()
+    (source / "pyproject.toml").write_text(PLUGIN_PYPROJECT)
+    (source / "demo_plugin.py").write_text(PLUGIN_MODULE)
+    pip = [sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-build-isolation", "--no-deps"]
+    installed = subprocess.run([*pip, "--target", str(site), str(source)], capture_output=True, text=True, timeout=300)
+    assert installed.returncode == 0, installed.stderr
+    listed = run("terms", path=site)
+    assert "huberish(pred, target, *, delta=1.0)\n    Huber-like loss from a plugin.\n" in listed.stdout
+    assert "learned_scale(pred, target, *, init=1.0)\n" in listed.stdout
+    torch.save({"p": torch.full((4,), 2.0), "y": torch.zeros(4)}, tmp_path / "batch.pt")
+    formula = "huberish(p, y, delta=0.5) + learned_scale(p, y, init=2.0)"
+    result = run("eval", formula, "--inputs", str(tmp_path / "batch.pt"), path=site)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.splitlines() == [
+        "total                          8.875",
+        "huberish(p, y, delta=0.5)      0.875",
+        "learned_scale(p, y, init=2.0)  8",
+    ]
 
 
 def test_plugin_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -165,6 +322,8 @@ def test_plugin_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     make_plugin(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     try:
+        losslang.compile("mse(p, y)")
+        assert "demo_plugin" not in sys.modules  # only a plugin a formula names is imported
         loss = losslang.compile("huberish(p, y)")
         expected = torch.nn.functional.huber_loss(torch.ones(2) * 3, torch.zeros(2))
         torch.testing.assert_close(loss(p=torch.ones(2) * 3, y=torch.zeros(2)).total, expected)

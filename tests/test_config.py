@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 import losslang
+from losslang.config import read
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -94,8 +97,90 @@ def test_imports_are_opt_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         f"{path}:2:3: loss.imports: this config imports modules; "
         "pass allow_imports=True (CLI: --allow-imports) to allow it"
     )
+    assert "my_terms" not in sys.modules
     loss = losslang.load(path, allow_imports=True)
     assert loss(p=torch.full((2,), 2.0), y=torch.zeros(2)).total.item() == 8.0
+
+
+def test_failed_import_names_the_list_item(tmp_path: Path) -> None:
+    path = write(tmp_path, "loss:\n  imports:\n    - no_such_module_for_losslang\n  total: mse(p, y)\n")
+    with pytest.raises(losslang.LossConfigError) as caught:
+        losslang.load(path, allow_imports=True)
+    assert str(caught.value) == (
+        f"{path}:3:7: loss.imports.0: cannot import 'no_such_module_for_losslang': "
+        "ModuleNotFoundError: No module named 'no_such_module_for_losslang'"
+    )
+
+
+def test_aliases_are_built_once_like_safe_load(tmp_path: Path) -> None:
+    # Each level of ten aliases multiplies the strings by ten ("billion laughs"): shared, not copied.
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 5)]
+    path = write(tmp_path, "\n".join([*levels, "formula: &f mse(p, y)", "loss: *f", ""]))
+    assert str(losslang.load(path)) == "mse(p, y)"
+    data = read(path).data
+    assert data["a4"][0] is data["a4"][9] and data["a4"][0][0] is data["a3"][0]
+    recursive = write(tmp_path, "a: &a [*a]\nloss: mse(p, y)\n")
+    assert str(losslang.load(recursive)) == "mse(p, y)"
+
+
+SAFE_LOAD_CASES = [
+    pytest.param("loss: mse(p, y)\nn: 3\nf: 1e-3\nb: yes\nz: ~\nd: 2024-01-01\n1: one\n", id="scalars"),
+    pytest.param("base: &b {total: 'mse(p, y)', terms: {a: 'mae(p, y)'}}\nloss:\n  <<: *b\n  total: a\n", id="merge"),
+    pytest.param(
+        "a: &a {x: 'mse(p, y)', y1: 'mae(p, y)'}\nb: &b {x: 'mse(p, q)', z: 'mse(q, y)'}\n"
+        "loss:\n  terms:\n    <<: [*a, *b]\n    w: x + z\n",
+        id="merge-list",
+    ),
+    pytest.param("f: &f mse(p, y)\nloss: {terms: {a: *f, b: *f}}\n", id="scalar-alias"),
+]
+
+
+@pytest.mark.parametrize("text", SAFE_LOAD_CASES)
+def test_reads_what_safe_load_reads(tmp_path: Path, text: str) -> None:
+    data = read(write(tmp_path, text)).data
+    assert data == yaml.safe_load(text)
+    assert list(data["loss"]) == list(yaml.safe_load(text)["loss"])  # the order of terms is the program's
+
+
+def test_merged_entries_keep_their_position_in_the_base(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+        common: &common
+          recon: mse(p, y)
+          angle: sin_angle(p, y, dim=1.5)
+        loss:
+          terms:
+            <<: *common
+            both: recon + angle
+        """,
+    )
+    with pytest.raises(losslang.LossArityError) as caught:
+        losslang.load(path)
+    assert str(caught.value).split("\n")[0] == (
+        f"{path}:3:3: loss.terms.angle: line 1, column 21: argument 'dim' of sin_angle() must be an integer, "
+        "not the number 1.5"
+    )
+
+
+def test_entries_reached_through_an_alias_keep_their_position_at_the_anchor(tmp_path: Path) -> None:
+    path = write(tmp_path, "common: &c\n  a: mse(p, y)\n  b: sin_angle(p, y, dim=1.5)\nloss:\n  terms: *c\n")
+    with pytest.raises(losslang.LossArityError) as caught:
+        losslang.load(path)
+    assert str(caught.value).split("\n")[0] == (
+        f"{path}:3:3: loss.terms.b: line 1, column 21: argument 'dim' of sin_angle() must be an integer, "
+        "not the number 1.5"
+    )
+
+
+def test_omegaconf_interpolation_error_is_a_config_error() -> None:
+    omegaconf = pytest.importorskip("omegaconf")
+    config = omegaconf.OmegaConf.create({"w": 0.5, "loss": {"terms": {"a": "mse(p, y)"}, "total": "${w}*a"}})
+    assert str(losslang.load(config)).splitlines()[-1] == "0.5 * a"
+    with pytest.raises(losslang.LossConfigError) as caught:
+        losslang.load(omegaconf.OmegaConf.create({"loss": "${weight}*mse(p, y)"}))
+    assert str(caught.value) == "loss: cannot resolve the OmegaConf config: Interpolation key 'weight' not found"
 
 
 SCHEMA_ERRORS = [
@@ -128,8 +213,33 @@ SCHEMA_ERRORS = [
     ),
     pytest.param(
         "loss:\n  total: 3\n",
-        "loss.yaml:2:3: loss.total: must be a formula, not a int",
+        "loss.yaml:2:3: loss.total: must be a formula, not an integer",
         id="total-not-a-formula",
+    ),
+    pytest.param(
+        "loss:\n  total: ''\n",
+        "loss.yaml:2:3: loss.total: must be a formula, not an empty string",
+        id="total-empty",
+    ),
+    pytest.param(
+        "loss:\n  metrics:\n    l1: mae(p, y)\n",
+        "loss.yaml:1:1: loss: has no total: give total, or terms to add up, or a weighting block",
+        id="no-total",
+    ),
+    pytest.param(
+        "loss:\n  metrics: mae(p, y)\n  total: mse(p, y)\n",
+        "loss.yaml:2:3: loss.metrics: must be a mapping of name: formula, not a string",
+        id="metrics-not-a-mapping",
+    ),
+    pytest.param(
+        "loss:\n  terms:\n    a: mse(p, y)\n  metrics:\n    a: mae(p, y)\n",
+        "loss.yaml:5:5: loss.metrics.a: 'a' is already defined under terms",
+        id="term-and-metric-share-a-name",
+    ),
+    pytest.param(
+        "loss:\n  terms:\n    a: 2*m\n  metrics:\n    m: mae(p, y)\n",
+        "loss.yaml:3:5: loss.terms.a: term 'a' uses the metric 'm'; metrics never carry gradient, move it under terms",
+        id="term-uses-a-metric",
     ),
     pytest.param(
         "loss:\n  inputs: {pred: output}\n  terms:\n    pred: mse(output, y)\n",
@@ -147,6 +257,16 @@ SCHEMA_ERRORS = [
         id="input-not-a-key",
     ),
     pytest.param(
+        "loss:\n  inputs: [pred]\n  total: mse(pred, y)\n",
+        "loss.yaml:2:3: loss.inputs: must be a mapping of formula name: batch key, not a list",
+        id="inputs-not-a-mapping",
+    ),
+    pytest.param(
+        "loss:\n  inputs: {1: output}\n  total: mse(pred, y)\n",
+        "loss.yaml:2:12: loss.inputs.1: 1 is not a valid input name, such as 'pred' or 'out.logits'",
+        id="input-name-not-a-name",
+    ),
+    pytest.param(
         "loss:\n  metrics:\n    l1: mae(p, y)\n  total: 2*l1\n",
         "loss.yaml:3:5: loss.metrics.l1: metric 'l1' is used by the total; metrics never carry gradient, "
         "move it under terms",
@@ -156,6 +276,31 @@ SCHEMA_ERRORS = [
         "loss:\n  imports: os\n  total: mse(p, y)\n",
         "loss.yaml:2:3: loss.imports: must be a list of module names, not a string",
         id="imports-not-a-list",
+    ),
+    pytest.param(
+        "loss:\n  imports: [my.terms, 1]\n  total: mse(p, y)\n",
+        "loss.yaml:2:23: loss.imports.1: must be a module name such as 'my_project.losses', not 1",
+        id="import-not-a-module-name",
+    ),
+    pytest.param(
+        "loss:\n  terms:\n    a: mse(p, y)\n  total: a\n  weighting: {method: uncertainty}\n",
+        "loss.yaml:5:3: loss.weighting: give either total or weighting, not both",
+        id="weighting-and-total",
+    ),
+    pytest.param(
+        "loss:\n  terms:\n    a: mse(p, y)\n  weighting: {method: uncertainty, terms: a}\n",
+        "loss.yaml:4:36: loss.weighting.terms: must be a non-empty list of term names, not a string",
+        id="weighting-terms-not-a-list",
+    ),
+    pytest.param(
+        "loss:\n  terms:\n    recon: mse(p, y)\n  weighting:\n    method: uncertainty\n    terms: [recon, recn]\n",
+        "loss.yaml:6:20: loss.weighting.terms.1: 'recn' is not one of the terms (did you mean 'recon'?)",
+        id="weighting-unknown-term",
+    ),
+    pytest.param(
+        "loss:\n  terms:\n    a: mse(p, y)\n  weighting: {method: uncertainty, init: [1]}\n",
+        "loss.yaml:4:36: loss.weighting.init: must be a number, string or boolean, not a list",
+        id="weighting-option-type",
     ),
     pytest.param(
         "loss: [1, 2]\n",
@@ -169,12 +314,38 @@ SCHEMA_ERRORS = [
         id="no-section",
     ),
     pytest.param(
+        "model: {}\nlos: mse(p, y)\n",
+        "loss.yaml:2:1: los: found no 'loss' section; is 'los' a misspelling of it?",
+        id="misspelt-section",
+    ),
+    pytest.param(
+        "terms:\n  a: mse(p, y)\ntotl: a\n",
+        "loss.yaml:3:1: totl: unknown key 'totl' (did you mean 'total'?); "
+        "allowed: inputs, terms, metrics, total, weighting, imports",
+        id="unknown-key-in-a-bare-section",
+    ),
+    pytest.param(
         "loss:\n  total: a\n  total: b\n", "loss.yaml:3:3: invalid YAML: duplicate key 'total'", id="duplicate-key"
     ),
     pytest.param(
         "loss: [unclosed\n",
         "loss.yaml:2:1: invalid YAML: expected ',' or ']', but got '<stream end>'",
         id="yaml-syntax",
+    ),
+    pytest.param(
+        "loss:\n  total: \x07mse(p, y)\n",
+        "loss.yaml:2:10: invalid YAML: unacceptable character #x0007: special characters are not allowed",
+        id="yaml-bad-character",
+    ),
+    pytest.param(
+        "loss:\n  total: mse(p, y)\n  ? [a, b]\n  : 1\n",
+        "loss.yaml:3:5: invalid YAML: a key must be a plain value",
+        id="yaml-list-as-key",
+    ),
+    pytest.param(
+        "loss:\n  <<: 3\n  total: mse(p, y)\n",
+        "loss.yaml:2:7: invalid YAML: << merges a mapping or a list of mappings into a mapping",
+        id="yaml-merge-of-a-scalar",
     ),
 ]
 

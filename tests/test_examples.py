@@ -76,6 +76,8 @@ def test_mindspore_l1_reductions_config() -> None:
     assert out.total.item() == 1.5
     assert out["l1_sum"].item() == 9.0
     assert out["l1_none"].tolist() == [[1.0, 0.0, 2.0], [1.0, 2.0, 3.0]]
+    for name, reduction in [("total", "mean"), ("l1_sum", "sum"), ("l1_none", "none")]:
+        torch.testing.assert_close(out[name], nn.L1Loss(reduction=reduction)(x, y))
 
 
 def test_mindspore_multilabel_config() -> None:

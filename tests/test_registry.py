@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 
 import losslang
-from losslang.registry import REGISTRY, Registry, spec_of
+from losslang.registry import REGISTRY, Registry, snapshot, spec_of
 
 
 def test_builtins_are_registered_with_aliases() -> None:
@@ -84,7 +84,7 @@ def test_unsupported_annotation_is_refused() -> None:
 
 
 def test_term_name_must_be_an_identifier() -> None:
-    with pytest.raises(losslang.LossArityError, match="must be an identifier"):
+    with pytest.raises(losslang.LossArityError, match="must be an identifier, not 'not a name'"):
         spec_of("not a name", lambda x: x)
 
 
@@ -167,3 +167,88 @@ def test_constructor_arguments_must_be_constants() -> None:
     assert "argument 'init' of learned() builds the module and must be a constant, not the tensor p" in str(
         caught.value
     )
+
+
+def test_register_decorator_with_aliases_reaches_formulas() -> None:
+    with snapshot():
+
+        @losslang.register("cubed", aliases=("l3", "cube_error"))
+        def cubed(pred: Tensor, target: Tensor, *, scale: float = 1.0) -> Tensor:
+            """Mean cubed absolute error."""
+            return scale * (pred - target).abs().pow(3).mean()
+
+        assert cubed(torch.full((2,), 2.0), torch.zeros(2)).item() == 8.0  # the decorator returns the function
+        loss = losslang.compile("l3(p, y) + cube_error(p, y, scale=0.5)")
+        out = loss(p=torch.full((2,), 2.0), y=torch.zeros(2))
+        assert out.metrics() == {"total": 12.0, "cubed(p, y)": 8.0, "cubed(p, y, scale=0.5)": 4.0}
+    assert "l3" not in REGISTRY
+
+
+@pytest.mark.parametrize(
+    ("aliases", "message"),
+    [
+        pytest.param(
+            ("not valid",),
+            "cannot register 'cubed': a term name or alias must be an identifier, not 'not valid'",
+            id="not-an-identifier",
+        ),
+        pytest.param(
+            ("mse",), "a term named 'mse' is already registered; pass override=True to replace it", id="builtin"
+        ),
+        pytest.param(
+            ("l1",), "a term named 'l1' is already registered; pass override=True to replace it", id="builtin-alias"
+        ),
+    ],
+)
+def test_register_refuses_bad_or_taken_aliases(aliases: tuple[str, ...], message: str) -> None:
+    with snapshot(), pytest.raises(losslang.LossLangError) as caught:
+        losslang.register("cubed", aliases=aliases)(lambda pred: pred)
+    assert str(caught.value) == message
+    assert "cubed" not in REGISTRY  # nothing half-registered
+
+
+def test_a_string_alias_is_one_alias() -> None:
+    with snapshot():
+        losslang.register("cubed", aliases="l3")(lambda pred: pred.sum())
+        assert REGISTRY.lookup("l3") is REGISTRY.lookup("cubed")
+        assert "l" not in REGISTRY and "3" not in REGISTRY
+
+
+def fake(pred: Tensor, target: Tensor) -> Tensor:
+    """Not the built-in: a hundred times the summed difference."""
+    return 100 * (pred - target).sum()
+
+
+@pytest.mark.parametrize("name", ["mse", "l1", "mae"])
+def test_override_replaces_a_builtin_or_an_alias(name: str) -> None:
+    p, y = torch.ones(2), torch.zeros(2)
+    with snapshot():
+        losslang.register(name, override=True)(fake)
+        assert losslang.compile(f"{name}(p, y)")(p=p, y=y).total.item() == 200.0
+    assert losslang.compile(f"{name}(p, y)")(p=p, y=y).total.item() == 1.0
+
+
+class ScaledL1(torch.nn.Module):
+    """A learned scale times the mean absolute error, with a fixed offset buffer."""
+
+    def __init__(self, init: float = 1.0, offset: float = 0.0) -> None:
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.tensor(init))
+        self.register_buffer("offset", torch.tensor(offset))
+
+    def forward(self, pred: Tensor, target: Tensor) -> Tensor:
+        return self.scale * (pred - target).abs().mean() + self.offset
+
+
+def test_registering_a_module_class_globally() -> None:
+    with snapshot():
+        assert losslang.register("scaled_l1_module", aliases=("sl1m",))(ScaledL1) is ScaledL1
+        assert REGISTRY.lookup("sl1m").signature == "scaled_l1_module(pred, target, *, init=1.0, offset=0.0)"
+        loss = losslang.compile("sl1m(p, y, init=3.0, offset=0.5)")
+    state = loss.state_dict()
+    assert state["body.scaled_l1_module_0.scale"].item() == 3.0 and state["body.scaled_l1_module_0.offset"] == 0.5
+    assert [name for name, _ in loss.named_parameters()] == ["body.scaled_l1_module_0.scale"]
+    out = loss(p=torch.ones(2), y=torch.zeros(2))
+    assert out.total.item() == 3.5
+    out.total.backward()
+    assert next(loss.parameters()).grad.item() == 1.0
