@@ -23,6 +23,10 @@ from losslang.parser import parse
 
 KEYS = ("inputs", "terms", "metrics", "total", "weighting", "imports")
 _PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+# PyYAML composes recursively: deeper nesting would reach Python's recursion limit. Generous
+# for any training config.
+MAX_NESTING = 100
+_BUILDING = object()  # marks a node whose value is being built, to catch an alias to itself
 Key = tuple[str | int, ...]
 
 
@@ -98,7 +102,10 @@ def read(path_or_mapping: str | Path | Mapping[str, Any]) -> Document:
     if type(path_or_mapping).__module__.startswith("omegaconf"):
         from omegaconf import OmegaConf
 
-        return Document(OmegaConf.to_container(path_or_mapping, resolve=True))  # type: ignore[arg-type]
+        try:
+            return Document(OmegaConf.to_container(path_or_mapping, resolve=True))  # type: ignore[arg-type]
+        except Exception as error:  # an interpolation that does not resolve
+            raise LossConfigError(f"cannot resolve the OmegaConf config: {type(error).__name__}: {error}") from None
     if not isinstance(path_or_mapping, Mapping):
         raise LossConfigError(f"load() takes a YAML path or a mapping, not {type(path_or_mapping).__name__}")
     return Document(path_or_mapping)
@@ -107,12 +114,13 @@ def read(path_or_mapping: str | Path | Mapping[str, Any]) -> Document:
 def _read(path: Path) -> Document:
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
+    except (OSError, ValueError) as error:  # ValueError: undecodable bytes, a NUL in the path
         raise LossConfigError(f"cannot read {path}: {error}") from None
     document = Document(None, str(path))
     try:
+        _check_nesting(text)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
-        document.data = _construct(node, (), document.marks) if node is not None else {}
+        document.data = _construct(node, (), document.marks, {}) if node is not None else {}
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}: " if mark else f"{path}: "
@@ -122,31 +130,76 @@ def _read(path: Path) -> Document:
     return document
 
 
-def _construct(node: yaml.Node, path: Key, marks: dict[Key, yaml.Mark]) -> Any:
-    """Safe-load ``node`` like ``yaml.safe_load``, recording where each value starts."""
+def _check_nesting(text: str) -> None:
+    """Refuse collections nested deeper than ``MAX_NESTING``, reading events (which does not recurse)."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        depth += isinstance(event, yaml.CollectionStartEvent) - isinstance(event, yaml.CollectionEndEvent)
+        if depth > MAX_NESTING:
+            reason = f"lists and mappings nest more than {MAX_NESTING} levels deep"
+            raise yaml.composer.ComposerError(None, None, reason, event.start_mark)
+
+
+def _construct(node: yaml.Node, path: Key, marks: dict[Key, yaml.Mark], built: dict[int, Any]) -> Any:
+    """Safe-load ``node`` like ``yaml.safe_load``, recording where each value starts.
+
+    ``built`` holds the value of every node built so far: an alias is the value of its anchor,
+    built once, since aliases of aliases would otherwise build exponentially many copies.
+    """
     marks[path] = node.start_mark
+    if id(node) in built:
+        if built[id(node)] is _BUILDING:
+            raise yaml.constructor.ConstructorError(None, None, "found an alias to itself", node.start_mark)
+        return built[id(node)]
     if isinstance(node, yaml.CollectionNode) and node.tag not in _PLAIN_TAGS:
         # safe_load refuses such tags too (!!python/object...); never build them.
         raise yaml.constructor.ConstructorError(
             None, None, f"could not determine a constructor for the tag {node.tag!r}", node.start_mark
         )
+    built[id(node)] = _BUILDING
     if isinstance(node, yaml.MappingNode):
-        result: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = _construct(key_node, path, {})
-            if key in result:
-                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-            result[key] = _construct(value_node, (*path, key), marks)
-            marks[(*path, key)] = key_node.start_mark  # an entry is where its key is written
-        return result
-    if isinstance(node, yaml.SequenceNode):
-        return [_construct(item, (*path, index), marks) for index, item in enumerate(node.value)]
-    return yaml.constructor.SafeConstructor().construct_object(node)
+        built[id(node)] = _mapping(node, path, marks, built)
+    elif isinstance(node, yaml.SequenceNode):
+        built[id(node)] = [_construct(item, (*path, index), marks, built) for index, item in enumerate(node.value)]
+    else:
+        built[id(node)] = _scalar(node)
+    return built[id(node)]
+
+
+def _scalar(node: yaml.Node) -> Any:
+    try:
+        return yaml.constructor.SafeConstructor().construct_object(node)
+    except yaml.MarkedYAMLError:
+        raise
+    except Exception as error:  # PyYAML's own failures: a 5000-digit integer, `!!int` of nothing, a 13th month
+        text = node.value if len(node.value) <= 20 else f"{node.value[:20]}..."
+        tag = str(node.tag).removeprefix("tag:yaml.org,2002:")
+        reason = f"cannot read {text!r} as {tag}: {type(error).__name__}: {error}"
+        raise yaml.constructor.ConstructorError(None, None, reason, node.start_mark) from None
+
+
+def _mapping(node: yaml.MappingNode, path: Key, marks: dict[Key, yaml.Mark], built: dict[int, Any]) -> dict[Any, Any]:
+    result: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        key = _construct(key_node, path, {}, built)
+        try:
+            hash(key)
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                None, None, "a key may not be a list or mapping", key_node.start_mark
+            ) from None
+        if key in result:
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+        result[key] = _construct(value_node, (*path, key), marks, built)
+        marks[(*path, key)] = key_node.start_mark  # an entry is where its key is written
+    return result
 
 
 def _section(document: Document, key: str | None) -> tuple[Key, Any]:
     data = document.data
     if key is not None:
+        if not isinstance(key, str):
+            raise LossConfigError(f"key= must be a dotted name such as 'model.loss', not {type(key).__name__}")
         path: Key = tuple(key.split("."))
         for depth, part in enumerate(path):
             if not isinstance(data, Mapping) or part not in data:
@@ -239,6 +292,8 @@ def _weighting(document: Document, path: Key, block: Any, terms: list[str]) -> s
     """The total that a ``weighting: {method: ..., terms: [...], option: value}`` block stands for."""
     if not isinstance(block, Mapping) or not isinstance(block.get("method"), str):
         raise document.error(path, "must be a mapping with a method, e.g. {method: uncertainty, terms: [a, b]}")
+    if not block["method"].isidentifier():
+        raise document.error((*path, "method"), f"must be the name of a weighting scheme, not {block['method']!r}")
     weighted = block.get("terms", terms)
     if not isinstance(weighted, list) or not weighted:
         raise document.error((*path, "terms"), f"must be a non-empty list of term names, not {_kind(weighted)}")
@@ -249,10 +304,16 @@ def _weighting(document: Document, path: Key, block: Any, terms: list[str]) -> s
     options = []
     for option, value in block.items():
         if option not in ("method", "terms"):
-            if isinstance(value, bool) or not isinstance(value, str | int | float):
+            # Each option becomes `option=value` in the formula text: nothing may spill out of it.
+            if not isinstance(option, str) or not option.isidentifier():
+                raise document.error((*path, option), f"{option!r} is not a valid option name")
+            if not isinstance(value, bool | str | int | float):
                 raise document.error((*path, option), f"must be a number, string or boolean, not {_kind(value)}")
-            text = {True: "true", False: "false"}.get(value, value) if isinstance(value, bool) else value
-            options.append(f'{option}="{text}"' if isinstance(value, str) else f"{option}={text!r}")
+            if isinstance(value, str) and set(value) & set('"\\\n'):
+                reason = "a string option may not hold a double quote, backslash or line break"
+                raise document.error((*path, option), reason)
+            text = ("true" if value else "false") if isinstance(value, bool) else repr(value)
+            options.append(f'{option}="{value}"' if isinstance(value, str) else f"{option}={text}")
     return f"{block['method']}({', '.join([*weighted, *options])})"
 
 
