@@ -23,9 +23,16 @@ from losslang.registry import REGISTRY
 def _loss(args: argparse.Namespace) -> LossModule:
     """A formula given on the command line, or a YAML file's loss."""
     target: str = args.loss
-    if target.endswith((".yaml", ".yml")) or Path(target).is_file():
+    if target.endswith((".yaml", ".yml")) or _is_file(target):
         return load(target, key=args.key, allow_imports=args.allow_imports)
     return LossModule(target)
+
+
+def _is_file(target: str) -> bool:
+    try:
+        return Path(target).is_file()
+    except (OSError, ValueError):  # a formula too long to be a file name
+        return False
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -73,8 +80,11 @@ def _read_inputs(path: Path) -> Mapping[str, Any]:
             import numpy as np
         except ImportError:
             raise LossConfigError("reading .npz files needs numpy: pip install numpy") from None
-        with np.load(path) as arrays:
-            return {name: torch.from_numpy(arrays[name]) for name in arrays.files}
+        try:
+            with np.load(path) as arrays:
+                return {name: torch.from_numpy(arrays[name]) for name in arrays.files}
+        except Exception as error:  # not an .npz, pickled objects (refused), strings
+            raise LossConfigError(f"cannot read {path} with numpy.load: {type(error).__name__}: {error}") from None
     try:
         inputs = torch.load(path, weights_only=True, map_location="cpu")
     except Exception as error:
