@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from losslang import ast
-from losslang.errors import LossArityError, LossLangError, LossNameError, did_you_mean
+from losslang.errors import LossArityError, LossLangError, LossNameError, LossSyntaxError, did_you_mean
+from losslang.parser import MAX_DEPTH
 from losslang.registry import Param, Registry, TermSpec
 
 _ARITHMETIC_OPERANDS = (ast.String, ast.Bool, ast.List)
@@ -90,11 +91,16 @@ class _Checker:
         self.loss_calls: dict[ast.Call, None] = {}
         self.weighted: dict[ast.Expr, None] = {}  # the arguments of weighting schemes
         self.uses_step = False
+        # Per defined term, computed once: a term used twice by each of the next would otherwise
+        # be walked 2**n times, and a long chain of terms would nest past the recursion limit.
+        self.reads_input: dict[str, bool] = {}
+        self.depths: dict[str, int] = {}
 
     def run(self) -> Checked:
         for assign in self.program.assigns:
             self.define(assign)
         total = self.value(self.program.total)
+        self.check_depth(total, "the total", self.program.total)
         if _is_constant(total) or not self.depends_on_input(total):
             raise self.error(LossArityError, "the total does not depend on any input", self.program.total)
         reported = {name: ast.Ref(name) for name in self.definitions}
@@ -130,8 +136,18 @@ class _Checker:
         if _is_constant(value):
             self.weights[assign.name] = value
         else:
+            self.depths[assign.name] = self.check_depth(value, f"term {assign.name!r}", assign)
+            self.reads_input[assign.name] = self.depends_on_input(value)
             self.definitions[assign.name] = value
         self.current = None
+
+    def check_depth(self, value: ast.Expr, what: str, node: ast.Node) -> int:
+        """How deep ``value`` nests with the terms it uses written out, which the compiler recurses through."""
+        depth = _depth(value, self.depths)
+        if depth > MAX_DEPTH:
+            message = f"{what} nests more than {MAX_DEPTH} levels deep, counting the terms it uses; chain fewer terms"
+            raise self.error(LossSyntaxError, message, node)
+        return depth
 
     def expression(self, node: ast.Expr) -> ast.Expr:
         match node:
@@ -217,21 +233,31 @@ class _Checker:
     def forward_reference(self, name: str) -> str:
         if name == self.current:
             return f"{name!r} is used in its own definition"
-        cycle = self.cycle_from(name, [self.current or ""])
+        cycle = self.cycle_from(name, self.current or "")
         if cycle:
             return f"terms form a cycle: {' -> '.join(cycle)}"
         return f"{name!r} is used before it is defined"
 
-    def cycle_from(self, name: str, path: list[str]) -> list[str]:
-        """The reference chain from ``path`` through ``name`` back to ``path[0]``, or ``[]``."""
-        if name == path[0]:
-            return [*path, name]
-        if name in path or name not in self.positions:
-            return []
-        for used in names_used(self.positions[name].value):
-            cycle = self.cycle_from(used, [*path, name])
-            if cycle:
-                return cycle
+    def cycle_from(self, name: str, start: str) -> list[str]:
+        """The reference chain from ``start`` through ``name`` back to ``start``, or ``[]``.
+
+        A depth-first search without recursion that visits each term once: a long chain of
+        forward references must neither exhaust the stack nor be walked once per path.
+        """
+        parents = {name: start}
+        stack = [name]
+        while stack:
+            current = stack.pop()
+            used = names_used(self.positions[current].value) if current in self.positions else []
+            if start in used:
+                chain = [current]
+                while chain[-1] != name:
+                    chain.append(parents[chain[-1]])
+                return [start, *reversed(chain), start]
+            for following in reversed(used):
+                if following not in parents:
+                    parents[following] = current
+                    stack.append(following)
         return []
 
     def call(self, node: ast.Call) -> ast.Call:
@@ -297,7 +323,7 @@ class _Checker:
             case ast.Input():
                 return True
             case ast.Ref(name):
-                return self.depends_on_input(self.definitions[name])
+                return self.reads_input[name]
             case ast.Neg(operand):
                 return self.depends_on_input(operand)
             case ast.Binary(_, left, right):
@@ -342,6 +368,22 @@ def names_used(node: ast.Node) -> list[str]:
         case ast.List(items):
             return [name for item in items for name in names_used(item)]
     return []
+
+
+def _depth(node: ast.Expr, depths: Mapping[str, int]) -> int:
+    """How deep ``node`` nests once the terms it uses (of nesting ``depths``) are written out in place."""
+    match node:
+        case ast.Ref(name):
+            return 1 + depths[name]
+        case ast.Neg(operand) | ast.Index(operand):
+            return 1 + _depth(operand, depths)
+        case ast.Binary(_, left, right):
+            return 1 + max(_depth(left, depths), _depth(right, depths))
+        case ast.Call(_, args, keywords):
+            return 1 + max((_depth(arg, depths) for arg in (*args, *(k.value for k in keywords))), default=0)
+        case ast.List(items):
+            return 1 + max((_depth(item, depths) for item in items), default=0)
+    return 1
 
 
 def _summands(node: ast.Expr) -> list[ast.Expr]:

@@ -24,9 +24,16 @@ from losslang.registry import REGISTRY, TermSpec
 def _loss(args: argparse.Namespace) -> LossModule:
     """A formula given on the command line, or a YAML file's loss."""
     target: str = args.loss
-    if target.endswith((".yaml", ".yml")) or Path(target).is_file():
+    if target.endswith((".yaml", ".yml")) or _is_file(target):
         return load(target, key=args.key, allow_imports=args.allow_imports)
     return LossModule(target)
+
+
+def _is_file(target: str) -> bool:
+    try:
+        return Path(target).is_file()
+    except (OSError, ValueError):  # a formula too long to be a file name
+        return False
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -85,7 +92,7 @@ def _read_inputs(path: Path) -> Mapping[str, Any]:
         try:
             with np.load(path) as arrays:  # allow_pickle stays False: an inputs file never runs code
                 return {name: torch.from_numpy(arrays[name]) for name in arrays.files}
-        except (OSError, ValueError, TypeError) as error:
+        except Exception as error:  # not an .npz, pickled objects (refused), strings
             raise LossConfigError(f"cannot read {path} as an .npz of arrays: {error}") from None
     try:
         inputs = torch.load(path, weights_only=True, map_location="cpu")

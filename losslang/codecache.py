@@ -38,11 +38,12 @@ def generate(source: str, registry: Registry) -> tuple[Checked, Graph]:
         ...     "uncertainty(mse(p, y), mae(p, y))", REGISTRY)[1].module  # learned weights: its own
         False
     """
+    program = parse(source)  # cached; refuses what is not text before it is used as a key
     with _LOCK:
         cached = _GENERATED.get(source)
     if cached is not None and _resolves_alike(cached[0], registry):
         return cached
-    checked = check(parse(source), registry)
+    checked = check(program, registry)
     graph = build(checked)
     if next(graph.module.children(), None) is None:
         with _LOCK:

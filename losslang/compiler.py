@@ -71,7 +71,8 @@ class _Builder:
     def __init__(self, checked: Checked) -> None:
         self.checked = checked
         self.graph = fx.Graph()
-        self.inputs = {path: self.graph.placeholder("_".join(path)) for path in checked.inputs}
+        names = _parameter_names(checked.inputs)
+        self.inputs = {path: self.graph.placeholder(name) for path, name in zip(checked.inputs, names, strict=True)}
         self.step = self.graph.placeholder("step") if checked.uses_step else None
         self.nodes: dict[tuple[Any, ...], fx.Node] = {}
         self.root = torch.nn.Module()  # holds the nn.Module terms, one per distinct construction
@@ -213,6 +214,21 @@ class _Builder:
                 raise LossArityError(reason) from None
             self.modules[key] = name
         return self.modules[key]
+
+
+def _parameter_names(paths: tuple[tuple[str, ...], ...]) -> list[str]:
+    """A distinct parameter name for each input: ``out.logits`` and ``out_logits`` both join to ``out_logits``."""
+    taken = {"step"}
+    names = []
+    for path in paths:
+        name = base = "_".join(path)
+        count = 0
+        while name in taken:
+            count += 1
+            name = f"{base}_{count}"
+        taken.add(name)
+        names.append(name)
+    return names
 
 
 def _subscript(item: ast.Subscript) -> int | slice | Any:

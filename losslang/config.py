@@ -25,6 +25,9 @@ from losslang.parser import parse
 KEYS = ("inputs", "terms", "metrics", "total", "weighting", "imports")
 _PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 _MERGE = "tag:yaml.org,2002:merge"
+# PyYAML composes recursively: deeper nesting would reach Python's recursion limit. Generous
+# for any training config.
+MAX_NESTING = 100
 Key = tuple[str | int, ...]
 
 
@@ -119,10 +122,11 @@ def read(path_or_mapping: str | Path | Mapping[str, Any]) -> Document:
 def _read(path: Path) -> Document:
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
+    except (OSError, ValueError) as error:  # ValueError: undecodable bytes, a NUL in the path
         raise LossConfigError(f"cannot read {path}: {error}") from None
     document = Document(None, str(path))
     try:
+        _check_nesting(text)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         document.data = _Builder(document.marks, document.aliases).build(node, ()) if node is not None else {}
     except yaml.MarkedYAMLError as error:
@@ -138,6 +142,16 @@ def _read(path: Path) -> Document:
     except yaml.YAMLError as error:
         raise LossConfigError(f"invalid YAML: {error}", where=f"{path}: ") from None
     return document
+
+
+def _check_nesting(text: str) -> None:
+    """Refuse collections nested deeper than ``MAX_NESTING``, reading events (which does not recurse)."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        depth += isinstance(event, yaml.CollectionStartEvent) - isinstance(event, yaml.CollectionEndEvent)
+        if depth > MAX_NESTING:
+            reason = f"lists and mappings nest more than {MAX_NESTING} levels deep"
+            raise yaml.composer.ComposerError(None, None, reason, event.start_mark)
 
 
 @dataclass
@@ -167,7 +181,7 @@ class _Builder:
             items: list[Any] = self._remember(node, path, [])
             items.extend(self.build(item, (*path, index)) for index, item in enumerate(node.value))
             return items
-        return self._remember(node, path, yaml.constructor.SafeConstructor().construct_object(node))
+        return self._remember(node, path, _scalar(node))
 
     def _remember(self, node: yaml.Node, path: Key, value: Any) -> Any:
         self.built[id(node)] = (value, path)
@@ -184,7 +198,7 @@ class _Builder:
                 continue
             if not isinstance(key_node, yaml.ScalarNode):
                 raise _refuse(key_node, "a key must be a plain value")
-            key = yaml.constructor.SafeConstructor().construct_object(key_node)
+            key = _scalar(key_node)
             if key in explicit:
                 raise _refuse(key_node, f"duplicate key {key!r}")
             explicit.add(key)
@@ -209,9 +223,23 @@ def _refuse(node: yaml.Node, reason: str) -> yaml.constructor.ConstructorError:
     return yaml.constructor.ConstructorError(None, None, reason, node.start_mark)
 
 
+def _scalar(node: yaml.Node) -> Any:
+    try:
+        return yaml.constructor.SafeConstructor().construct_object(node)
+    except yaml.MarkedYAMLError:
+        raise
+    except Exception as error:  # PyYAML's own failures: a 5000-digit integer, `!!int` of nothing, a 13th month
+        text = node.value if len(node.value) <= 20 else f"{node.value[:20]}..."
+        tag = str(node.tag).removeprefix("tag:yaml.org,2002:")
+        reason = f"cannot read {text!r} as {tag}: {type(error).__name__}: {error}"
+        raise yaml.constructor.ConstructorError(None, None, reason, node.start_mark) from None
+
+
 def _section(document: Document, key: str | None) -> tuple[Key, Any]:
     data = document.data
     if key is not None:
+        if not isinstance(key, str):
+            raise LossConfigError(f"key= must be a dotted name such as 'model.loss', not {type(key).__name__}")
         path: Key = tuple(key.split("."))
         for depth, part in enumerate(path):
             if not isinstance(data, Mapping) or part not in data:
@@ -333,6 +361,8 @@ def _weighting(document: Document, path: Key, block: Any, terms: list[str]) -> s
     """
     if not isinstance(block, Mapping) or not isinstance(block.get("method"), str):
         raise document.error(path, "must be a mapping with a method, e.g. {method: uncertainty, terms: [a, b]}")
+    if not block["method"].isidentifier():
+        raise document.error((*path, "method"), f"must be the name of a weighting scheme, not {block['method']!r}")
     weighted = block.get("terms", terms)
     if not isinstance(weighted, list) or not weighted:
         raise document.error((*path, "terms"), f"must be a non-empty list of term names, not {_kind(weighted)}")
@@ -343,8 +373,14 @@ def _weighting(document: Document, path: Key, block: Any, terms: list[str]) -> s
     options = []
     for option, value in block.items():
         if option not in ("method", "terms"):
+            # Each option becomes `option=value` in the formula text: nothing may spill out of it.
+            if not isinstance(option, str) or not option.isidentifier():
+                raise document.error((*path, option), f"{option!r} is not a valid option name")
             if not isinstance(value, str | int | float):  # bool is an int
                 raise document.error((*path, option), f"must be a number, string or boolean, not {_kind(value)}")
+            if isinstance(value, str) and set(value) & set('"\\\n'):
+                reason = "a string option may not hold a double quote, backslash or line break"
+                raise document.error((*path, option), reason)
             options.append(f"{option}={_constant(value)}")
     rest = [name for name in terms if name not in weighted]  # not weighted, but still in the gradient
     return " + ".join([f"{block['method']}({', '.join([*weighted, *options])})", *rest])

@@ -288,17 +288,14 @@ class LossModule(nn.Module):
             args.append(buffers["step"] if step is None else _step_value(step, buffers["step"].device))
         skipping = self.nan_policy == "skip"
         states = snapshot(self.body) if skipping and self.training else []
+        grad_enabled = torch.is_grad_enabled()
         try:
             values = self._run(*args)
-        except LossLangError:
-            raise
         except Exception as error:
+            torch.set_grad_enabled(grad_enabled)  # a metric that raised has left gradients switched off
             raise self._failure(args, error) from None
-        if values[0].dim():  # the one check per call
-            shape = tuple(values[0].shape)
-            raise LossShapeError(
-                f"the total has shape {shape}, not a scalar; reduce it, e.g. mean(...): {self.canonical}"
-            )
+        if values[0].dim() or not values[0].is_floating_point():  # the one check per call
+            raise self._bad_total(values[0])
         if skipping:
             values, skipped = skip_non_finite(self.body, self._graph.guarded, values, args, states)
             flags = values[0].new_zeros(()), values[0].new_ones(())
@@ -382,15 +379,37 @@ class LossModule(nn.Module):
         where = "the total" if first == 0 else f"term {self._names[first]!r}"
         raise LossValueError(f"{where} is {kind}; {cause}")
 
+    def _bad_total(self, total: Tensor) -> LossShapeError:
+        if total.dim():
+            reason = f"the total has shape {tuple(total.shape)}, not a scalar; reduce it, e.g. mean(...)"
+        else:
+            reason = f"the total is a {total.dtype} tensor, so it cannot be backpropagated; give the loss float inputs"
+        return LossShapeError(f"{reason}: {self.canonical}")
+
     def _failure(self, args: list[Any], error: Exception) -> LossLangError:
-        """Find which term a torch error came from by replaying the graph node by node (error path only)."""
-        failed = _Replay(self.body).failing_node(args)
+        """Name the term an error came from, found by replaying the graph node by node (error path only).
+
+        An error of losslang's own from a term function (checking its inputs) gets the term's name
+        in front; a torch error is wrapped, with the shapes and dtypes of the operands when it is
+        about them.
+        """
+        replay = _Replay(self.body)
+        failed = replay.failing_node(args)
         outputs = next(node for node in self.body.graph.nodes if node.op == "output").args[0]
         order = self._graph.evaluation_order
-        index = next((i for i in order if failed is not None and _depends_on(outputs[i], failed)), 0)
+        terms = [i for i in order if not self._names[i].startswith("weight/")]  # a scheme's weights are not terms
+        index = next((i for i in terms if failed is not None and _depends_on(outputs[i], failed)), 0)
         where = "the total" if index == 0 else f"term {self._names[index]!r}"
-        kind = LossShapeError if any(word in str(error) for word in ("size", "shape", "dimension")) else LossValueError
-        return kind(f"{where} failed: {type(error).__name__}: {error}")
+        if isinstance(error, LossLangError):
+            # A weighting scheme's own errors already name the scheme and the term at fault; the
+            # replay, without gradients, may not meet the error at all.
+            if failed is None or _is_scheme(self.body, failed):
+                return error
+            return error.relocated(where=f"{where}: {error.where}")
+        if not any(word in str(error) for word in ("size", "shape", "dimension", "dtype")):
+            return LossValueError(f"{where} failed: {type(error).__name__}: {error}")
+        operands = ", ".join(f"{tuple(value.shape)} {value.dtype}" for value in replay.operands)
+        return LossShapeError(f"{where} failed: {type(error).__name__}: {error} (operands: {operands})")
 
     def get_extra_state(self) -> dict[str, str]:
         """The canonical formula, saved in ``state_dict`` so that a state cannot be loaded into another loss."""
@@ -448,12 +467,16 @@ class _Replay(fx.Interpreter):
     """Runs the generated graph node by node to find the node that raises."""
 
     def failing_node(self, args: list[Any]) -> fx.Node | None:
-        """The node whose evaluation raises on ``args``, or ``None``."""
+        """The node whose evaluation raises on ``args``, or ``None``; ``operands`` are the tensors it was given."""
         self.failed: fx.Node | None = None
+        self.operands: list[Tensor] = []
         try:
             with torch.no_grad():
                 self.run(*args)
         except Exception:
+            if self.failed is not None:
+                positional, keywords = self.fetch_args_kwargs_from_env(self.failed)
+                self.operands = [value for value in (*positional, *keywords.values()) if torch.is_tensor(value)]
             return self.failed
         return None
 
@@ -461,6 +484,10 @@ class _Replay(fx.Interpreter):
         """Remember the node, then run it."""
         self.failed = node
         return super().run_node(node)
+
+
+def _is_scheme(module: fx.GraphModule, node: fx.Node) -> bool:
+    return node.op == "call_module" and isinstance(module.get_submodule(str(node.target)), WeightingScheme)
 
 
 def _depends_on(node: Any, target: fx.Node) -> bool:

@@ -17,7 +17,7 @@ import lark
 from lark import Token, Transformer_NonRecursive, v_args
 
 from losslang import ast
-from losslang.errors import LossSyntaxError
+from losslang.errors import LossArityError, LossSyntaxError
 
 _OPENERS = {"LPAR", "LSQB"}
 _CLOSERS = {"RPAR", "RSQB"}
@@ -53,11 +53,12 @@ def grammar_path() -> Path:
     raise FileNotFoundError("losslang.lark is missing from the installation; reinstall losslang")
 
 
-class _TooDeepError(Exception):
-    """Brackets nested deeper than ``MAX_DEPTH``, at ``token``."""
+class _RefusedError(Exception):
+    """A token refused before parsing, with the reason: brackets nested too deep, an index too long."""
 
-    def __init__(self, token: Token) -> None:
+    def __init__(self, token: Token, reason: str) -> None:
         self.token = token
+        self.reason = reason
 
 
 class _NewlinesInBrackets:
@@ -70,7 +71,10 @@ class _NewlinesInBrackets:
         for token in stream:
             depth += (token.type in _OPENERS) - (token.type in _CLOSERS)
             if depth > MAX_DEPTH:
-                raise _TooDeepError(token)
+                raise _RefusedError(token, _TOO_DEEP)
+            if token.type == "INT" and len(token) > _DIGITS:  # int() of it would raise inside the Transformer
+                reason = f"the index {token[:20]}... has {len(token):,} digits; it cannot be an index"
+                raise _RefusedError(token, reason)
             if token.type != "_NL" or depth <= 0:
                 yield token
 
@@ -154,7 +158,6 @@ class _Build(Transformer_NonRecursive):
         return int("".join(children))
 
 
-@functools.lru_cache(maxsize=1024)
 def parse(source: str) -> ast.Program:
     """Parse a formula or program into its immutable syntax tree.
 
@@ -166,6 +169,7 @@ def parse(source: str) -> ast.Program:
 
     Raises:
         LossSyntaxError: with ``.line``, ``.column``, the quoted line, a caret and what was expected.
+        LossArityError: ``source`` is not a string.
 
     Example:
         >>> from losslang import parse
@@ -176,16 +180,25 @@ def parse(source: str) -> ast.Program:
         >>> parse(str(program)) == program
         True
     """
+    if not isinstance(source, str):
+        raise LossArityError(f"a formula must be a string, not {type(source).__name__}")
     if len(source) > MAX_LENGTH:
         raise LossSyntaxError(
             f"the formula is {len(source):,} characters long; the limit is {MAX_LENGTH:,}", line=1, column=1
         )
+    return _parse(source)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse(source: str) -> ast.Program:
+    """:func:`parse` of a string of acceptable length: a pure function of the text, so cached."""
     try:
         tree = _lark().parse(source)
     except lark.exceptions.UnexpectedInput as error:
         raise _syntax_error(source, error) from None
-    except _TooDeepError as error:
-        raise LossSyntaxError(_TOO_DEEP, source=source, line=error.token.line, column=error.token.column) from None
+    except _RefusedError as error:
+        token = error.token
+        raise LossSyntaxError(error.reason, source=source, line=token.line, column=token.column) from None
     program = dataclasses.replace(_Build().transform(tree), source=source)
     deep = _too_deep(program)
     if deep is not None and deep.span is not None:

@@ -333,3 +333,25 @@ def test_plugin_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         torch.testing.assert_close(loss(p=torch.ones(2) * 3, y=torch.zeros(2)).total, expected)
     finally:
         REGISTRY.specs.pop("huberish", None)
+
+
+def test_hostile_command_lines_end_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """In process (an exception escaping main would fail the test), one case per input the command reads."""
+    from losslang.cli import main
+
+    np = pytest.importorskip("numpy")
+    np.savez(tmp_path / "objects.npz", p=np.array([{"a": 1}], dtype=object))
+    (tmp_path / "garbage.npz").write_bytes(b"not a zip file")
+    (tmp_path / "loop.yaml").write_text("loss: &a [*a]\n")
+    long_name = "y" * 5000  # too long for a file name: is_file() raises rather than says no
+    cases = [
+        (("check", f"mse(p, {long_name})"), 0, f"ok: mse(p, {long_name})"),
+        (("check", str(tmp_path / "loop.yaml")), 1, "loss: must be a formula or a mapping"),
+        (("eval", "mse(p, y)", "--inputs", str(tmp_path / "objects.npz")), 1, "Object arrays cannot be loaded"),
+        (("eval", "mse(p, y)", "--inputs", str(tmp_path / "garbage.npz")), 1, "as an .npz of arrays"),
+    ]
+    for argv, status, message in cases:
+        assert main(list(argv)) == status
+        captured = capsys.readouterr()
+        output = captured.out if status == 0 else captured.err
+        assert output.startswith("ok: " if status == 0 else "error: ") and message in output, (argv, output[:200])

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -347,6 +348,39 @@ SCHEMA_ERRORS = [
         "loss.yaml:2:7: invalid YAML: << merges a mapping or a list of mappings into a mapping",
         id="yaml-merge-of-a-scalar",
     ),
+    pytest.param(
+        "loss: &a [*a]\n",
+        "loss.yaml:1:1: loss: must be a formula or a mapping of inputs, terms, metrics, total, weighting, imports, "
+        "not a list",
+        id="recursive-alias",
+    ),
+    pytest.param(
+        "loss: &loss\n  terms: *loss\n",
+        "loss.yaml:2:3: loss.terms.terms: must be a formula, not a mapping",
+        id="recursive-mapping",
+    ),
+    pytest.param(
+        "loss: " + "[" * 5000 + "]" * 5000 + "\n",
+        "loss.yaml:1:106: invalid YAML: lists and mappings nest more than 100 levels deep",
+        id="5000-deep",
+    ),
+    pytest.param(
+        "loss:\n  total: mse(p, y)\n  x: !!int\n",
+        "loss.yaml:3:6: invalid YAML: cannot read '' as int: IndexError: string index out of range",
+        id="empty-int",
+    ),
+    pytest.param(
+        "loss:\n  total: mse(p, y)\n  x: 2001-13-01\n",
+        "loss.yaml:3:6: invalid YAML: cannot read '2001-13-01' as timestamp: ValueError: month must be in 1..12",
+        id="13th-month",
+    ),
+    pytest.param(
+        "loss:\n  total: " + "9" * 5000 + "\n",
+        "loss.yaml:2:10: invalid YAML: cannot read '99999999999999999999...' as int: ValueError: Exceeds the limit "
+        "(4300 digits) for integer string conversion: value has 5000 digits; use sys.set_int_max_str_digits() "
+        "to increase the limit",
+        id="5000-digits",
+    ),
 ]
 
 
@@ -435,6 +469,29 @@ def test_missing_file_and_wrong_argument() -> None:
         losslang.load("nowhere.yaml")
     with pytest.raises(losslang.LossConfigError, match="takes a YAML path or a mapping, not int"):
         losslang.load(3)  # type: ignore[arg-type]
+    with pytest.raises(losslang.LossConfigError, match=r"cannot read a\x00b\.yaml: embedded null byte"):
+        losslang.load("a\x00b.yaml")
+    with pytest.raises(losslang.LossConfigError, match=r"key= must be a dotted name such as 'model\.loss', not int"):
+        losslang.load({"loss": "mse(p, y)"}, key=3)  # type: ignore[arg-type]
+
+
+def test_aliases_of_aliases_are_built_once(tmp_path: Path) -> None:
+    """A "billion laughs" file: each list holds nine of the one before; 9**8 strings if built out."""
+    lines = ["l0: &l0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 9)]
+    path = write(tmp_path, "\n".join([*lines, "loss: mse(p, y)"]) + "\n")
+    started = time.process_time()
+    assert str(losslang.load(path)) == "mse(p, y)"
+    assert time.process_time() - started < 1.0
+
+
+def test_an_omegaconf_interpolation_that_does_not_resolve() -> None:
+    omegaconf = pytest.importorskip("omegaconf")
+    config = omegaconf.OmegaConf.create({"loss": "${missing}"})
+    with pytest.raises(
+        losslang.LossConfigError, match="cannot resolve the OmegaConf config: Interpolation key 'missing' not found"
+    ):
+        losslang.load(config)
 
 
 def test_missing_key_suggests(tmp_path: Path) -> None:
@@ -502,6 +559,30 @@ WEIGHTING_ERRORS = [
         losslang.LossConfigError,
         "loss.weighting: must be a mapping with a method, e.g. {method: uncertainty, terms: [a, b]}",
         id="not-a-mapping",
+    ),
+    pytest.param(
+        {"method": "uncertainty", "init=1.0) + mse(p, y": 1},
+        losslang.LossConfigError,
+        "loss.weighting.init=1.0) + mse(p, y: 'init=1.0) + mse(p, y' is not a valid option name",
+        id="option-name-spills-into-the-formula",
+    ),
+    pytest.param(
+        {"method": "uncertainty", "init": 'x", init=2.0, z="'},
+        losslang.LossConfigError,
+        "loss.weighting.init: a string option may not hold a double quote, backslash or line break",
+        id="quote-in-string-option",
+    ),
+    pytest.param(
+        {"method": "uncertainty(recon) + mse"},
+        losslang.LossConfigError,
+        "loss.weighting.method: must be the name of a weighting scheme, not 'uncertainty(recon) + mse'",
+        id="method-not-a-name",
+    ),
+    pytest.param(
+        {"method": "uncertainty", "init": True},
+        losslang.LossArityError,
+        "loss.weighting: line 1, column 25: argument 'init' of uncertainty() must be a number, not the boolean true",
+        id="boolean-option-reaches-the-scheme",
     ),
 ]
 

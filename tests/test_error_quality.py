@@ -2,7 +2,7 @@
 
 The cases live in tests/fixtures/error_quality.yaml: ``kind`` is ``compile`` (a formula),
 ``run`` (a formula and a batch; ``grad: true`` makes float inputs require gradients) or ``yaml``
-(a config file, reported relative to its folder).
+(a config file, reported relative to its folder); ``options`` are keywords for ``losslang.compile``.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ def trigger(case: dict[str, Any], folder: Path) -> None:
     if case["kind"] == "compile":
         losslang.compile(case["source"])
     elif case["kind"] == "run":
-        losslang.compile(case["source"])(tensors(case["batch"], case.get("grad", False)))
+        loss = losslang.compile(case["source"], **case.get("options", {}))
+        loss(tensors(case["batch"], case.get("grad", False)))
     elif case["kind"] == "yaml":
         (folder / "loss.yaml").write_text(case["source"])
         losslang.load(folder / "loss.yaml")

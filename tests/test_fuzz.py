@@ -1,13 +1,15 @@
 """Hostile and random input: parse, compile and load succeed or raise LossLangError, quickly.
 
 The default run checks a small sample of each property; `pytest -m fuzz` runs 100,000 generated
-cases of the formula property and 20,000 of the others.
+cases of the formula property and 20,000 of each of the others (text and bytes, config mappings,
+YAML files).
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
+import re
 import string
 import tempfile
 import time
@@ -25,7 +27,9 @@ FULL = settings(max_examples=100_000, deadline=None, suppress_health_check=list(
 SOME = settings(max_examples=20_000, deadline=None, suppress_health_check=list(HealthCheck))
 
 FUNCTIONS = [*sorted(REGISTRY), "nope", "__import__", "eval"]
-names = st.sampled_from(["p", "y", "y1", "x", "step", "out.logits", "a", "b", "torch", "lambda", "self", "nan", "_x"])
+names = st.sampled_from(
+    ["p", "y", "y1", "x", "step", "out.logits", "out_logits", "a", "b", "torch", "lambda", "self", "nan", "_x"]
+)
 numbers = st.one_of(
     st.integers(0, 10**6).map(str),
     st.floats(0, 1e300, allow_nan=False).map(repr),
@@ -127,13 +131,28 @@ def test_random_config_mappings(section: object) -> None:
     outcome(losslang.load, {"loss": section})
 
 
-@FAST
-@given(st.text(max_size=300))
-def test_random_yaml_files(text: str) -> None:
+# YAML's own structure, which random text rarely spells: anchors, aliases, tags, flow and block
+# collections, merge keys, scalars PyYAML fails to read.
+YAML_TOKENS = [
+    *("loss:", "terms", "total", "weighting", "method", "imports", "a", "mse(p, y)", "uncertainty", "\n", "  "),
+    *("&a ", "*a", "&b ", "*b", "[", "]", "{", "}", ", ", ": ", "? ", "- ", "<<: ", "'", '"', "#", "|", ">"),
+    *("!!python/object:os.system ", "!!set ", "!!binary ", "!!int ", "!!float ", "!!timestamp ", "!!str "),
+    *("---", "...", "%YAML 1.1\n", "\t", "~", ".nan", "1e999", "2001-13-01", "9" * 5000),
+]
+yaml_texts = st.one_of(st.text(max_size=300), st.lists(st.sampled_from(YAML_TOKENS), max_size=60).map("".join))
+
+
+def check_yaml(text: str) -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "loss.yaml"
         path.write_text(text, encoding="utf-8", errors="surrogatepass")
         outcome(losslang.load, path)
+
+
+@FAST
+@given(yaml_texts)
+def test_random_yaml_files(text: str) -> None:
+    check_yaml(text)
 
 
 @pytest.mark.fuzz
@@ -157,6 +176,13 @@ def test_fuzz_config_full(section: object) -> None:
     outcome(losslang.load, {"loss": section})
 
 
+@pytest.mark.fuzz
+@SOME
+@given(yaml_texts)
+def test_fuzz_yaml_files_full(text: str) -> None:
+    check_yaml(text)
+
+
 @pytest.mark.parametrize(
     "source",
     [
@@ -170,6 +196,64 @@ def test_fuzz_config_full(section: object) -> None:
 def test_deep_nesting_is_a_clean_error(source: str) -> None:
     with pytest.raises(losslang.LossSyntaxError, match="nests more than 200 levels deep"):
         losslang.compile(source)
+
+
+def _chain(count: int, line: str, last: str) -> str:
+    return "\n".join([*(line.format(i=i, before=i - 1, after=i + 1) for i in range(count)), last])
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        pytest.param(
+            _chain(300, "a{i} = a{before} + 1", "a299").replace("a0 = a-1 + 1", "a0 = mse(p, y)"),
+            "term 'a100' nests more than 200 levels deep, counting the terms it uses",
+            id="300-chained-terms",
+        ),
+        pytest.param(
+            _chain(300, "a{i} = mse(a{before}, y)", "a299").replace("mse(a-1, y)", "mse(p, y)"),
+            "term 'a100' nests more than 200 levels deep",
+            id="300-chained-calls",
+        ),
+        pytest.param(
+            _chain(1500, "a{i}=a{after}+1", "a1500=mse(p,y)\na0"),
+            "'a1' is used before it is defined",
+            id="1500-forward",
+        ),
+        pytest.param(
+            _chain(1500, "a{i}=a{after}+1", "a1500=a0\na0"),
+            "terms form a cycle: a0 -> a1 -> a2 -> ",
+            id="1500-forward-cycle",
+        ),
+        pytest.param(
+            _chain(20, "a{i}=a{after}*b{after}\nb{i}=a{after}*b{after}", "a20=mse(p,y)\nb20=mae(p,y)\na0"),
+            "'a1' is used before it is defined",
+            id="forward-references-shared-20-times",
+        ),
+        pytest.param(
+            _chain(20, "s{i} = s{before} * s{before}", "s19 * mse(p, y)").replace("s-1 * s-1", "ramp(step, 0, 1, 9)"),
+            None,
+            id="a-term-shared-20-times-over",
+        ),
+        pytest.param("mse(p[0:" + "9" * 401 + "], y)", "... has 401 digits; it cannot be an index", id="long-index"),
+    ],
+)
+def test_hostile_structure_is_refused_or_compiled_quickly(source: str, message: str | None) -> None:
+    """Chains of terms (the compiler recurses through them) and terms shared by both sides of the next."""
+    outcome(losslang.compile, source)
+    if message is None:
+        losslang.compile(source)
+    else:
+        with pytest.raises(losslang.LossLangError, match=re.escape(message)):
+            losslang.compile(source)
+
+
+@pytest.mark.parametrize("source", [123, None, b"mse(p, y)", ["mse(p, y)"]], ids=repr)
+def test_a_source_that_is_not_text_is_a_loss_error(source: object) -> None:
+    with pytest.raises(losslang.LossArityError, match=f"a formula must be a string, not {type(source).__name__}"):
+        losslang.compile(source)  # type: ignore[arg-type]
+    with pytest.raises(losslang.LossArityError):
+        losslang.parse(source)  # type: ignore[arg-type]
 
 
 def test_one_megabyte_formula_is_refused_at_once() -> None:

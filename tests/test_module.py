@@ -360,6 +360,24 @@ def test_torch_errors_inside_a_term_name_the_term() -> None:
         losslang.compile("mean(p + y)")(p=torch.ones(3), y=torch.ones(4))
 
 
+def test_a_failing_metric_leaves_gradients_switched_on() -> None:
+    loss = losslang.compile("l1 = mae(p, z); mse(p, y)")  # metrics run with gradients off
+    with pytest.raises(losslang.LossShapeError, match="term 'l1': mae"):
+        loss(p=torch.ones(2), y=torch.ones(2), z=torch.ones(3))
+    assert torch.is_grad_enabled()
+    with torch.no_grad(), pytest.raises(losslang.LossShapeError):
+        loss(p=torch.ones(2), y=torch.ones(2), z=torch.ones(3))
+    assert torch.is_grad_enabled()
+
+
+@pytest.mark.parametrize("batch", [5, "py", [torch.ones(2)], torch.ones(2)], ids=lambda batch: type(batch).__name__)
+def test_a_batch_that_is_not_a_mapping_is_an_input_error(batch: object) -> None:
+    with pytest.raises(
+        losslang.LossInputError, match=f"the batch must be a mapping from input names, not a {type(batch).__name__};"
+    ):
+        losslang.compile("mse(p, y)")(batch)
+
+
 @pytest.mark.slow
 def test_torch_compile_matches_eager() -> None:
     data = batch(torch.float32)

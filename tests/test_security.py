@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import copy
 import threading
 from pathlib import Path
 
@@ -83,6 +84,16 @@ def test_generated_code_has_only_validated_names() -> None:
     assert out.total.item() == 1.0
 
 
+def test_inputs_whose_names_join_alike_get_distinct_parameters() -> None:
+    loss = losslang.compile("mse(out.logits, out_logits) + mae(out_logits_1, lambda) + mae(lambda_input, p)")
+    header = loss.code.strip().splitlines()[0]
+    assert header == "def forward(self, out_logits, out_logits_1, out_logits_1_1, lambda_input_1, lambda_input, p):"
+    ones, zeros = torch.ones(2), torch.zeros(2)
+    batch = {"out": {"logits": ones}, "out_logits": zeros, "out_logits_1": 3 * ones, "lambda": zeros}
+    out = loss({**batch, "lambda_input": ones, "p": zeros})
+    assert list(out.metrics().values()) == [5.0, 1.0, 3.0, 1.0]
+
+
 def test_state_from_a_different_formula_is_refused() -> None:
     saved = losslang.compile("uncertainty(mse(p, y), mae(p, y))").state_dict()
     other = losslang.compile("uncertainty(mse(p, y), mse(p, 2 * y))")
@@ -117,6 +128,33 @@ def test_one_module_serves_several_threads_for_inference() -> None:
         thread.join()
     assert [results[index] for index in range(16)] == expected
     assert int(loss.step) == 0
+
+
+def test_schemes_schedules_and_skipping_serve_several_threads_in_eval_mode() -> None:
+    source = "l1 = mae(p, y); dwa(mse(p, y), mae(p, 2 * y)) + ramp(step, 0.0, 1.0, 10) * sqrt(mean(p))"
+    loss = losslang.compile(source, nan_policy="skip")
+    loss(p=torch.rand(4, 3), y=torch.rand(4, 3))  # one training step, so that the scheme has state
+    loss.eval()
+    before = copy.deepcopy(loss.state_dict())
+    # Odd batches have a negative mean: their sqrt term is NaN and is skipped.
+    batches = [{"p": torch.randn(32, 3) + (-3 if i % 2 else 3), "y": torch.randn(32, 3)} for i in range(8)]
+    expected = [loss(batch).metrics() for batch in batches]
+    assert [metrics["skipped/sqrt(mean(p))"] for metrics in expected] == [0.0, 1.0] * 4
+    results: dict[int, list[dict[str, float]]] = {}
+
+    def work(index: int) -> None:
+        with torch.set_grad_enabled(index % 2 == 0):  # gradient mode is per thread
+            results[index] = [loss(batches[(index + i) % 8]).metrics() for i in range(16)]
+
+    threads = [threading.Thread(target=work, args=(index,)) for index in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(results[index] == [expected[(index + i) % 8] for i in range(16)] for index in range(8))
+    after = loss.state_dict()
+    assert before.keys() == after.keys()
+    assert all(torch.equal(after[key], value) for key, value in before.items() if torch.is_tensor(value))
 
 
 def test_parse_cache_is_thread_safe() -> None:
