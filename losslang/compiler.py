@@ -122,18 +122,16 @@ class _Builder:
         """Give a new name to the inputs named like one of ``reserved`` (or for which ``also`` holds).
 
         A placeholder's target is its parameter name in the generated ``forward``: it must not be
-        a Python keyword, ``self``, a global of the generated code or another input's parameter
-        (``out.x`` and ``out_x`` both ask for ``out_x``). fx renames the node on a clash but keeps
-        the target, which would shadow the global or repeat a parameter. Returns whether any was renamed.
+        a Python keyword, ``self`` or a global of the generated code (fx renames the node on a
+        clash but keeps the target, which would shadow the global). The new name is the node's,
+        unique in the graph, so it clashes with no other parameter. Returns whether any was renamed.
         """
         renamed = False
-        taken: set[str] = set()
         for node in [*self.inputs.values(), *([self.step] if self.step is not None else [])]:
-            if node.target in reserved or node.target in taken or also(str(node.target)):
+            if node.target in reserved or also(str(node.target)):
                 node._rename(f"{node.target}_input")
                 node.target = node.name
                 renamed = True
-            taken.add(str(node.target))
         return renamed
 
     def outputs(self) -> tuple[tuple[str, ...], list[fx.Node]]:

@@ -414,7 +414,7 @@ def _inputs(document: Document, path: Key, inputs: Any) -> dict[str, str]:
     if not isinstance(inputs, Mapping):
         raise document.error(path, f"must be a mapping of formula name: batch key, not {_kind(inputs)}")
     for name, source in inputs.items():
-        if not isinstance(name, str) or not all(part.isidentifier() for part in name.split(".")):
+        if not _is_dotted_name(name):
             raise document.error((*path, name), f"{name!r} is not a valid input name, such as 'pred' or 'out.logits'")
         if not isinstance(source, str) or not source:
             raise document.error(
@@ -447,7 +447,7 @@ def _import(document: Document, path: Key, modules: Any, allow_imports: bool) ->
     if not isinstance(modules, list):
         raise document.error(path, f"must be a list of module names, not {_kind(modules)}")
     for index, name in enumerate(modules):
-        if not isinstance(name, str) or not all(part.isidentifier() for part in name.split(".")):
+        if not _is_dotted_name(name):
             raise document.error((*path, index), f"must be a module name such as 'my_project.losses', not {name!r}")
     if modules and not allow_imports:
         raise document.error(
@@ -460,6 +460,11 @@ def _import(document: Document, path: Key, modules: Any, allow_imports: bool) ->
             raise document.error((*path, index), f"cannot import {name!r}: {type(error).__name__}: {error}") from None
 
 
+def _is_dotted_name(name: Any) -> bool:
+    """Whether ``name`` is identifiers joined by dots, like an input (``out.logits``) or a module name."""
+    return isinstance(name, str) and all(part.isidentifier() for part in name.split("."))
+
+
 def _kind(value: Any) -> str:
     if isinstance(value, str) and not value.strip():
         return "an empty string"
@@ -470,5 +475,6 @@ def _kind(value: Any) -> str:
         bool: "a boolean",
         int: "an integer",
         float: "a number",
+        type(None): "nothing",
     }
-    return {**kinds, type(None): "nothing"}.get(type(value), f"a {type(value).__name__}")
+    return kinds.get(type(value), f"a {type(value).__name__}")
