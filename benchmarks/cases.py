@@ -233,9 +233,9 @@ CASES: tuple[Case, ...] = (
         extras=(("hand-written, losslang's term functions", MissionByTerms),),
         note=(
             "The two sides do not compute the angle the same way. The tutorial's `sin(arccos(cos))` has an "
-            "infinite derivative at parallel vectors (NaN gradients); losslang's `sin_angle` normalises both "
-            "vectors and multiplies the lengths of their difference and sum, which stays finite but costs about "
-            "twice the passes over the data and keeps two more `(n, 3)` tensors for the backward. The column "
+            "infinite derivative at parallel vectors (NaN gradients) and loses half the digits near them; "
+            "losslang's `sin_angle` takes the length of the cross product over the product of the lengths, "
+            "accurate at every angle, with a zero gradient at parallel and zero vectors. The column "
             "\"hand-written, losslang's term functions\" runs losslang's maths without losslang: its ratio to `b` "
             "is the cost of the maths, and `a` against it is the cost of the framework."
         ),

@@ -134,18 +134,18 @@ def log_softmax(x: Tensor) -> Tensor:
     return x.log_softmax(-1)
 
 
-def vectors(kind: str) -> tuple[Tensor, Tensor]:
-    """Five pairs of 3-vectors: random, parallel, anti-parallel, or with one side zero."""
-    a = torch.randn(5, 3, dtype=torch.float64)
+def vectors(kind: str, width: int = 3) -> tuple[Tensor, Tensor]:
+    """Five pairs of vectors: random, parallel, anti-parallel, or with one side zero."""
+    a = torch.randn(5, width, dtype=torch.float64)
     b = {
-        "random": lambda: torch.randn(5, 3, dtype=torch.float64),
+        "random": lambda: torch.randn(5, width, dtype=torch.float64),
         "parallel": lambda: 2.5 * a,
         "anti-parallel": lambda: -0.5 * a,
-        "zero-target": lambda: torch.zeros(5, 3, dtype=torch.float64),
+        "zero-target": lambda: torch.zeros(5, width, dtype=torch.float64),
         "zero-pred": lambda: a.clone(),
     }[kind]()
     if kind == "zero-pred":
-        a = torch.zeros(5, 3, dtype=torch.float64)
+        a = torch.zeros(5, width, dtype=torch.float64)
     return a, b
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -22,17 +24,46 @@ def reference_sin_angle(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (1 - F.cosine_similarity(a, b, dim=-1).clamp(-1, 1) ** 2).sqrt()
 
 
-def pairs(kind: str) -> tuple[torch.Tensor, torch.Tensor]:
-    a, b = vectors(kind)
+def pairs(kind: str, width: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
+    a, b = vectors(kind, width)
     return a.requires_grad_(), b.requires_grad_()
 
 
+# 3-vectors take the cross product; other widths the part of the target perpendicular to pred.
+WIDTHS = [1, 2, 3, 5]
+
+
+@pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("kind", ["parallel", "anti-parallel"])
-def test_sin_angle_gradient_is_zero_at_exactly_parallel(kind: str, dtype: torch.dtype) -> None:
-    a, b = (t.detach().to(dtype).requires_grad_() for t in pairs(kind))
-    geometry.sin_angle(a, b).backward()
+def test_sin_angle_gradient_is_zero_at_exactly_parallel(kind: str, dtype: torch.dtype, width: int) -> None:
+    a, b = (t.detach().to(dtype).requires_grad_() for t in pairs(kind, width))
+    value = geometry.sin_angle(a, b)
+    value.backward()
+    assert value.item() == 0.0
     assert a.grad is not None and not a.grad.any()
+
+
+def kahan_sin_angle(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Kahan's angle, 2 atan2(|u - v|, |u + v|) of the unit vectors, in float64: accurate at every angle."""
+    u, v = F.normalize(a.double(), dim=-1), F.normalize(b.double(), dim=-1)
+    return torch.sin(2 * torch.atan2((u - v).norm(dim=-1), (u + v).norm(dim=-1)))
+
+
+@pytest.mark.parametrize("width", [2, 3, 5])
+@pytest.mark.parametrize("angle", [1e-3, 0.5, math.pi - 1e-3])
+def test_sin_angle_is_accurate_in_float32_near_parallel(angle: float, width: int) -> None:
+    """Within rounding error of the float32 inputs' true angle, where sqrt(1 - cos**2) has no digit left."""
+    a = torch.randn(1000, width, dtype=torch.float64)
+    across = torch.randn(1000, width, dtype=torch.float64)
+    across -= (across * a).sum(-1, keepdim=True) / (a * a).sum(-1, keepdim=True) * a
+    b = 3.0 * (math.cos(angle) * F.normalize(a, dim=-1) + math.sin(angle) * F.normalize(across, dim=-1))
+    a32, b32 = a.float(), b.float()
+    truth = kahan_sin_angle(a32, b32)
+    error = (geometry.sin_angle(a32, b32, reduction="none").double() - truth).abs().max().item()
+    assert error < 4 * torch.finfo(torch.float32).eps
+    textbook_error = (reference_sin_angle(a32, b32).double() - truth).abs().max().item()
+    assert angle == 0.5 or textbook_error > 100 * error
 
 
 def test_sin_angle_masked_vectors_do_not_leak_nan() -> None:
@@ -46,9 +77,10 @@ def test_sin_angle_masked_vectors_do_not_leak_nan() -> None:
     assert a.grad is not None and a.grad.isfinite().all() and not a.grad[0].any()
 
 
+@pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("kind", ["random", "parallel", "anti-parallel", "zero-target", "zero-pred"])
-def test_sin_angle_gradcheck(kind: str) -> None:
-    a, b = pairs(kind)
+def test_sin_angle_gradcheck(kind: str, width: int) -> None:
+    a, b = pairs(kind, width)
     assert gradcheck(lambda x, y: geometry.sin_angle(x, y, reduction="none"), (a, b))
 
 
@@ -66,9 +98,10 @@ def test_textbook_formula_really_is_nan_when_parallel() -> None:
     assert a.grad is not None and a.grad.isnan().any()
 
 
+@pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("kind", ["random", "parallel", "anti-parallel", "zero-target", "zero-pred"])
-def test_sin_angle_value_matches_textbook(kind: str) -> None:
-    a, b = pairs(kind)
+def test_sin_angle_value_matches_textbook(kind: str, width: int) -> None:
+    a, b = pairs(kind, width)
     expected = reference_sin_angle(a.detach(), b.detach())
     torch.testing.assert_close(geometry.sin_angle(a, b, reduction="none"), expected, atol=1e-7, rtol=1e-7)
 

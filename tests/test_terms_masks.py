@@ -211,6 +211,21 @@ def test_tversky_generalises_dice_and_jaccard() -> None:
     torch.testing.assert_close(tversky(probs, target, alpha=1.0, beta=1.0), jaccard(probs, target))
 
 
+def test_overlap_of_a_perfect_prediction_is_exactly_zero() -> None:
+    """The misses are counted, not taken from 1: a perfect overlap leaves no rounding error."""
+    target = (torch.rand(4, 9) > 0.5).float()
+    for name in ("dice", "jaccard", "tversky"):
+        assert REGISTRY.lookup(name).fn(target, target, smooth=0.3, reduction="none").tolist() == [0.0] * 4  # type: ignore[union-attr]
+
+
+def test_tversky_that_weighs_no_miss_is_zero() -> None:
+    tversky = REGISTRY.lookup("tversky").fn  # type: ignore[union-attr]
+    probs = torch.rand(3, 7, requires_grad=True)
+    value = tversky(probs, (torch.rand(3, 7) > 0.5).float(), alpha=0.0, beta=0.0)
+    value.backward()
+    assert value.item() == 0.0 and probs.grad is not None and not probs.grad.any()
+
+
 def test_kl_div_batchmean_divides_by_the_samples_kept() -> None:
     kl_div = REGISTRY.lookup("kl_div").fn  # type: ignore[union-attr]
     log_probs = torch.randn(N, 3, dtype=torch.float64).log_softmax(1).requires_grad_()

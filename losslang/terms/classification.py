@@ -94,7 +94,7 @@ def _classes(
     if by_index and reduction == "mean":  # torch's mean, except that nothing counted gives 0, not NaN
         counted = target != ignore_index
         if weight is None:
-            return loss(scores, target, reduction="sum") / counted.sum().clamp_min(1)
+            return loss(scores, target, reduction="sum") / torch.count_nonzero(counted).clamp_min(1)
         total = (weight[torch.where(counted, target, 0)] * counted).sum()
         return loss(scores, target, reduction="sum") / torch.where(total == 0, 1, total)
     return reduce(loss(scores, target, reduction="none"), reduction, None, mask)

@@ -27,12 +27,14 @@ def sin_angle(
     """Sine of the angle between vectors along ``dim``, with finite gradients everywhere.
 
     The textbook ``sin(arccos(cos_sim))`` has an infinite derivative where the vectors are
-    parallel (arccos' at 1), which turns into NaN gradients. For unit vectors ``u`` and ``v``,
-    ``|u - v| * |u + v| = 2 sin(angle)`` exactly. The sine has a kink at 0 and pi, where any
-    direction is a subgradient; vectors parallel or anti-parallel up to rounding error
-    (``|u -+ v|`` within a few ulps) get the zero subgradient instead of one picked by the
-    rounding noise. A zero vector has no direction: its sine is 1, as
-    ``sin(arccos(cosine_similarity))`` gives, with a zero gradient.
+    parallel (arccos' at 1), which turns into NaN gradients, and ``sqrt(1 - cos**2)`` loses
+    half the digits there. This computes ``|a x b| / (|a| |b|)``, the area of the parallelogram
+    over the product of the lengths: the cross product for 3-vectors, otherwise ``|a|`` times
+    the part of ``b`` perpendicular to ``a``. Both are accurate to rounding error at every
+    angle. The sine has a kink at 0 and pi, where any direction is a subgradient; vectors
+    parallel or anti-parallel up to rounding error (an area within a few ulps of ``|a| |b|``)
+    get the zero subgradient instead of one picked by the rounding noise. A zero vector has no
+    direction: its sine is 1, as ``sin(arccos(cosine_similarity))`` gives, with a zero gradient.
 
     Example:
         >>> import torch
@@ -129,12 +131,15 @@ def _unit(x: Tensor, dim: int) -> tuple[Tensor, Tensor]:
 
 
 def _sin(pred: Tensor, target: Tensor, dim: int) -> Tensor:
-    (u, u_zero), (v, v_zero) = _unit(pred, dim), _unit(target, dim)
-    ulps = 16 * torch.finfo(u.dtype).eps
-    chord, cochord = (_snap(vector_norm(w, dim=dim), ulps) for w in (u - v, u + v))
-    return torch.where(u_zero | v_zero, 1.0, chord * cochord / 2)
-
-
-def _snap(length: Tensor, tolerance: float) -> Tensor:
-    """Lengths within rounding error of zero become exactly zero, with a zero gradient."""
-    return torch.where(length <= tolerance, 0.0, length)
+    pred_length = vector_norm(pred, dim=dim)
+    lengths = pred_length * vector_norm(target, dim=dim)
+    if pred.shape[dim] == 3:
+        area = vector_norm(torch.linalg.cross(pred, target, dim=dim), dim=dim)
+    else:  # |pred| times the part of target perpendicular to pred
+        squared = pred_length.unsqueeze(dim).square()
+        along = (pred * target).sum(dim, keepdim=True) / torch.where(squared == 0, 1.0, squared)
+        area = pred_length * vector_norm(target - along * pred, dim=dim)
+    zero = lengths == 0
+    sine = area / torch.where(zero, 1.0, lengths)
+    # Parallel up to rounding error: 0, with a zero gradient. A zero vector (area 0): 1.
+    return torch.where(area > 16 * torch.finfo(area.dtype).eps * lengths, sine, zero)

@@ -110,29 +110,31 @@ def _overlap_loss(
     probs, target = masked_inputs(mask, probs, target)
     k = 2 if twice else 1
     true_positives = (probs * target).sum(dims)
-    hits = _linear([(k, true_positives)], smooth)
-    # FP = sum(P) - TP and FN = sum(T) - TP: one product over the data instead of three.
-    sums = [(k - alpha - beta, true_positives), (alpha, probs.sum(dims)), (beta, target.sum(dims))]
-    total = _linear(sums, smooth)
+    # 1 - (k TP + smooth) / (k TP + alpha FP + beta FN + smooth), as one fraction: the misses
+    # alpha FP + beta FN over the total, where FP = sum(P) - TP and FN = sum(T) - TP. One product
+    # over the data instead of three, and a perfect overlap gives exactly 0.
+    misses = _linear([(alpha, probs.sum(dims)), (beta, target.sum(dims)), (-alpha - beta, true_positives)], 0.0)
+    total = _linear([(1.0, misses), (k, true_positives)], smooth)
     if smooth:
-        loss = 1 - hits / total
+        loss = misses / total
     else:  # an empty prediction of an empty target: 0/0
         empty = total == 0
-        loss = torch.where(empty, 0.0, 1 - hits / torch.where(empty, 1.0, total))
+        loss = torch.where(empty, 0.0, misses / torch.where(empty, 1.0, total))
     kept = None if mask is None else torch.broadcast_to(mask, probs.shape).any(dims)
     return reduce(loss, reduction, fit(term, "weight", weight, tuple(loss.shape)), kept)
 
 
 def _linear(parts: Sequence[tuple[float, Tensor]], constant: float) -> Tensor:
-    """``sum(c * x) + constant``, without the operations that multiply by 1 or add 0.
+    """``sum(c * x) + constant``: one ``add`` per term (its ``alpha`` scales), none for ``c == 0`` or ``constant == 0``.
 
     Example:
         >>> import torch
-        >>> _linear([(0.0, torch.tensor(5.0)), (1.0, torch.tensor(2.0)), (3.0, torch.tensor(1.0))], 0.0)
-        tensor(5.)
+        >>> _linear([(0.0, torch.tensor(5.0)), (1.0, torch.tensor(2.0)), (3.0, torch.tensor(1.0))], 0.5)
+        tensor(5.5000)
     """
-    scaled = [x if c == 1 else c * x for c, x in parts if c]
-    total = scaled[0]
-    for x in scaled[1:]:
-        total = total + x
+    kept = [(c, x) for c, x in parts if c] or [(0.0, parts[0][1])]  # all zero: 0, shaped like the parts
+    c, total = kept[0]
+    total = total if c == 1 else c * total
+    for c, x in kept[1:]:
+        total = torch.add(total, x, alpha=c)
     return total + constant if constant else total
