@@ -92,9 +92,14 @@ def _classes(
         scores = torch.where(per_class, scores, 0)
         target = torch.where(mask, target, ignore_index) if by_index else torch.where(per_class, target, 0)
     if by_index and reduction == "mean":  # torch's mean, except that nothing counted gives 0, not NaN
-        counted = target != ignore_index
         if weight is None:
-            return loss(scores, target, reduction="sum") / torch.count_nonzero(counted).clamp_min(1)
+            mean = loss(scores, target, reduction="mean")
+            # Nothing counted: torch's 0/0. No target has a gradient, so the backward is already
+            # zero; only the value needs fixing, in place, which keeps no tensor for the backward.
+            with torch.no_grad():
+                mean.masked_fill_((target == ignore_index).all(), 0.0)
+            return mean
+        counted = target != ignore_index  # class weights: counted targets of weight 0 would be 0/0
         total = (weight[torch.where(counted, target, 0)] * counted).sum()
         return loss(scores, target, reduction="sum") / torch.where(total == 0, 1, total)
     return reduce(loss(scores, target, reduction="none"), reduction, None, mask)
