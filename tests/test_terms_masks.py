@@ -164,11 +164,28 @@ def test_rmse_gradient_is_zero_at_zero_error() -> None:
     assert pred.grad is not None and pred.grad.tolist() == [0.0, 0.0, 0.0]
 
 
-def test_cross_entropy_all_ignored_is_zero_not_nan() -> None:
-    logits = torch.randn(3, 4, requires_grad=True)
-    value = REGISTRY.lookup("cross_entropy").fn(logits, torch.full((3,), -100))  # type: ignore[union-attr]
+@pytest.mark.parametrize(
+    ("name", "options", "shape"),
+    [
+        pytest.param("cross_entropy", {}, (3, 4), id="cross_entropy"),
+        pytest.param("cross_entropy", {"label_smoothing": 0.1}, (2, 4, 5), id="cross_entropy-smoothing-spatial"),
+        pytest.param("cross_entropy", {"ignore_index": 2}, (0, 4), id="cross_entropy-empty"),
+        pytest.param("nll", {"ignore_index": 7}, (3, 4), id="nll"),
+    ],
+)
+def test_classes_all_ignored_is_zero_not_nan(name: str, options: dict[str, Any], shape: tuple[int, ...]) -> None:
+    logits = torch.randn(*shape, requires_grad=True)
+    target = torch.full(shape[:1] + shape[2:], options.get("ignore_index", -100))
+    value = REGISTRY.lookup(name).fn(logits, target, **options)  # type: ignore[union-attr]
     value.backward()
     assert value.item() == 0.0 and logits.grad is not None and not logits.grad.any()
+
+
+def test_cross_entropy_nan_logits_of_a_counted_target_stay_nan() -> None:
+    logits = torch.randn(3, 4)
+    logits[1, 0] = float("nan")
+    target = torch.tensor([-100, 2, -100])
+    assert REGISTRY.lookup("cross_entropy").fn(logits, target).isnan()  # type: ignore[union-attr]
 
 
 def test_dice_mask_drops_pixels_from_the_overlap() -> None:
