@@ -2,8 +2,9 @@
 
 The ``loss:`` section is either a whole program as a string, or a mapping with ``inputs``,
 ``terms``, ``metrics``, ``total``, ``weighting`` and ``imports``. The sections become one
-program text; every error is reported at the YAML node it came from (file, line and column),
-and for a bad formula also at the line and column inside the formula.
+program text; every error is reported at the YAML node it came from (file, line and column,
+which :mod:`losslang.document` keeps), and for a bad formula also at the line and column inside
+the formula.
 """
 
 from __future__ import annotations
@@ -15,47 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from losslang.check import names_used
+from losslang.document import Document, Key, read
 from losslang.errors import LossConfigError, LossLangError, LossSyntaxError, did_you_mean
 from losslang.module import LossModule
 from losslang.parser import parse
 
 KEYS = ("inputs", "terms", "metrics", "total", "weighting", "imports")
-_PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
-_MERGE = "tag:yaml.org,2002:merge"
-# PyYAML composes recursively: deeper nesting would reach Python's recursion limit. Generous
-# for any training config.
-MAX_NESTING = 100
-Key = tuple[str | int, ...]
-
-
-@dataclass
-class Document:
-    """Loaded config values, with the position of every node when they came from a file."""
-
-    data: Any
-    filename: str | None = None
-    marks: dict[Key, yaml.Mark] = field(default_factory=dict)
-    aliases: dict[Key, Key] = field(default_factory=dict)  # where an alias is used -> where its anchor is
-
-    def where(self, path: Key) -> str:
-        """The ``file:line:column: dotted.key: `` prefix of an error at ``path``."""
-        dotted = ".".join(map(str, path)) or "the config"
-        mark = self.marks.get(path)
-        for depth in range(len(path) - 1, 0, -1):  # inside an alias, a node is written at its anchor
-            if mark is None and path[:depth] in self.aliases:
-                mark = self.marks.get((*self.aliases[path[:depth]], *path[depth:]))
-        if self.filename is None:
-            return f"{dotted}: "
-        if mark is None:
-            return f"{self.filename}: {dotted}: "
-        return f"{self.filename}:{mark.line + 1}:{mark.column + 1}: {dotted}: "
-
-    def error(self, path: Key, reason: str) -> LossConfigError:
-        """A config error at ``path``."""
-        return LossConfigError(reason, where=self.where(path))
 
 
 def load(
@@ -93,146 +60,6 @@ def load(
         return build(document, path, section, allow_imports)
     except LossLangError as error:
         raise error.with_traceback(None) from None
-
-
-def read(path_or_mapping: str | Path | Mapping[str, Any]) -> Document:
-    """Read a YAML file (with node positions), a mapping or an OmegaConf config into a :class:`Document`.
-
-    Example:
-        >>> read({"loss": "mse(p, y)"}).data
-        {'loss': 'mse(p, y)'}
-    """
-    if isinstance(path_or_mapping, str | Path):
-        return _read(Path(path_or_mapping))
-    if type(path_or_mapping).__module__.startswith("omegaconf"):
-        from omegaconf import OmegaConf
-        from omegaconf.errors import OmegaConfBaseException
-
-        try:
-            return Document(OmegaConf.to_container(path_or_mapping, resolve=True))  # type: ignore[arg-type]
-        except OmegaConfBaseException as error:  # e.g. an interpolation that names no key
-            where = f"{error.full_key}: " if getattr(error, "full_key", None) else ""
-            reason = str(error).split("\n", 1)[0]
-            raise LossConfigError(f"cannot resolve the OmegaConf config: {reason}", where=where) from None
-    if not isinstance(path_or_mapping, Mapping):
-        raise LossConfigError(f"load() takes a YAML path or a mapping, not {type(path_or_mapping).__name__}")
-    return Document(path_or_mapping)
-
-
-def _read(path: Path) -> Document:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, ValueError) as error:  # ValueError: undecodable bytes, a NUL in the path
-        raise LossConfigError(f"cannot read {path}: {error}") from None
-    document = Document(None, str(path))
-    try:
-        _check_nesting(text)
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        document.data = _Builder(document.marks, document.aliases).build(node, ()) if node is not None else {}
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}: " if mark else f"{path}: "
-        raise LossConfigError(f"invalid YAML: {error.problem or error.context}", where=where) from None
-    except yaml.reader.ReaderError as error:  # a character YAML does not allow: no mark, only an offset
-        line = text.count("\n", 0, error.position) + 1
-        column = error.position - (text.rfind("\n", 0, error.position) + 1) + 1
-        character = f"#x{error.character:04x}" if isinstance(error.character, int) else repr(error.character)
-        reason = f"invalid YAML: unacceptable character {character}: {error.reason}"
-        raise LossConfigError(reason, where=f"{path}:{line}:{column}: ") from None
-    except yaml.YAMLError as error:
-        raise LossConfigError(f"invalid YAML: {error}", where=f"{path}: ") from None
-    return document
-
-
-def _check_nesting(text: str) -> None:
-    """Refuse collections nested deeper than ``MAX_NESTING``, reading events (which does not recurse)."""
-    depth = 0
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
-        depth += isinstance(event, yaml.CollectionStartEvent) - isinstance(event, yaml.CollectionEndEvent)
-        if depth > MAX_NESTING:
-            reason = f"lists and mappings nest more than {MAX_NESTING} levels deep"
-            raise yaml.composer.ComposerError(None, None, reason, event.start_mark)
-
-
-@dataclass
-class _Builder:
-    """Safe-loads composed YAML nodes like ``yaml.safe_load``, recording where each value starts.
-
-    An alias (``*name``) is the same node as its anchor: like ``safe_load``, it is built once
-    and shared, so nested aliases ("billion laughs") cannot blow up and a recursive one ends.
-    """
-
-    marks: dict[Key, yaml.Mark]
-    aliases: dict[Key, Key]
-    built: dict[int, tuple[Any, Key]] = field(default_factory=dict)  # node -> its value, the path it was built at
-
-    def build(self, node: yaml.Node, path: Key) -> Any:
-        self.marks[path] = node.start_mark
-        if id(node) in self.built:
-            value, origin = self.built[id(node)]
-            self.aliases.setdefault(path, origin)
-            return value
-        if isinstance(node, yaml.CollectionNode) and node.tag not in _PLAIN_TAGS:
-            # safe_load refuses such tags too (!!python/object...); never build them.
-            raise _refuse(node, f"could not determine a constructor for the tag {node.tag!r}")
-        if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, path)
-        if isinstance(node, yaml.SequenceNode):
-            items: list[Any] = self._remember(node, path, [])
-            items.extend(self.build(item, (*path, index)) for index, item in enumerate(node.value))
-            return items
-        return self._remember(node, path, _scalar(node))
-
-    def _remember(self, node: yaml.Node, path: Key, value: Any) -> Any:
-        self.built[id(node)] = (value, path)
-        return value
-
-    def _mapping(self, node: yaml.MappingNode, path: Key) -> dict[Any, Any]:
-        result: dict[Any, Any] = self._remember(node, path, {})
-        for key_node, value_node in node.value:  # merged entries first, as safe_load orders them
-            if key_node.tag == _MERGE:
-                self._merge(result, value_node, path)
-        explicit: set[Any] = set()
-        for key_node, value_node in node.value:
-            if key_node.tag == _MERGE:
-                continue
-            if not isinstance(key_node, yaml.ScalarNode):
-                raise _refuse(key_node, "a key must be a plain value")
-            key = _scalar(key_node)
-            if key in explicit:
-                raise _refuse(key_node, f"duplicate key {key!r}")
-            explicit.add(key)
-            result[key] = self.build(value_node, (*path, key))
-            self.marks[(*path, key)] = key_node.start_mark  # an entry is where its key is written
-        return result
-
-    def _merge(self, result: dict[Any, Any], node: yaml.Node, path: Key) -> None:
-        """``<<: *base`` or ``<<: [*a, *b]``: the bases' entries, in safe_load's order (the first base wins)."""
-        for source in reversed(node.value) if isinstance(node, yaml.SequenceNode) else [node]:
-            if not isinstance(source, yaml.MappingNode):
-                raise _refuse(source, "<< merges a mapping or a list of mappings into a mapping")
-            merged = self.build(source, (*path, "<<"))
-            origin = self.built[id(source)][1]
-            result.update(merged)
-            for where, mark in list(self.marks.items()):  # their positions are those in the base
-                if where[: len(origin)] == origin and len(where) > len(origin) and where[len(origin)] in merged:
-                    self.marks[(*path, *where[len(origin) :])] = mark
-
-
-def _refuse(node: yaml.Node, reason: str) -> yaml.constructor.ConstructorError:
-    return yaml.constructor.ConstructorError(None, None, reason, node.start_mark)
-
-
-def _scalar(node: yaml.Node) -> Any:
-    try:
-        return yaml.constructor.SafeConstructor().construct_object(node)
-    except yaml.MarkedYAMLError:
-        raise
-    except Exception as error:  # PyYAML's own failures: a 5000-digit integer, `!!int` of nothing, a 13th month
-        text = node.value if len(node.value) <= 20 else f"{node.value[:20]}..."
-        tag = str(node.tag).removeprefix("tag:yaml.org,2002:")
-        reason = f"cannot read {text!r} as {tag}: {type(error).__name__}: {error}"
-        raise yaml.constructor.ConstructorError(None, None, reason, node.start_mark) from None
 
 
 def _section(document: Document, key: str | None) -> tuple[Key, Any]:

@@ -18,8 +18,9 @@ from typing import Any, TextIO
 import torch
 from torch import Tensor, nn
 
-from losslang.config import Document, Key, build, read
+from losslang.config import build
 from losslang.datasets import DATASETS
+from losslang.document import Document, Key, read
 from losslang.errors import LossConfigError, LossLangError, did_you_mean
 from losslang.module import LossModule
 from losslang.plot import plot_run

@@ -2,15 +2,12 @@ from __future__ import annotations
 
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 import losslang
-from losslang.config import read
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -75,13 +72,6 @@ def test_omegaconf_dictconfig() -> None:
     assert losslang.load(config, key="train.loss").term_names == ("r",)
 
 
-def test_yaml_is_safe_loaded(tmp_path: Path) -> None:
-    path = write(tmp_path, "loss: !!python/object/apply:os.system ['echo hacked']\n")
-    with pytest.raises(losslang.LossConfigError) as caught:
-        losslang.load(path)
-    assert str(caught.value).startswith(f"{path}:1:7: invalid YAML: could not determine a constructor")
-
-
 def test_imports_are_opt_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "my_terms.py").write_text(
         "import torch, losslang\n"
@@ -113,37 +103,6 @@ def test_failed_import_names_the_list_item(tmp_path: Path) -> None:
     )
 
 
-def test_aliases_are_built_once_like_safe_load(tmp_path: Path) -> None:
-    # Each level of ten aliases multiplies the strings by ten ("billion laughs"): shared, not copied.
-    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
-    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 5)]
-    path = write(tmp_path, "\n".join([*levels, "formula: &f mse(p, y)", "loss: *f", ""]))
-    assert str(losslang.load(path)) == "mse(p, y)"
-    data = read(path).data
-    assert data["a4"][0] is data["a4"][9] and data["a4"][0][0] is data["a3"][0]
-    recursive = write(tmp_path, "a: &a [*a]\nloss: mse(p, y)\n")
-    assert str(losslang.load(recursive)) == "mse(p, y)"
-
-
-SAFE_LOAD_CASES = [
-    pytest.param("loss: mse(p, y)\nn: 3\nf: 1e-3\nb: yes\nz: ~\nd: 2024-01-01\n1: one\n", id="scalars"),
-    pytest.param("base: &b {total: 'mse(p, y)', terms: {a: 'mae(p, y)'}}\nloss:\n  <<: *b\n  total: a\n", id="merge"),
-    pytest.param(
-        "a: &a {x: 'mse(p, y)', y1: 'mae(p, y)'}\nb: &b {x: 'mse(p, q)', z: 'mse(q, y)'}\n"
-        "loss:\n  terms:\n    <<: [*a, *b]\n    w: x + z\n",
-        id="merge-list",
-    ),
-    pytest.param("f: &f mse(p, y)\nloss: {terms: {a: *f, b: *f}}\n", id="scalar-alias"),
-]
-
-
-@pytest.mark.parametrize("text", SAFE_LOAD_CASES)
-def test_reads_what_safe_load_reads(tmp_path: Path, text: str) -> None:
-    data = read(write(tmp_path, text)).data
-    assert data == yaml.safe_load(text)
-    assert list(data["loss"]) == list(yaml.safe_load(text)["loss"])  # the order of terms is the program's
-
-
 def test_merged_entries_keep_their_position_in_the_base(tmp_path: Path) -> None:
     path = write(
         tmp_path,
@@ -173,15 +132,6 @@ def test_entries_reached_through_an_alias_keep_their_position_at_the_anchor(tmp_
         f"{path}:3:3: loss.terms.b: line 1, column 21: argument 'dim' of sin_angle() must be an integer, "
         "not the number 1.5"
     )
-
-
-def test_omegaconf_interpolation_error_is_a_config_error() -> None:
-    omegaconf = pytest.importorskip("omegaconf")
-    config = omegaconf.OmegaConf.create({"w": 0.5, "loss": {"terms": {"a": "mse(p, y)"}, "total": "${w}*a"}})
-    assert str(losslang.load(config)).splitlines()[-1] == "0.5 * a"
-    with pytest.raises(losslang.LossConfigError) as caught:
-        losslang.load(omegaconf.OmegaConf.create({"loss": "${weight}*mse(p, y)"}))
-    assert str(caught.value) == "loss: cannot resolve the OmegaConf config: Interpolation key 'weight' not found"
 
 
 SCHEMA_ERRORS = [
@@ -473,25 +423,6 @@ def test_missing_file_and_wrong_argument() -> None:
         losslang.load("a\x00b.yaml")
     with pytest.raises(losslang.LossConfigError, match=r"key= must be a dotted name such as 'model\.loss', not int"):
         losslang.load({"loss": "mse(p, y)"}, key=3)  # type: ignore[arg-type]
-
-
-def test_aliases_of_aliases_are_built_once(tmp_path: Path) -> None:
-    """A "billion laughs" file: each list holds nine of the one before; 9**8 strings if built out."""
-    lines = ["l0: &l0 [x, x, x, x, x, x, x, x, x]"]
-    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 9)]
-    path = write(tmp_path, "\n".join([*lines, "loss: mse(p, y)"]) + "\n")
-    started = time.process_time()
-    assert str(losslang.load(path)) == "mse(p, y)"
-    assert time.process_time() - started < 1.0
-
-
-def test_an_omegaconf_interpolation_that_does_not_resolve() -> None:
-    omegaconf = pytest.importorskip("omegaconf")
-    config = omegaconf.OmegaConf.create({"loss": "${missing}"})
-    with pytest.raises(
-        losslang.LossConfigError, match="cannot resolve the OmegaConf config: Interpolation key 'missing' not found"
-    ):
-        losslang.load(config)
 
 
 def test_missing_key_suggests(tmp_path: Path) -> None:

@@ -67,7 +67,7 @@ def test_progress_bar_shows_terms(tmp_path: Path) -> None:
 
 def test_tensorboard_events_are_written(tmp_path: Path) -> None:
     pytest.importorskip("tensorboard")
-    config = losslang.config.read(EXAMPLES / "multilabel.yaml").data
+    config = losslang.document.read(EXAMPLES / "multilabel.yaml").data
     config = {**config, "epochs": 1, "run": {"tensorboard": True, "plot": False}}
     run = train(config, run_dir=tmp_path, progress=False, stream=io.StringIO())
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
