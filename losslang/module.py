@@ -10,14 +10,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Literal, get_args
 
 import torch
-from torch import Tensor, fx, nn
+from torch import Tensor, nn
 
 from losslang.codecache import generate
+from losslang.diagnose import failure, non_finite
 from losslang.distributed import all_reduce, check_op
 from losslang.errors import (
     LossConfigError,
     LossInputError,
-    LossLangError,
     LossNameError,
     LossShapeError,
     LossValueError,
@@ -293,7 +293,7 @@ class LossModule(nn.Module):
             values = self._run(*args)
         except Exception as error:
             torch.set_grad_enabled(grad_enabled)  # a metric that raised has left gradients switched off
-            raise self._failure(args, error) from None
+            raise failure(self._graph, args, error) from None
         if values[0].dim() or not values[0].is_floating_point():  # the one check per call
             raise self._bad_total(values[0])
         if skipping:
@@ -305,8 +305,8 @@ class LossModule(nn.Module):
                 buffers["step"] = buffers["step"] + 1  # a new tensor: the graph may have saved the old one
             else:
                 buffers["step"].add_(1)
-        if self.check_finite:
-            self._raise_if_not_finite(values, args)
+        if self.check_finite and (error := non_finite(self._graph, (*self.inputs, "step"), values, args)):
+            raise error
         terms = dict(zip(self._names, values, strict=True))
         if self._report_grad_norms and torch.is_grad_enabled():
             terms.update({f"grad_norm/{name}": norm for name, norm in gradient_norms(terms, self._shared).items()})
@@ -363,53 +363,12 @@ class LossModule(nn.Module):
             f"missing input {name!r}{hint}; the loss needs {needs} and was given {', '.join(have) or 'nothing'}"
         )
 
-    def _raise_if_not_finite(self, values: tuple[Tensor, ...], args: list[Any]) -> None:
-        """Name the first output, in evaluation order, that is NaN or infinite (one sync when all are finite)."""
-        finite = torch.stack([value.isfinite().all() for value in values]).tolist()
-        if all(finite):
-            return
-        first = next(index for index in self._graph.evaluation_order if not finite[index])
-        names = [*self.inputs, "step"]
-        read = self._graph.output_inputs[first]
-        bad = [names[i] for i in read if torch.is_tensor(args[i]) and not bool(args[i].isfinite().all())]
-        named = ", ".join(map(repr, bad))
-        cause = f"its input{'s' * (len(bad) > 1)} {named} {'were' if len(bad) > 1 else 'was'} already NaN or infinite"
-        cause = cause if bad else "its inputs were finite"
-        kind = "NaN" if bool(values[first].isnan().any()) else "infinite"
-        where = "the total" if first == 0 else f"term {self._names[first]!r}"
-        raise LossValueError(f"{where} is {kind}; {cause}")
-
     def _bad_total(self, total: Tensor) -> LossShapeError:
         if total.dim():
             reason = f"the total has shape {tuple(total.shape)}, not a scalar; reduce it, e.g. mean(...)"
         else:
             reason = f"the total is a {total.dtype} tensor, so it cannot be backpropagated; give the loss float inputs"
         return LossShapeError(f"{reason}: {self.canonical}")
-
-    def _failure(self, args: list[Any], error: Exception) -> LossLangError:
-        """Name the term an error came from, found by replaying the graph node by node (error path only).
-
-        An error of losslang's own from a term function (checking its inputs) gets the term's name
-        in front; a torch error is wrapped, with the shapes and dtypes of the operands when it is
-        about them.
-        """
-        replay = _Replay(self.body)
-        failed = replay.failing_node(args)
-        outputs = next(node for node in self.body.graph.nodes if node.op == "output").args[0]
-        order = self._graph.evaluation_order
-        terms = [i for i in order if not self._names[i].startswith("weight/")]  # a scheme's weights are not terms
-        index = next((i for i in terms if failed is not None and _depends_on(outputs[i], failed)), 0)
-        where = "the total" if index == 0 else f"term {self._names[index]!r}"
-        if isinstance(error, LossLangError):
-            # A weighting scheme's own errors already name the scheme and the term at fault; the
-            # replay, without gradients, may not meet the error at all.
-            if failed is None or _is_scheme(self.body, failed):
-                return error
-            return error.relocated(where=f"{where}: {error.where}")
-        if not any(word in str(error) for word in ("size", "shape", "dimension", "dtype")):
-            return LossValueError(f"{where} failed: {type(error).__name__}: {error}")
-        operands = ", ".join(f"{tuple(value.shape)} {value.dtype}" for value in replay.operands)
-        return LossShapeError(f"{where} failed: {type(error).__name__}: {error} (operands: {operands})")
 
     def get_extra_state(self) -> dict[str, str]:
         """The canonical formula, saved in ``state_dict`` so that a state cannot be loaded into another loss."""
@@ -461,42 +420,3 @@ def _lookup(given: Any, path: tuple[str, ...]) -> Any:
 
 def _indent(text: str) -> str:
     return "\n".join(f"  {line}" for line in text.splitlines())
-
-
-class _Replay(fx.Interpreter):
-    """Runs the generated graph node by node to find the node that raises."""
-
-    def failing_node(self, args: list[Any]) -> fx.Node | None:
-        """The node whose evaluation raises on ``args``, or ``None``; ``operands`` are the tensors it was given."""
-        self.failed: fx.Node | None = None
-        self.operands: list[Tensor] = []
-        try:
-            with torch.no_grad():
-                self.run(*args)
-        except Exception:
-            if self.failed is not None:
-                positional, keywords = self.fetch_args_kwargs_from_env(self.failed)
-                self.operands = [value for value in (*positional, *keywords.values()) if torch.is_tensor(value)]
-            return self.failed
-        return None
-
-    def run_node(self, node: fx.Node) -> Any:
-        """Remember the node, then run it."""
-        self.failed = node
-        return super().run_node(node)
-
-
-def _is_scheme(module: fx.GraphModule, node: fx.Node) -> bool:
-    return node.op == "call_module" and isinstance(module.get_submodule(str(node.target)), WeightingScheme)
-
-
-def _depends_on(node: Any, target: fx.Node) -> bool:
-    stack, seen = [node], set()
-    while stack:
-        current = stack.pop()
-        if current is target:
-            return True
-        if isinstance(current, fx.Node) and current not in seen:
-            seen.add(current)
-            stack.extend(current.all_input_nodes)
-    return False
