@@ -95,9 +95,9 @@ def _classes(
         if weight is None:
             mean = loss(scores, target, reduction="mean")
             # Nothing counted: torch's 0/0. No target has a gradient, so the backward is already
-            # zero; only the value needs fixing, in place, which keeps no tensor for the backward.
-            with torch.no_grad():
-                mean.masked_fill_((target == ignore_index).all(), 0.0)
+            # zero; only the value needs fixing, in place (through a detached alias, outside
+            # autograd), which keeps no tensor for the backward.
+            mean.detach().masked_fill_((target == ignore_index).all(), 0.0)
             return mean
         counted = target != ignore_index  # class weights: counted targets of weight 0 would be 0/0
         total = (weight[torch.where(counted, target, 0)] * counted).sum()

@@ -110,11 +110,13 @@ def _overlap_loss(
     probs, target = masked_inputs(mask, probs, target)
     k = 2 if twice else 1
     true_positives = (probs * target).sum(dims)
-    # 1 - (k TP + smooth) / (k TP + alpha FP + beta FN + smooth), as one fraction: the misses
-    # alpha FP + beta FN over the total, where FP = sum(P) - TP and FN = sum(T) - TP. One product
-    # over the data instead of three, and a perfect overlap gives exactly 0.
-    misses = _linear([(alpha, probs.sum(dims)), (beta, target.sum(dims)), (-alpha - beta, true_positives)], 0.0)
-    total = _linear([(1.0, misses), (k, true_positives)], smooth)
+    # With FP = |P| - TP and FN = |T| - TP, 1 - (k TP + smooth) / (k TP + alpha FP + beta FN + smooth)
+    # is misses / total, both from base = alpha |P| + beta |T|: one product over the data instead
+    # of three, two operations fewer than the textbook form, and for dice (k = alpha + beta) TP
+    # is used once. A perfect overlap is exactly 0.
+    base = _linear([(alpha, probs.sum(dims)), (beta, target.sum(dims))], 0.0)
+    misses = _linear([(1.0, base), (-alpha - beta, true_positives)], 0.0)
+    total = _linear([(1.0, base), (k - alpha - beta, true_positives)], smooth)
     if smooth:
         loss = misses / total
     else:  # an empty prediction of an empty target: 0/0
