@@ -278,6 +278,8 @@ class LossModule(nn.Module):
         """
         keys = self._keys
         try:
+            if mapping is not None and type(mapping) is not dict and not isinstance(mapping, Mapping):
+                raise TypeError  # a tensor, say: indexing it by name would also print torch's warning
             given = inputs if mapping is None else {**mapping, **inputs} if inputs else mapping
             args = [given[key] for key in keys] if keys is not None else self._gather(given)
         except (KeyError, TypeError, IndexError):  # IndexError: an array given as the batch
