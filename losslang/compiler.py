@@ -52,6 +52,11 @@ class Graph:
     output_inputs: tuple[tuple[int, ...], ...] = ()
     guarded: tuple[int, ...] = ()
 
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        """The name of each output: ``"total"``, then the terms'."""
+        return ("total", *self.term_names)
+
 
 def build(checked: Checked) -> Graph:
     """Generate the ``GraphModule`` of a checked program.

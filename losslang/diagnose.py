@@ -39,8 +39,8 @@ def failure(graph: Graph, args: Sequence[Any], error: Exception) -> LossLangErro
     """
     replay = _Replay(graph.module)
     failed = replay.failing_node(args)
-    names = ("total", *graph.term_names)
-    outputs = next(node for node in graph.module.graph.nodes if node.op == "output").args[0]
+    names = graph.output_names
+    outputs = graph.module.graph.output_node().args[0]
     terms = [i for i in graph.evaluation_order if not names[i].startswith("weight/")]  # a scheme's weights
     index = next((i for i in terms if failed is not None and _depends_on(outputs[i], failed)), 0)
     where = "the total" if index == 0 else f"term {names[index]!r}"
@@ -84,7 +84,7 @@ def non_finite(
     cause = f"its input{'s' * (len(bad) > 1)} {named} {'were' if len(bad) > 1 else 'was'} already NaN or infinite"
     cause = cause if bad else "its inputs were finite"
     kind = "NaN" if bool(values[first].isnan().any()) else "infinite"
-    where = "the total" if first == 0 else f"term {('total', *graph.term_names)[first]!r}"
+    where = "the total" if first == 0 else f"term {graph.output_names[first]!r}"
     return LossValueError(f"{where} is {kind}; {cause}")
 
 

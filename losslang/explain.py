@@ -116,7 +116,7 @@ def _indent(text: str) -> str:
 def _labels(loss: LossModule) -> dict[fx.Node, str]:
     """The reported name of each output node, ``total`` first; inputs by their formula names."""
     nodes = list(loss.body.graph.nodes)
-    output = next(node for node in nodes if node.op == "output")
+    output = loss.body.graph.output_node()
     labels = {node: name for node, name in zip(nodes, loss.formula_inputs, strict=False) if node.op == "placeholder"}
     labels.update({node: node.name for node in nodes if node.op == "placeholder" and node not in labels})
     for node, name in reversed(list(zip(output.args[0], ("total", *loss.term_names), strict=True))):

@@ -234,7 +234,7 @@ class LossModule(nn.Module):
         self._paths = tuple(tuple(name.split(".")) for name in self.inputs)
         flat = all(len(path) == 1 for path in self._paths)
         self._keys = tuple(path[0] for path in self._paths) if flat else None  # no dotted names: one lookup each
-        self._names = ("total", *graph.term_names)
+        self._names = graph.output_names
         if nan_policy == "skip":
             self._names += tuple(f"skipped/{graph.term_names[index - 1]}" for index in graph.guarded)
         self._graph = graph

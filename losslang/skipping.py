@@ -70,7 +70,7 @@ def skip_non_finite(
         return values, (False,) * len(guarded)
     for scheme, state in states:
         scheme.restore(state)
-    outputs = next(node for node in module.graph.nodes if node.op == "output").args[0]
+    outputs = module.graph.output_node().args[0]
     replay = _Replay(module, [outputs[index] for index in guarded])
     values = tuple(replay.run(*args))
     total = values[0]
