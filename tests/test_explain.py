@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+import losslang
+from losslang import parse
+from losslang.explain import dot, mermaid, summary, tree
+
+Drawing = Callable[[losslang.LossModule], str]
+
+
+def test_tree_flattens_sums_but_not_differences() -> None:
+    assert tree(parse("a + b + c").total) == "+\n├── a\n├── b\n└── c"
+    assert tree(parse("a + b - c").total) == "-\n├── +\n│   ├── a\n│   └── b\n└── c"
+
+
+@pytest.mark.parametrize(
+    ("draw", "label"),
+    [
+        pytest.param(dot, 'mse [label="mse(p, y, reduction=\\"sum\\")", style=filled', id="dot"),
+        pytest.param(mermaid, 'mse[["mse(p, y, reduction=#quot;sum#quot;)"]]', id="mermaid"),
+    ],
+)
+def test_graph_labels_quote_what_the_format_needs(draw: Drawing, label: str) -> None:
+    assert label in draw(losslang.compile('mse(p, y, reduction="sum") + mae(p, y)'))
+
+
+@pytest.mark.parametrize("draw", [dot, mermaid], ids=["dot", "mermaid"])
+def test_graphs_draw_terms_not_the_gradient_switches_of_metrics(draw: Drawing) -> None:
+    loss = losslang.compile("l1 = mae(p, y); mse(p, y)")
+    assert "set_grad_enabled" in loss.code  # the metric runs without gradient...
+    drawing = draw(loss)
+    assert "grad" not in drawing and "l1" in drawing and "total" in drawing  # ...which the drawing leaves out
+
+
+def test_summary_lists_terms_metrics_and_learned_parameters() -> None:
+    text = summary(losslang.compile("l1 = mae(p, y); uncertainty(mse(p, y), mae(p, z))"))
+    assert "  l1                                 metric (no gradient)" in text
+    assert "parameters:\n  body.uncertainty_0.log_variance: (2,)" in text
+    assert text.index("term tree:") < text.index("generated code:")
