@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import losslang
+from losslang.plot import plot_run, read_run
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "run.csv"
+    path.write_text(text)
+    return path
+
+
+def test_read_run_returns_every_column_as_floats(tmp_path: Path) -> None:
+    path = write(tmp_path, "step,epoch,total,weight/a\n0,0,2.5,1\n1,0,-1.5,0.5\n")
+    assert read_run(path) == {"step": [0.0, 1.0], "epoch": [0.0, 0.0], "total": [2.5, -1.5], "weight/a": [1.0, 0.5]}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param("", "is not a losslang run: it needs a header with a 'step' column", id="empty"),
+        pytest.param("total\n1\n", "is not a losslang run: it needs a header with a 'step' column", id="no-step"),
+        pytest.param("step,total\n0,lots\n", "has a value that is not a number: could not convert", id="text"),
+    ],
+)
+def test_a_file_that_is_not_a_run_is_a_config_error(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(losslang.LossConfigError, match=message):
+        read_run(path)
+
+
+@pytest.mark.parametrize("columns", ["total,mse", "total,mse,weight/mse"], ids=["terms", "terms-and-weights"])
+def test_plot_run_writes_a_png(tmp_path: Path, columns: str) -> None:
+    pytest.importorskip("matplotlib")
+    values = ",".join(["1"] * len(columns.split(",")))
+    path = write(tmp_path, f"step,epoch,{columns}\n0,0,{values}\n1,0,{values}\n")
+    png = plot_run(path, tmp_path / "run.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
