@@ -8,7 +8,7 @@ and their positions follow the base they merge.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -164,6 +164,8 @@ class _Builder:
             if not isinstance(key_node, yaml.ScalarNode):
                 raise _refuse(key_node, "a key must be a plain value")
             key = _scalar(key_node)
+            if not isinstance(key, Hashable):  # a tagged scalar, e.g. `!!set x: 1`
+                raise _refuse(key_node, f"found unhashable key: a {type(key).__name__}")
             if key in explicit:
                 raise _refuse(key_node, f"duplicate key {key!r}")
             explicit.add(key)

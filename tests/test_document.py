@@ -68,3 +68,11 @@ def test_omegaconf_config_is_resolved_and_its_errors_are_config_errors() -> None
     with pytest.raises(losslang.LossConfigError) as caught:
         read(omegaconf.OmegaConf.create({"loss": "${weight}*mse(p, y)"}))
     assert str(caught.value) == "loss: cannot resolve the OmegaConf config: Interpolation key 'weight' not found"
+
+
+@pytest.mark.parametrize("text", ["!!set x: 1\n", "loss:\n  ? !!set [a]\n  : 1\n"], ids=["scalar", "flow"])
+def test_an_unhashable_key_is_a_config_error_at_its_position(tmp_path: Path, text: str) -> None:
+    """safe_load refuses these too ("found unhashable key"); the tag makes a set of a scalar key."""
+    path = write(tmp_path, text)
+    with pytest.raises(losslang.LossConfigError, match=rf"^{path}:\d+:\d+: invalid YAML: "):
+        read(path)
