@@ -282,7 +282,7 @@ class LossModule(nn.Module):
                 raise TypeError  # a tensor, say: indexing it by name would also print torch's warning
             given = inputs if mapping is None else {**mapping, **inputs} if inputs else mapping
             args = [given[key] for key in keys] if keys is not None else self._gather(given)
-        except (KeyError, TypeError, IndexError):  # IndexError: an array given as the batch
+        except (KeyError, TypeError):
             raise self._bad_batch(mapping, inputs) from None
         step = given.get("step")
         buffers = self._buffers  # not self.step: nn.Module's attribute hooks cost more than the arithmetic
