@@ -137,6 +137,14 @@ ERRORS = [
     ),
     pytest.param(
         "ctc",
+        (ones(6, 4, 3), ones(4, 2, dtype=torch.complex64), ones(4, dtype=LONG), ones(4, dtype=LONG)),
+        {},
+        "LossShapeError",
+        "ctc(): targets hold class indices, so they must be integers, not torch.complex64",
+        id="ctc-complex-targets",
+    ),
+    pytest.param(
+        "ctc",
         (ones(6, 4, 3), ones(4, 2, dtype=LONG), ones(3, dtype=LONG), ones(4, dtype=LONG)),
         {},
         "LossShapeError",

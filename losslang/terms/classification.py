@@ -16,7 +16,7 @@ from torch import Tensor
 
 from losslang.errors import LossShapeError
 from losslang.terms.reduction import Reduction, pointwise, reduce
-from losslang.terms.shapes import broadcast, class_weight, fit, floating, indices
+from losslang.terms.shapes import broadcast, class_weight, fit, floating, indices, integral
 
 
 def cross_entropy(
@@ -274,7 +274,7 @@ def _ctc_inputs(log_probs: Tensor, targets: Tensor, input_lengths: Tensor, targe
     floating("ctc", "log_probs", log_probs)
     if log_probs.dim() not in (2, 3):
         raise LossShapeError(f"ctc(): log_probs must have shape (T, N, C) or (T, C), not {tuple(log_probs.shape)}")
-    if targets.is_floating_point() or targets.dtype == torch.bool:
+    if not integral(targets):
         raise LossShapeError(f"ctc(): targets hold class indices, so they must be integers, not {targets.dtype}")
     batch = tuple(log_probs.shape[1:2]) if log_probs.dim() == 3 else ()
     for name, lengths in (("input_lengths", input_lengths), ("target_lengths", target_lengths)):
@@ -282,5 +282,5 @@ def _ctc_inputs(log_probs: Tensor, targets: Tensor, input_lengths: Tensor, targe
             sequences = f"{batch[0]} sequences" if batch else "one sequence"
             message = f"{name} has shape {tuple(lengths.shape)} but log_probs of shape {tuple(log_probs.shape)}"
             raise LossShapeError(f"ctc(): {message} hold {sequences}; give one length per sequence, shape {batch}")
-        if lengths.is_floating_point() or lengths.is_complex() or lengths.dtype == torch.bool:
+        if not integral(lengths):
             raise LossShapeError(f"ctc(): {name} hold lengths, so they must be integers, not {lengths.dtype}")

@@ -70,6 +70,17 @@ def floating(term: str, name: str, tensor: Tensor) -> None:
         raise LossShapeError(f"{term}(): {name} must be a floating-point tensor, not {tensor.dtype}")
 
 
+def integral(tensor: Tensor) -> bool:
+    """Whether ``tensor`` holds integers (not floats, complex numbers or booleans), as indices and lengths must.
+
+    Example:
+        >>> import torch
+        >>> [integral(torch.ones(2, dtype=dtype)) for dtype in (torch.int32, torch.float32, torch.bool)]
+        [True, False, False]
+    """
+    return not (tensor.is_floating_point() or tensor.is_complex() or tensor.dtype == torch.bool)
+
+
 def indices(term: str, name: str, tensor: Tensor, shape: tuple[int, ...]) -> None:
     """Check that ``tensor`` holds class indices: an integer tensor of shape ``shape``.
 
@@ -83,7 +94,7 @@ tensor, not torch.float32; e.g. target.long()
     """
     if tuple(tensor.shape) != shape:
         raise LossShapeError(f"{term}(): {name} must have shape {shape}, not {tuple(tensor.shape)}")
-    if tensor.is_floating_point() or tensor.is_complex() or tensor.dtype == torch.bool:
+    if not integral(tensor):
         message = f"{name} of shape {shape} holds class indices, so it must be an integer tensor, not {tensor.dtype}"
         raise LossShapeError(f"{term}(): {message}; e.g. {name}.long()")
 
