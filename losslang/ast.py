@@ -8,8 +8,10 @@ no part in equality. ``str(node)`` is the canonical text (see :mod:`losslang.pri
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from types import EllipsisType
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,14 @@ class Number(Node):
 
     value: int | float
     span: Span | None = _SPAN
+
+    # `1`, `1.0` and `-0.0` differ as arguments (a term may branch on the type or the sign):
+    # equal nodes are computed once, so they must not be equal.
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Number) and constant_key(self.value) == constant_key(other.value)
+
+    def __hash__(self) -> int:
+        return hash(constant_key(self.value))
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,3 +189,17 @@ class Program(Node):
     total: Expr
     span: Span | None = _SPAN
     source: str = field(default="", compare=False, repr=False)  # for error messages
+
+
+def constant_key(value: Any) -> Any:
+    """What tells two constants apart: their type and value, and for a float the sign of a zero.
+
+    The syntax tree compares numbers by it, and the compiler keys the calls it shares on it.
+
+    Example:
+        >>> constant_key(1) == constant_key(1.0), constant_key(0.0) == constant_key(-0.0)
+        (False, False)
+    """
+    if isinstance(value, float):
+        return (float, value, math.copysign(1.0, value))
+    return (type(value), value)

@@ -14,12 +14,28 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from losslang import ast
-from losslang.errors import LossArityError, LossLangError, LossNameError, LossSyntaxError, did_you_mean
+from losslang.errors import (
+    LossArityError,
+    LossLangError,
+    LossNameError,
+    LossSyntaxError,
+    did_you_mean,
+    source_lines,
+)
 from losslang.parser import MAX_DEPTH
 from losslang.registry import Param, Registry, TermSpec
 
+# Names a program cannot define, and what to write instead.
+RESERVED = {
+    "step": "'step' is the step counter and cannot be redefined",
+    "total": (
+        "'total' is reserved: it is the loss's total, the program's last line; give the term another name "
+        "(e.g. 'main = ...') and write the total as the last line"
+    ),
+}
 _ARITHMETIC_OPERANDS = (ast.String, ast.Bool, ast.List)
 _CONSTANTS = (ast.Number, *_ARITHMETIC_OPERANDS)
+_QUOTED = 60  # the longest text of a node an error quotes whole
 _LARGEST = 2.0**1023  # a folded constant must still be a finite float64
 # Integer powers go through float so that `10 ** 10 ** 10` overflows at once instead of hanging.
 _OPERATORS = {
@@ -125,8 +141,10 @@ class _Checker:
         return kind(message, source=self.program.source, line=span.line, column=span.column)
 
     def define(self, assign: ast.Assign) -> None:
-        if assign.name == "step":
-            raise self.error(LossNameError, "'step' is the step counter and cannot be redefined", assign)
+        if assign.name in RESERVED:
+            raise self.error(LossNameError, RESERVED[assign.name], assign)
+        if assign.name.startswith("__"):
+            raise self.error(LossNameError, f"{assign.name!r}: names starting with '__' are reserved", assign)
         if assign.name in self.definitions or assign.name in self.weights:
             first = self.positions[assign.name].span
             where = f" (first at line {first.line})" if first else ""
@@ -203,7 +221,8 @@ class _Checker:
         span = node.span
         if span is None or span.line != span.end_line:
             return str(node)
-        return self.program.source.splitlines()[span.line - 1][span.column - 1 : span.end_column - 1]
+        text = source_lines(self.program.source)[span.line - 1][span.column - 1 : span.end_column - 1]
+        return text if len(text) <= _QUOTED else f"{text[: _QUOTED // 2]}...{text[-_QUOTED // 2 :]}"
 
     def tensor(self, node: ast.Expr, use: str) -> ast.Expr:
         value = self.value(node)
@@ -313,10 +332,15 @@ class _Checker:
             message = f"argument {param.name!r} of {spec.name}() builds the module and must be a constant"
             message += f", not {_describe(value)}"
             raise self.error(LossArityError, message, node)
-        if _fits(param, value):
-            return value
-        message = f"argument {param.name!r} of {spec.name}() must be {_expects(param)}, not {_describe(value)}"
-        raise self.error(LossArityError, message, node)
+        if not _fits(param, value):
+            message = f"argument {param.name!r} of {spec.name}() must be {_expects(param)}, not {_describe(value)}"
+            raise self.error(LossArityError, message, node)
+        numbers = value.items if isinstance(value, ast.List) else (value,)
+        for number in numbers:
+            if param.bounds and isinstance(number, ast.Number) and not param.bounds.admits(number.value):
+                message = f"argument {param.name!r} of {spec.name}() must be {param.bounds}, not {number}"
+                raise self.error(LossArityError, message, number)
+        return value
 
     def depends_on_input(self, node: ast.Expr) -> bool:
         match node:

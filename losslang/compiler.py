@@ -8,7 +8,6 @@ written. Terms the total does not use are computed after it with gradients off.
 
 from __future__ import annotations
 
-import keyword
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import torch
 from torch import fx
 
 from losslang import ast
+from losslang.ast import constant_key
 from losslang.check import Checked
 from losslang.errors import LossArityError
 from losslang.registry import TermSpec
@@ -40,7 +40,6 @@ class Graph:
         term_names: the name of each output after the total.
         metric_names: the terms computed without gradient because the total does not use them.
         evaluation_order: the outputs (0 is the total) in the order the generated code computes them.
-        output_inputs: for each output, the positions of the arguments it reads.
         guarded: the outputs that are terms the total is made of (not metrics, not weights),
             which ``nan_policy="skip"`` drops from a step when they are not finite.
     """
@@ -49,7 +48,6 @@ class Graph:
     term_names: tuple[str, ...]
     metric_names: tuple[str, ...]
     evaluation_order: tuple[int, ...] = ()
-    output_inputs: tuple[tuple[int, ...], ...] = ()
     guarded: tuple[int, ...] = ()
 
     @property
@@ -76,8 +74,8 @@ class _Builder:
     def __init__(self, checked: Checked) -> None:
         self.checked = checked
         self.graph = fx.Graph()
-        names = _parameter_names(checked.inputs)
-        self.inputs = {path: self.graph.placeholder(name) for path, name in zip(checked.inputs, names, strict=True)}
+        # fx makes the names unique: `out.logits` and `out_logits` are `out_logits` and `out_logits_1`.
+        self.inputs = {path: self.graph.placeholder("_".join(path)) for path in checked.inputs}
         self.step = self.graph.placeholder("step") if checked.uses_step else None
         self.nodes: dict[tuple[Any, ...], fx.Node] = {}
         self.root = torch.nn.Module()  # holds the nn.Module terms, one per distinct construction
@@ -100,44 +98,28 @@ class _Builder:
             self.graph.erase_node(grad_off)
             self.graph.erase_node(grad_was)
         self.graph.output((total, *outputs))
-        self.rename_inputs_named({"self"}, keyword.iskeyword)
+        self.name_parameters()
         module = fx.GraphModule(self.root, self.graph, class_name="LossGraph")
-        if self.rename_inputs_named(set(module.forward.__globals__)):
-            module.recompile()  # rare: an input named like a global of the generated code
         position = {node: index for index, node in enumerate(self.graph.nodes)}
         results = [total, *outputs]
         # A term that is the total itself is named as the term.
         order = tuple(sorted(range(len(results)), key=lambda index: (position[results[index]], index == 0)))
         terms = len(names) - len(self.weights)
         guarded = tuple(index for index in range(1, terms + 1) if results[index] in with_grad)
-        return Graph(module, names, metrics, order, tuple(map(self.arguments_read, results)), guarded)
+        return Graph(module, names, metrics, order, guarded)
 
-    def arguments_read(self, node: fx.Node) -> tuple[int, ...]:
-        """The positions of the generated forward's arguments that ``node`` depends on."""
-        arguments = [*self.inputs.values(), *([self.step] if self.step is not None else [])]
-        seen, stack = set(), [node]
-        while stack:
-            current = stack.pop()
-            if current not in seen:
-                seen.add(current)
-                stack.extend(current.all_input_nodes)
-        return tuple(index for index, argument in enumerate(arguments) if argument in seen)
+    def name_parameters(self) -> None:
+        """Make each input's parameter name in the generated ``forward`` its node's name.
 
-    def rename_inputs_named(self, reserved: set[str], also: Callable[[str], bool] = lambda name: False) -> bool:
-        """Give a new name to the inputs named like one of ``reserved`` (or for which ``also`` holds).
-
-        A placeholder's target is its parameter name in the generated ``forward``: it must not be
-        a Python keyword, ``self`` or a global of the generated code (fx renames the node on a
-        clash but keeps the target, which would shadow the global). The new name is the node's,
-        unique in the graph, so it clashes with no other parameter. Returns whether any was renamed.
+        fx gives every node a name that shadows nothing the generated code uses (builtins such as
+        ``slice`` and ``Ellipsis``, keywords, ``torch``, the globals it adds) and no other node,
+        but a placeholder keeps the name it was created with as its parameter name, which can:
+        an input named ``slice`` would replace the builtin in the code. ``self`` is the module.
         """
-        renamed = False
-        for node in [*self.inputs.values(), *([self.step] if self.step is not None else [])]:
-            if node.target in reserved or also(str(node.target)):
-                node._rename(f"{node.target}_input")
-                node.target = node.name
-                renamed = True
-        return renamed
+        for node in self.graph.find_nodes(op="placeholder"):
+            if node.name == "self":
+                node._rename("self_input")
+            node.target = node.name
 
     def outputs(self) -> tuple[tuple[str, ...], list[fx.Node]]:
         names: list[str] = []
@@ -219,28 +201,16 @@ class _Builder:
         return self.modules[key]
 
 
-def _parameter_names(paths: tuple[tuple[str, ...], ...]) -> list[str]:
-    """A distinct parameter name for each input: ``out.logits`` and ``out_logits`` both join to ``out_logits``."""
-    taken = {"step"}
-    names = []
-    for path in paths:
-        name = base = "_".join(path)
-        count = 0
-        while name in taken:
-            count += 1
-            name = f"{base}_{count}"
-        taken.add(name)
-        names.append(name)
-    return names
-
-
 def _subscript(item: ast.Subscript) -> int | slice | Any:
     return slice(item.start, item.stop, item.step) if isinstance(item, ast.Slice) else item
 
 
 def _hashable(value: Any) -> Any:
+    """The key of an argument: ``True``, ``1`` and ``1.0`` (and ``0.0``, ``-0.0``) stay apart."""
     if isinstance(value, slice):  # slices are unhashable before Python 3.12
         return ("slice", value.start, value.stop, value.step)
     if isinstance(value, list | tuple):
         return (type(value).__name__, *map(_hashable, value))
+    if isinstance(value, bool | int | float):
+        return constant_key(value)
     return value

@@ -18,7 +18,7 @@ from typing import Any
 
 from losslang.check import names_used
 from losslang.document import Document, Key, read
-from losslang.errors import LossConfigError, LossLangError, LossSyntaxError, did_you_mean
+from losslang.errors import LossConfigError, LossLangError, LossSyntaxError, did_you_mean, key_text, shown, source_lines
 from losslang.module import LossModule
 from losslang.parser import parse
 
@@ -70,17 +70,25 @@ def _section(document: Document, key: str | None) -> tuple[Key, Any]:
         path: Key = tuple(key.split("."))
         for depth, part in enumerate(path):
             if not isinstance(data, Mapping) or part not in data:
-                have = ", ".join(map(str, data)) if isinstance(data, Mapping) else type(data).__name__
-                hint = did_you_mean(str(part), map(str, data)) if isinstance(data, Mapping) else ""
-                raise document.error(path[:depth], f"no key {part!r}{hint}; found: {have}")
+                have = ", ".join(map(key_text, data)) if isinstance(data, Mapping) else type(data).__name__
+                hint = (
+                    did_you_mean(part, [key for key in data if isinstance(key, str)])
+                    if isinstance(data, Mapping)
+                    else ""
+                )
+                raise document.error(path[:depth], f"no key {shown(part)}{hint}; found: {have}")
             data = data[part]
         return path, data
     if isinstance(data, Mapping) and "loss" in data:
         return ("loss",), data["loss"]
     if isinstance(data, Mapping) and set(data) & {"terms", "metrics", "total"}:
         return (), data  # the loss section itself, whose unknown keys are then reported
-    close = difflib.get_close_matches("loss", [str(name) for name in data], n=1) if isinstance(data, Mapping) else []
-    hint = f"; is {close[0]!r} a misspelling of it?" if close else ""
+    close = (
+        difflib.get_close_matches("loss", [name for name in data if isinstance(name, str)], n=1)
+        if isinstance(data, Mapping)
+        else []
+    )
+    hint = f"; is {shown(close[0])} a misspelling of it?" if close else ""
     reason = f"found no 'loss' section{hint or '; pass key= to name the section that holds the loss'}"
     raise document.error((close[0],) if close else (), reason)
 
@@ -102,7 +110,7 @@ class _Program:
         except LossSyntaxError as error:
             raise error.relocated(where=document.where(path)) from None
         start = len(self.lines) + 1
-        body = formula.splitlines() or [""]
+        body = source_lines(formula)
         self.lines += [f"{head}(", *body, ")"]
         self.entries.append((start, start + len(body) + 1, path, formula))
 
@@ -126,8 +134,8 @@ def build(document: Document, path: Key, section: Any, allow_imports: bool) -> L
         raise document.error(path, f"must be a formula or a mapping of {', '.join(KEYS)}, not {_kind(section)}")
     for name in section:
         if name not in KEYS:
-            hint = did_you_mean(str(name), KEYS)
-            raise document.error((*path, name), f"unknown key {name!r}{hint}; allowed: {', '.join(KEYS)}")
+            hint = did_you_mean(name, KEYS) if isinstance(name, str) else ""
+            raise document.error((*path, name), f"unknown key {shown(name)}{hint}; allowed: {', '.join(KEYS)}")
     _import(document, path, section.get("imports"), allow_imports)
     inputs = _inputs(document, (*path, "inputs"), section.get("inputs", {}))
     program = _Program()
@@ -163,9 +171,11 @@ def _named(document: Document, path: Key, section: Mapping[str, Any], inputs: di
         for name, formula in _formulas(document, (*path, group), section.get(group, {})):
             where = (*path, group, name)
             if name in inputs:
-                raise document.error(where, f"{name!r} is both a term and an input ({'.'.join(map(str, path))}.inputs)")
+                raise document.error(
+                    where, f"{shown(name)} is both a term and an input ({'.'.join(map(str, path))}.inputs)"
+                )
             if name in named:
-                raise document.error(where, f"{name!r} is already defined under {named[name][0][-2]}")
+                raise document.error(where, f"{shown(name)} is already defined under {named[name][0][-2]}")
             named[name] = (where, formula)
     return named
 
@@ -176,9 +186,8 @@ def _check_no_metric_in_term(document: Document, named: dict[str, Any], name: st
     if where[-2] == "terms":
         for used in names_used(parse(formula).total):
             if used in named and named[used][0][-2] == "metrics":
-                raise document.error(
-                    where, f"term {name!r} uses the metric {used!r}; metrics never carry gradient, move it under terms"
-                )
+                reason = f"term {shown(name)} uses the metric {shown(used)}; metrics never carry gradient"
+                raise document.error(where, f"{reason}, move it under terms")
 
 
 def _weighting(document: Document, path: Key, block: Any, terms: list[str]) -> str:
@@ -189,35 +198,39 @@ def _weighting(document: Document, path: Key, block: Any, terms: list[str]) -> s
     if not isinstance(block, Mapping) or not isinstance(block.get("method"), str):
         raise document.error(path, "must be a mapping with a method, e.g. {method: uncertainty, terms: [a, b]}")
     if not block["method"].isidentifier():
-        raise document.error((*path, "method"), f"must be the name of a weighting scheme, not {block['method']!r}")
+        raise document.error((*path, "method"), f"must be the name of a weighting scheme, not {shown(block['method'])}")
     weighted = block.get("terms", terms)
     if not isinstance(weighted, list) or not weighted:
         raise document.error((*path, "terms"), f"must be a non-empty list of term names, not {_kind(weighted)}")
     for index, name in enumerate(weighted):
         if name not in terms:
-            hint = did_you_mean(str(name), terms)
-            raise document.error((*path, "terms", index), f"{name!r} is not one of the terms{hint}")
+            hint = did_you_mean(name, terms) if isinstance(name, str) else ""
+            raise document.error((*path, "terms", index), f"{shown(name)} is not one of the terms{hint}")
     options = []
     for option, value in block.items():
         if option not in ("method", "terms"):
             # Each option becomes `option=value` in the formula text: nothing may spill out of it.
             if not isinstance(option, str) or not option.isidentifier():
-                raise document.error((*path, option), f"{option!r} is not a valid option name")
+                raise document.error((*path, option), f"{shown(option)} is not a valid option name")
             if not isinstance(value, str | int | float):  # bool is an int
                 raise document.error((*path, option), f"must be a number, string or boolean, not {_kind(value)}")
             if isinstance(value, str) and set(value) & set('"\\\n'):
                 reason = "a string option may not hold a double quote, backslash or line break"
                 raise document.error((*path, option), reason)
-            options.append(f"{option}={_constant(value)}")
+            options.append(f"{option}={_constant(document, (*path, option), value)}")
     rest = [name for name in terms if name not in weighted]  # not weighted, but still in the gradient
     return " + ".join([f"{block['method']}({', '.join([*weighted, *options])})", *rest])
 
 
-def _constant(value: str | float) -> str:
+def _constant(document: Document, path: Key, value: str | float) -> str:
     """A YAML scalar as a formula constant: ``true``/``false``, a quoted string or the number."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return f'"{value}"' if isinstance(value, str) else repr(value)
+    if isinstance(value, str):
+        return f'"{value}"'
+    if not abs(value) <= 2.0**1023:  # a huge integer (repr() of it may even fail), or .inf
+        raise document.error(path, f"the number {shown(value)} is too large; constants must be finite floats")
+    return repr(value)
 
 
 def _formulas(document: Document, path: Key, entries: Any) -> list[tuple[str, str]]:
@@ -230,11 +243,11 @@ def _formulas(document: Document, path: Key, entries: Any) -> list[tuple[str, st
 def _entries(document: Document, path: Key, entries: Mapping[Any, Any]) -> Iterator[tuple[str, str]]:
     for name, formula in entries.items():
         if not isinstance(name, str) or not name.isidentifier():
-            hint = "; in a {...} mapping, quote formulas that contain commas" if set("()") & set(str(name)) else ""
-            raise document.error((*path, name), f"{name!r} is not a valid term name{hint}")
+            hint = "; in a {...} mapping, quote formulas that contain commas" if set("()") & set(shown(name)) else ""
+            raise document.error((*path, name), f"{shown(name)} is not a valid term name{hint}")
         if isinstance(formula, bool) or not isinstance(formula, str | int | float):
             raise document.error((*path, name), f"must be a formula, not {_kind(formula)}")
-        yield name, str(formula)
+        yield name, formula if isinstance(formula, str) else _constant(document, (*path, name), formula)
 
 
 def _inputs(document: Document, path: Key, inputs: Any) -> dict[str, str]:
@@ -242,7 +255,9 @@ def _inputs(document: Document, path: Key, inputs: Any) -> dict[str, str]:
         raise document.error(path, f"must be a mapping of formula name: batch key, not {_kind(inputs)}")
     for name, source in inputs.items():
         if not _is_dotted_name(name):
-            raise document.error((*path, name), f"{name!r} is not a valid input name, such as 'pred' or 'out.logits'")
+            raise document.error(
+                (*path, name), f"{shown(name)} is not a valid input name, such as 'pred' or 'out.logits'"
+            )
         if not isinstance(source, str) or not source:
             raise document.error(
                 (*path, name), f"must be a batch key such as 'output' or 'out.logits', not {_kind(source)}"
@@ -256,7 +271,7 @@ def _check_metrics(document: Document, named: dict[str, Key], total: Any) -> Non
     for name, where in named.items():
         if where[-2] == "metrics" and name in used:
             raise document.error(
-                where, f"metric {name!r} is used by the total; metrics never carry gradient, move it under terms"
+                where, f"metric {shown(name)} is used by the total; metrics never carry gradient, move it under terms"
             )
 
 
@@ -264,7 +279,7 @@ def _check_inputs(document: Document, path: Key, inputs: dict[str, str], module:
     for name in inputs:
         if name not in module.formula_inputs:
             hint = did_you_mean(name, module.formula_inputs)
-            raise document.error((*path, name), f"no formula reads an input named {name!r}{hint}")
+            raise document.error((*path, name), f"no formula reads an input named {shown(name)}{hint}")
 
 
 def _import(document: Document, path: Key, modules: Any, allow_imports: bool) -> None:
@@ -275,7 +290,9 @@ def _import(document: Document, path: Key, modules: Any, allow_imports: bool) ->
         raise document.error(path, f"must be a list of module names, not {_kind(modules)}")
     for index, name in enumerate(modules):
         if not _is_dotted_name(name):
-            raise document.error((*path, index), f"must be a module name such as 'my_project.losses', not {name!r}")
+            raise document.error(
+                (*path, index), f"must be a module name such as 'my_project.losses', not {shown(name)}"
+            )
     if modules and not allow_imports:
         raise document.error(
             path, "this config imports modules; pass allow_imports=True (CLI: --allow-imports) to allow it"
@@ -284,7 +301,9 @@ def _import(document: Document, path: Key, modules: Any, allow_imports: bool) ->
         try:
             importlib.import_module(name)
         except Exception as error:
-            raise document.error((*path, index), f"cannot import {name!r}: {type(error).__name__}: {error}") from None
+            raise document.error(
+                (*path, index), f"cannot import {shown(name)}: {type(error).__name__}: {error}"
+            ) from None
 
 
 def _is_dotted_name(name: Any) -> bool:

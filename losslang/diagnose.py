@@ -9,7 +9,7 @@ evaluation order, and whether its inputs already were.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -42,7 +42,8 @@ def failure(graph: Graph, args: Sequence[Any], error: Exception) -> LossLangErro
     names = graph.output_names
     outputs = graph.module.graph.output_node().args[0]
     terms = [i for i in graph.evaluation_order if not names[i].startswith("weight/")]  # a scheme's weights
-    index = next((i for i in terms if failed is not None and _depends_on(outputs[i], failed)), 0)
+    affected = _downstream(failed) if failed is not None else set()
+    index = next((i for i in terms if outputs[i] in affected), 0)
     where = "the total" if index == 0 else f"term {names[index]!r}"
     if isinstance(error, LossLangError):
         # A weighting scheme's own errors already name the scheme and the term at fault; the
@@ -78,8 +79,13 @@ def non_finite(
     if all(finite):
         return None
     first = next(index for index in graph.evaluation_order if not finite[index])
-    read = graph.output_inputs[first]
-    bad = [inputs[i] for i in read if torch.is_tensor(args[i]) and not bool(args[i].isfinite().all())]
+    read = _upstream(graph.module.graph.output_node().args[0][first])
+    arguments = graph.module.graph.find_nodes(op="placeholder")
+    bad = [
+        inputs[i]
+        for i, argument in enumerate(arguments)
+        if argument in read and torch.is_tensor(args[i]) and not bool(args[i].isfinite().all())
+    ]
     named = ", ".join(map(repr, bad))
     cause = f"its input{'s' * (len(bad) > 1)} {named} {'were' if len(bad) > 1 else 'was'} already NaN or infinite"
     cause = cause if bad else "its inputs were finite"
@@ -115,13 +121,21 @@ def _is_scheme(module: fx.GraphModule, node: fx.Node) -> bool:
     return node.op == "call_module" and isinstance(module.get_submodule(str(node.target)), WeightingScheme)
 
 
-def _depends_on(node: Any, target: fx.Node) -> bool:
+def _upstream(node: Any) -> set[fx.Node]:
+    """Every node ``node`` is computed from, itself included: one walk of the graph."""
+    return _reachable(node, lambda current: current.all_input_nodes)
+
+
+def _downstream(node: fx.Node) -> set[fx.Node]:
+    """Every node computed from ``node``, itself included: one walk of the graph."""
+    return _reachable(node, lambda current: list(current.users))
+
+
+def _reachable(node: Any, following: Callable[[fx.Node], list[fx.Node]]) -> set[fx.Node]:
     stack, seen = [node], set()
     while stack:
         current = stack.pop()
-        if current is target:
-            return True
         if isinstance(current, fx.Node) and current not in seen:
             seen.add(current)
-            stack.extend(current.all_input_nodes)
-    return False
+            stack.extend(following(current))
+    return seen

@@ -8,6 +8,7 @@ and their positions follow the base they merge.
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,13 +16,14 @@ from typing import Any
 
 import yaml
 
-from losslang.errors import LossConfigError
+from losslang.errors import LossConfigError, key_text, shown
 
 _PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 _MERGE = "tag:yaml.org,2002:merge"
 # PyYAML composes recursively: deeper nesting would reach Python's recursion limit. Generous
 # for any training config.
 MAX_NESTING = 100
+MAX_BYTES = 10 * 2**20  # a loss or training config is a few kB
 Key = tuple[str | int, ...]
 
 
@@ -44,9 +46,9 @@ class Document:
 
     def where(self, path: Key) -> str:
         """The ``file:line:column: dotted.key: `` prefix of an error at ``path``."""
-        dotted = ".".join(map(str, path)) or "the config"
+        dotted = ".".join(map(key_text, path)) or "the config"
         mark = self.marks.get(path)
-        for depth in range(len(path) - 1, 0, -1):  # inside an alias, a node is written at its anchor
+        for depth in range(len(path), 0, -1):  # inside an alias or a merged entry, a node is written at its origin
             if mark is None and path[:depth] in self.aliases:
                 mark = self.marks.get((*self.aliases[path[:depth]], *path[depth:]))
         if self.filename is None:
@@ -85,10 +87,20 @@ def read(path_or_mapping: str | Path | Mapping[str, Any]) -> Document:
 
 
 def _read(path: Path) -> Document:
+    text, refused = "", ""
     try:
-        text = path.read_text(encoding="utf-8")
+        info = path.stat()
+        # Only a regular file of bounded size: /dev/zero never ends, a FIFO blocks until written.
+        if not stat.S_ISREG(info.st_mode):
+            refused = "it is a directory" if stat.S_ISDIR(info.st_mode) else "it is not a regular file"
+        elif info.st_size > MAX_BYTES:
+            refused = f"it has {info.st_size:,} bytes; a config may have {MAX_BYTES:,}"
+        else:
+            text = path.read_text(encoding="utf-8")
     except (OSError, ValueError) as error:  # ValueError: undecodable bytes, a NUL in the path
         raise LossConfigError(f"cannot read {path}: {error}") from None
+    if refused:
+        raise LossConfigError(f"cannot read {path}: {refused}; give the path of a YAML file")
     document = Document(None, str(path))
     try:
         _check_nesting(text)
@@ -167,8 +179,9 @@ class _Builder:
             if not isinstance(key, Hashable):  # a tagged scalar, e.g. `!!set x: 1`
                 raise _refuse(key_node, f"found unhashable key: a {type(key).__name__}")
             if key in explicit:
-                raise _refuse(key_node, f"duplicate key {key!r}")
+                raise _refuse(key_node, f"duplicate key {shown(key)}")
             explicit.add(key)
+            self.aliases.pop((*path, key), None)  # an explicit entry replaces a merged one, position too
             result[key] = self.build(value_node, (*path, key))
             self.marks[(*path, key)] = key_node.start_mark  # an entry is where its key is written
         return result
@@ -181,9 +194,8 @@ class _Builder:
             merged = self.build(source, (*path, "<<"))
             origin = self.built[id(source)][1]
             result.update(merged)
-            for where, mark in list(self.marks.items()):  # their positions are those in the base
-                if where[: len(origin)] == origin and len(where) > len(origin) and where[len(origin)] in merged:
-                    self.marks[(*path, *where[len(origin) :])] = mark
+            for key in merged:  # their positions are those in the base: one entry per key, not per mark
+                self.aliases[(*path, key)] = (*origin, key)
 
 
 def _refuse(node: yaml.Node, reason: str) -> yaml.constructor.ConstructorError:

@@ -8,7 +8,14 @@ catch for that kind of fault, so ``except ValueError`` keeps working.
 from __future__ import annotations
 
 import difflib
+import reprlib
 from collections.abc import Iterable
+from typing import Any
+
+# An error message is read by a person: a value quoted in it, or the whole reason, is cut to
+# these sizes, so a hostile value (a "billion laughs" list, a 5000-digit integer) cannot make
+# an error slow to build or huge to print.
+MAX_REASON = 2_000
 
 
 class LossLangError(Exception):
@@ -38,6 +45,9 @@ class LossLangError(Exception):
         column: int | None = None,
         where: str = "",
     ) -> None:
+        if len(reason) > MAX_REASON:  # keep both ends: what is wrong, and what to do
+            half = MAX_REASON // 2
+            reason = f"{reason[:half]} ... ({len(reason) - 2 * half:,} characters) ... {reason[-half:]}"
         self.reason = reason
         self.source = source
         self.line = line
@@ -121,8 +131,10 @@ def locate(message: str, source: str, line: int, column: int) -> str:
           mse(a,))
                  ^
     """
-    lines = source.splitlines() or [""]
+    lines = source_lines(source)
     text = lines[line - 1] if 0 < line <= len(lines) else ""
+    # Other control characters (a form feed, U+2028 in a comment) show as spaces: one column each.
+    text = "".join(char if char.isprintable() or char == "\t" else " " for char in text.removesuffix("\r"))
     offset = column - 1
     if len(text) > _WIDTH:  # quote a window around the fault, not a huge line
         start = max(0, min(offset - _WIDTH // 2, len(text) - _WIDTH))
@@ -134,3 +146,59 @@ def locate(message: str, source: str, line: int, column: int) -> str:
 
 
 _WIDTH = 100
+
+
+def source_lines(source: str) -> list[str]:
+    r"""The lines of a formula: a line ends at ``\n`` only, as in the grammar (not at U+2028, ``\x0c``, ...).
+
+    The parser, the error carets and config assembly all count lines with this one function.
+
+    Example:
+        >>> source_lines("a  # note\u2028 + b\nc")
+        ['a  # note\u2028 + b', 'c']
+    """
+    return source.split("\n")
+
+
+class _Shown(reprlib.Repr):
+    """``reprlib`` with short limits, and integers too long for ``repr()`` named by their size."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxlevel, self.maxlist, self.maxdict, self.maxtuple, self.maxset = 2, 4, 4, 4, 4
+        self.maxstring = self.maxother = self.maxlong = 60
+
+    def repr_int(self, x: int, level: int) -> str:
+        if x.bit_length() > 100:  # about 30 digits; repr() of 4,300 digits or more raises
+            return f"<an integer of {x.bit_length():,} bits>"
+        return repr(x)
+
+
+def shown(value: Any) -> str:
+    """``repr(value)`` for an error message: bounded in size and time, whatever the value.
+
+    Example:
+        >>> shown("recon")
+        "'recon'"
+        >>> shown(10**5000)
+        '<an integer of 16,610 bits>'
+        >>> shown([[1, 2, 3, 4, 5, 6]] * 1000)
+        '[[1, 2, 3, 4, ...], [1, 2, 3, 4, ...], [1, 2, 3, 4, ...], [1, 2, 3, 4, ...], ...]'
+    """
+    try:
+        return _SHOWN.repr(value)
+    except Exception:  # a user object whose __repr__ raises
+        return f"<a {type(value).__name__}>"
+
+
+def key_text(key: Any) -> str:
+    """A config key as an error names it: a string as it is, anything else as :func:`shown` shows it.
+
+    Example:
+        >>> key_text("loss"), key_text(3)
+        ('loss', '3')
+    """
+    return key if isinstance(key, str) else shown(key)
+
+
+_SHOWN = _Shown()

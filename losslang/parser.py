@@ -17,7 +17,7 @@ import lark
 from lark import Token, Transformer_NonRecursive, v_args
 
 from losslang import ast
-from losslang.errors import LossArityError, LossSyntaxError
+from losslang.errors import LossArityError, LossSyntaxError, source_lines
 
 _OPENERS = {"LPAR", "LSQB"}
 _CLOSERS = {"RPAR", "RSQB"}
@@ -259,5 +259,5 @@ def _literal(terminal: str) -> str:
 
 
 def _end_position(source: str) -> tuple[int, int]:
-    lines = source.split("\n")
+    lines = source_lines(source)
     return len(lines), len(lines[-1]) + 1

@@ -85,7 +85,7 @@ def _level(node: ast.Expr) -> int:
             return _BINARY[op]
         case ast.Neg():
             return _UNARY
-        case ast.Number(value) if math.copysign(1, value) < 0:  # folded constants: -2, and -0.0 too
+        case ast.Number(value) if value < 0 or (value == 0 and math.copysign(1, value) < 0):  # -2, and -0.0 too
             return _UNARY
         case ast.Index():
             return _POSTFIX

@@ -16,10 +16,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import metadata
 from types import ModuleType, NoneType, UnionType
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from torch import Tensor, nn
 
+from losslang.bounds import Range
 from losslang.errors import LossArityError, LossNameError
 
 Kind = Literal["loss", "function", "weighting"]
@@ -39,6 +40,7 @@ class Param:
     keyword_only: bool = False
     variadic: bool = False
     choices: tuple[str, ...] = ()
+    bounds: Range | None = None
 
     @property
     def required(self) -> bool:
@@ -116,7 +118,7 @@ def spec_of(name: str, fn: Callable[..., Tensor], *, kind: Kind = "loss", aliase
 
 def _params(name: str, fn: Callable[..., Any], *, constants: bool = False, skip: int = 0) -> tuple[Param, ...]:
     try:
-        hints = typing.get_type_hints(fn)
+        hints = typing.get_type_hints(fn, include_extras=True)
         parameters = list(inspect.signature(fn).parameters.values())[skip:]
     except (TypeError, ValueError, NameError) as error:
         raise LossArityError(f"cannot register {name!r}: its signature cannot be read ({error})") from None
@@ -127,7 +129,13 @@ def _param(term: str, parameter: inspect.Parameter, hint: Any, constants: bool) 
     if parameter.kind is parameter.VAR_KEYWORD:
         raise LossArityError(f"cannot register {term!r}: name its keyword arguments instead of **{parameter.name}")
     keyword_only = parameter.kind is parameter.KEYWORD_ONLY
+    bounds = None
+    if typing.get_origin(hint) is Annotated:  # e.g. Positive: a number and the range it lies in
+        hint, *extras = typing.get_args(hint)
+        bounds = next((extra for extra in extras if isinstance(extra, Range)), None)
     accepts, choices = _accepts(term, parameter.name, hint, keyword_only or constants)
+    if bounds is not None and accepts not in ("number", "integer", "numbers"):
+        raise LossArityError(f"cannot register {term!r}: a Range bounds numbers, not parameter {parameter.name!r}")
     return Param(
         parameter.name,
         accepts,
@@ -135,6 +143,7 @@ def _param(term: str, parameter: inspect.Parameter, hint: Any, constants: bool) 
         keyword_only=keyword_only,
         variadic=parameter.kind is parameter.VAR_POSITIONAL,
         choices=choices,
+        bounds=bounds,
     )
 
 

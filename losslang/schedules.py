@@ -13,18 +13,17 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from losslang.bounds import NonNegative
 from losslang.errors import LossArityError
 
 
 def _progress(step: Tensor, steps: float, begin: float) -> Tensor:
     """How far ``step`` is through ``[begin, begin + steps]``, clamped to ``[0, 1]``."""
-    if steps < 0:
-        raise LossArityError(f"a ramp's steps must be >= 0 (0 jumps at begin), not {steps}")
     elapsed = step.to(torch.get_default_dtype()) - begin
     return (elapsed / steps).clamp(0.0, 1.0) if steps > 0 else (elapsed >= 0).to(elapsed.dtype)
 
 
-def ramp(step: Tensor, start: float, end: float, steps: float, *, begin: float = 0) -> Tensor:
+def ramp(step: Tensor, start: float, end: float, steps: NonNegative, *, begin: float = 0) -> Tensor:
     """Linear ramp from ``start`` (until step ``begin``) to ``end`` (from step ``begin + steps``).
 
     Example:
@@ -35,7 +34,7 @@ def ramp(step: Tensor, start: float, end: float, steps: float, *, begin: float =
     return start + (end - start) * _progress(step, steps, begin)
 
 
-def cosine_ramp(step: Tensor, start: float, end: float, steps: float, *, begin: float = 0) -> Tensor:
+def cosine_ramp(step: Tensor, start: float, end: float, steps: NonNegative, *, begin: float = 0) -> Tensor:
     """Half-cosine ramp from ``start`` to ``end`` over ``steps`` steps from ``begin``: flat at both ends.
 
     Example:

@@ -48,8 +48,11 @@ def test_cosine_ramp_is_a_half_cosine_after_begin() -> None:
 
 @pytest.mark.parametrize("fn", [schedules.ramp, schedules.cosine_ramp])
 def test_negative_ramp_length_is_an_error(fn) -> None:
-    with pytest.raises(losslang.LossArityError, match="steps must be >= 0"):
-        fn(torch.tensor(0), 0.0, 1.0, -10)
+    with pytest.raises(losslang.LossArityError) as caught:
+        losslang.compile(f"{fn.__name__}(step, 0.0, 1.0, -10) * mse(p, y)")
+    assert str(caught.value).splitlines()[0] == (
+        f"line 1, column {len(fn.__name__) + 18}: argument 'steps' of {fn.__name__}() must be at least 0, not -10"
+    )
 
 
 def test_zero_length_ramp_is_a_step_function() -> None:

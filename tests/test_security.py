@@ -79,7 +79,7 @@ def test_strings_reach_functions_as_plain_values() -> None:
 def test_generated_code_has_only_validated_names() -> None:
     loss = losslang.compile("a = mse(lambda, torch)\nb = mae(self, class)\na + b")
     header = loss.code.strip().splitlines()[0]
-    assert header == "def forward(self, lambda_input, torch_input, self_input, class_input):"
+    assert header == "def forward(self, lambda_1, torch_1, self_input, class_1):"
     out = loss({"lambda": torch.ones(2), "torch": torch.zeros(2), "self": torch.ones(2), "class": torch.ones(2)})
     assert out.total.item() == 1.0
 
@@ -87,7 +87,7 @@ def test_generated_code_has_only_validated_names() -> None:
 def test_inputs_whose_names_join_alike_get_distinct_parameters() -> None:
     loss = losslang.compile("mse(out.logits, out_logits) + mae(out_logits_1, lambda) + mae(lambda_input, p)")
     header = loss.code.strip().splitlines()[0]
-    assert header == "def forward(self, out_logits, out_logits_1, out_logits_1_1, lambda_input_1, lambda_input, p):"
+    assert header == "def forward(self, out_logits, out_logits_1, out_logits_2, lambda_1, lambda_input, p):"
     ones, zeros = torch.ones(2), torch.zeros(2)
     batch = {"out": {"logits": ones}, "out_logits": zeros, "out_logits_1": 3 * ones, "lambda": zeros}
     out = loss({**batch, "lambda_input": ones, "p": zeros})

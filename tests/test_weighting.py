@@ -465,30 +465,51 @@ def test_gradient_scheme_without_attach_says_to_attach(scheme: str) -> None:
     [
         pytest.param(
             "dwa(a, b, temperature=0)",
-            "dwa(): building DWA failed: LossValueError: temperature must be positive, not 0",
+            "line 1, column 23: argument 'temperature' of dwa() must be at least 1e-06, not 0",
             id="dwa-temperature",
         ),
         pytest.param(
+            "dwa(a, b, temperature=1e-300)",
+            "line 1, column 23: argument 'temperature' of dwa() must be at least 1e-06, not 1e-300",
+            id="dwa-tiny-temperature",
+        ),
+        pytest.param(
             "relobralo(a, b, rho=1.5)",
-            "relobralo(): building ReLoBRaLo failed: LossValueError: rho must be in [0, 1], not 1.5",
+            "line 1, column 21: argument 'rho' of relobralo() must be between 0 and 1, not 1.5",
             id="relobralo-rho",
         ),
         pytest.param(
             "lr_annealing(a, b, every=0)",
-            "lr_annealing(): building LRAnnealing failed: LossValueError: every must be at least 1, not 0",
+            "line 1, column 26: argument 'every' of lr_annealing() must be at least 1, not 0",
             id="lr_annealing-every",
         ),
         pytest.param(
             "gradnorm(a, b, lr=0)",
-            "gradnorm(): building GradNorm failed: LossValueError: lr must be positive, not 0",
+            "line 1, column 19: argument 'lr' of gradnorm() must be greater than 0 and at most 100, not 0",
             id="gradnorm-lr",
+        ),
+        pytest.param(
+            "gradnorm(a, b, lr=1e300)",
+            "line 1, column 19: argument 'lr' of gradnorm() must be greater than 0 and at most 100, not 1e+300",
+            id="gradnorm-huge-lr",
+        ),
+        pytest.param(
+            "softadapt(a, b, beta=1e300)",
+            "line 1, column 22: argument 'beta' of softadapt() must be between -1e+06 and 1e+06, not 1e+300",
+            id="softadapt-huge-beta",
+        ),
+        pytest.param(
+            "uncertainty(a, b, init=1e300)",
+            "line 1, column 24: argument 'init' of uncertainty() must be between -80 and 80, not 1e+300",
+            id="uncertainty-huge-init",
         ),
     ],
 )
 def test_bad_constants_are_reported_when_compiling(formula: str, message: str) -> None:
     with pytest.raises(LossArityError) as error:
         losslang.compile(formula)
-    assert str(error.value) == message
+    assert str(error.value).splitlines()[0] == message
+    assert error.value.line == 1 and error.value.column == int(message.split("column ")[1].split(":")[0])
 
 
 @pytest.mark.parametrize(

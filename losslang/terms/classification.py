@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from losslang.bounds import Fraction, Index, NonNegative, Range
 from losslang.errors import LossShapeError
 from losslang.terms.reduction import Reduction, pointwise, reduce
 from losslang.terms.shapes import broadcast, class_weight, fit, floating, indices, integral
@@ -26,7 +28,7 @@ def cross_entropy(
     weight: Tensor | None = None,
     ignore_index: int = -100,
     reduction: Reduction = "mean",
-    label_smoothing: float = 0.0,
+    label_smoothing: Fraction = 0.0,
     mask: Tensor | None = None,
 ) -> Tensor:
     """Cross-entropy of logits against class indices or probabilities, as ``torch.nn.CrossEntropyLoss``.
@@ -185,8 +187,8 @@ def focal(
     logits: Tensor,
     target: Tensor,
     *,
-    alpha: float = 0.25,
-    gamma: float = 2.0,
+    alpha: Annotated[float, Range(le=1)] = 0.25,
+    gamma: NonNegative = 2.0,
     reduction: Reduction = "mean",
     weight: Tensor | None = None,
     mask: Tensor | None = None,
@@ -242,7 +244,7 @@ def ctc(
     input_lengths: Tensor,
     target_lengths: Tensor,
     *,
-    blank: int = 0,
+    blank: Index = 0,
     reduction: Reduction = "mean",
     zero_infinity: bool = False,
 ) -> Tensor:

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from losslang.bounds import Positive
 from losslang.errors import LossArityError
 from losslang.terms.shapes import broadcast
 
@@ -179,7 +180,7 @@ def relu(x: Tensor) -> Tensor:
     return torch.relu(x)
 
 
-def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+def softplus(x: Tensor, beta: Positive = 1.0, threshold: float = 20.0) -> Tensor:
     """Smooth ReLU ``log(1 + exp(beta * x)) / beta``, linear above ``threshold``, as ``F.softplus``.
 
     Example:

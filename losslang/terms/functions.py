@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from losslang.bounds import Index, Positive
 from losslang.errors import LossArityError, LossShapeError
 from losslang.terms.shapes import broadcast
 
@@ -83,7 +84,7 @@ def min(x: Tensor, *others: Tensor, dim: Dims = None, keepdim: bool = False) -> 
     return torch.amin(x, dim=() if dim is None else dim, keepdim=keepdim)
 
 
-def std(x: Tensor, dim: Dims = None, *, correction: int = 1, keepdim: bool = False) -> Tensor:
+def std(x: Tensor, dim: Dims = None, *, correction: Index = 1, keepdim: bool = False) -> Tensor:
     """Standard deviation over ``dim`` (all of ``x`` by default), with Bessel's ``correction``.
 
     Example:
@@ -96,7 +97,7 @@ def std(x: Tensor, dim: Dims = None, *, correction: int = 1, keepdim: bool = Fal
     return torch.std(x, dim=dim, correction=correction, keepdim=keepdim)
 
 
-def var(x: Tensor, dim: Dims = None, *, correction: int = 1, keepdim: bool = False) -> Tensor:
+def var(x: Tensor, dim: Dims = None, *, correction: Index = 1, keepdim: bool = False) -> Tensor:
     """Variance over ``dim`` (all of ``x`` by default), with Bessel's ``correction``.
 
     Example:
@@ -142,7 +143,7 @@ def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
     return torch.log_softmax(x, dim=dim)
 
 
-def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: Positive = 1e-8) -> Tensor:
     """Cosine of the angle between vectors along ``dim``, as ``F.cosine_similarity`` (also for its defaults).
 
     A zero vector gives 0 and a gradient of size ``1 / eps``; the loss :func:`cos_angle` has a

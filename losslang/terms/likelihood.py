@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from losslang.bounds import Positive
 from losslang.terms.reduction import Reduction, pointwise
 from losslang.terms.shapes import align, fit, floating
 
@@ -24,7 +25,7 @@ def poisson_nll(
     *,
     log_input: bool = True,
     full: bool = False,
-    eps: float = 1e-8,
+    eps: Positive = 1e-8,
     reduction: Reduction = "mean",
     weight: Tensor | None = None,
     mask: Tensor | None = None,
@@ -48,7 +49,7 @@ def gaussian_nll(
     var: Tensor,
     *,
     full: bool = False,
-    eps: float = 1e-6,
+    eps: Positive = 1e-6,
     reduction: Reduction = "mean",
     weight: Tensor | None = None,
     mask: Tensor | None = None,

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from losslang.bounds import NonNegative, Positive, Range
 from losslang.errors import LossArityError
 from losslang.terms.reduction import Reduction, pointwise, reduced
 from losslang.terms.shapes import class_weight, floating, indices, labels, same_shape
@@ -143,7 +145,7 @@ def multi_margin(
     pred: Tensor,
     target: Tensor,
     *,
-    p: int = 1,
+    p: Annotated[int, Range(ge=1, le=2)] = 1,
     margin: float = 1.0,
     weight: Tensor | None = None,
     reduction: Reduction = "mean",
@@ -199,9 +201,9 @@ def triplet_margin(
     positive: Tensor,
     negative: Tensor,
     *,
-    margin: float = 1.0,
-    p: float = 2.0,
-    eps: float = 1e-6,
+    margin: Positive = 1.0,
+    p: Positive = 2.0,
+    eps: NonNegative = 1e-6,
     swap: bool = False,
     reduction: Reduction = "mean",
     weight: Tensor | None = None,

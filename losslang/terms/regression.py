@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from losslang.bounds import Fraction, NonNegative, Positive
 from losslang.errors import LossArityError
 from losslang.terms.reduction import Reduction, pointwise
 
@@ -63,7 +64,7 @@ def huber(
     pred: Tensor,
     target: Tensor,
     *,
-    delta: float = 1.0,
+    delta: Positive = 1.0,
     reduction: Reduction = "mean",
     weight: Tensor | None = None,
     mask: Tensor | None = None,
@@ -83,7 +84,7 @@ def smooth_l1(
     pred: Tensor,
     target: Tensor,
     *,
-    beta: float = 1.0,
+    beta: NonNegative = 1.0,
     reduction: Reduction = "mean",
     weight: Tensor | None = None,
     mask: Tensor | None = None,
@@ -178,7 +179,7 @@ def charbonnier(
     pred: Tensor,
     target: Tensor,
     *,
-    eps: float = 1e-3,
+    eps: Positive = 1e-3,
     reduction: Reduction = "mean",
     weight: Tensor | None = None,
     mask: Tensor | None = None,
@@ -202,7 +203,7 @@ def quantile(
     pred: Tensor,
     target: Tensor,
     *,
-    q: float = 0.5,
+    q: Fraction = 0.5,
     reduction: Reduction = "mean",
     weight: Tensor | None = None,
     mask: Tensor | None = None,
@@ -234,7 +235,7 @@ def mape(
     pred: Tensor,
     target: Tensor,
     *,
-    eps: float = 1.17e-06,
+    eps: Positive = 1.17e-06,
     reduction: Reduction = "mean",
     weight: Tensor | None = None,
     mask: Tensor | None = None,

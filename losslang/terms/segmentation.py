@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from losslang.bounds import NonNegative
 from losslang.terms.reduction import Reduction, masked_inputs, reduce
 from losslang.terms.shapes import fit, same_shape
 
@@ -21,7 +22,7 @@ def dice(
     probs: Tensor,
     target: Tensor,
     *,
-    smooth: float = 1.0,
+    smooth: NonNegative = 1.0,
     dim: int | Sequence[int] | None = None,
     reduction: Reduction = "mean",
     weight: Tensor | None = None,
@@ -41,7 +42,7 @@ def jaccard(
     probs: Tensor,
     target: Tensor,
     *,
-    smooth: float = 1.0,
+    smooth: NonNegative = 1.0,
     dim: int | Sequence[int] | None = None,
     reduction: Reduction = "mean",
     weight: Tensor | None = None,
@@ -61,9 +62,9 @@ def tversky(
     probs: Tensor,
     target: Tensor,
     *,
-    alpha: float = 0.5,
-    beta: float = 0.5,
-    smooth: float = 1.0,
+    alpha: NonNegative = 0.5,
+    beta: NonNegative = 0.5,
+    smooth: NonNegative = 1.0,
     dim: int | Sequence[int] | None = None,
     reduction: Reduction = "mean",
     weight: Tensor | None = None,

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from losslang.weighting.base import synced
-from losslang.weighting.stateful import StatefulScheme, require
+from losslang.weighting.stateful import StatefulScheme, Temperature
 
 _EPS = 1e-12  # guards the division by a loss of zero
 
@@ -56,8 +56,7 @@ class DWA(StatefulScheme):
     last: Tensor
     before_last: Tensor
 
-    def __init__(self, terms: Sequence[str], *, temperature: float = 2.0) -> None:
-        require(temperature > 0, f"temperature must be positive, not {temperature}")
+    def __init__(self, terms: Sequence[str], *, temperature: Temperature = 2.0) -> None:
         super().__init__(terms)
         self.temperature = float(temperature)
         self.register_buffer("last", torch.ones(len(self.terms)))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 from torch import Tensor
 
+from losslang.bounds import Range
 from losslang.weighting.base import synced
-from losslang.weighting.stateful import StatefulScheme, require
+from losslang.weighting.stateful import StatefulScheme
 
 _EPS = 1e-12  # guards the divisions by an initial loss, or a mean loss ratio, of zero
 _FLOOR = 1e-6  # weights are clamped here before renormalising, so that they stay positive
@@ -110,13 +111,10 @@ class GradNorm(StatefulScheme):
         self,
         terms: Sequence[str],
         *,
-        alpha: float = 1.5,
-        lr: float = 0.025,
+        alpha: Annotated[float, Range(ge=0, le=100)] = 1.5,
+        lr: Annotated[float, Range(gt=0, le=100)] = 0.025,
         optimizer: Literal["adam", "sgd"] = "adam",
     ) -> None:
-        require(alpha >= 0, f"alpha must be >= 0, not {alpha}")
-        require(lr > 0, f"lr must be positive, not {lr}")
-        require(optimizer in ("adam", "sgd"), f"optimizer must be 'adam' or 'sgd', not {optimizer!r}")
         super().__init__(terms)
         self.alpha = float(alpha)
         self.lr = float(lr)

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from losslang.bounds import Count, Fraction
 from losslang.weighting.base import synced
-from losslang.weighting.stateful import StatefulScheme, require
+from losslang.weighting.stateful import StatefulScheme
 
 
 def lr_annealing_step(weights: Tensor, top: Tensor, means: Tensor, *, alpha: float) -> Tensor:
@@ -73,9 +74,7 @@ class LRAnnealing(StatefulScheme):
 
     needs_parameters = True
 
-    def __init__(self, terms: Sequence[str], *, alpha: float = 0.9, every: int = 1) -> None:
-        require(0 <= alpha <= 1, f"alpha must be in [0, 1], not {alpha}")
-        require(every >= 1, f"every must be at least 1, not {every}")
+    def __init__(self, terms: Sequence[str], *, alpha: Fraction = 0.9, every: Count = 1) -> None:
         super().__init__(terms)
         self.alpha = float(alpha)
         self.every = int(every)

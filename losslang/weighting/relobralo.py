@@ -7,8 +7,9 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from losslang.bounds import Fraction
 from losslang.weighting.base import synced
-from losslang.weighting.stateful import StatefulScheme, require
+from losslang.weighting.stateful import StatefulScheme, Temperature
 
 _EPS = 1e-12  # guards the division by a reference loss of zero
 
@@ -94,11 +95,14 @@ class ReLoBRaLo(StatefulScheme):
     previous: Tensor
 
     def __init__(
-        self, terms: Sequence[str], *, alpha: float = 0.999, temperature: float = 0.1, rho: float = 0.999, seed: int = 0
+        self,
+        terms: Sequence[str],
+        *,
+        alpha: Fraction = 0.999,
+        temperature: Temperature = 0.1,
+        rho: Fraction = 0.999,
+        seed: int = 0,
     ) -> None:
-        require(0 <= alpha <= 1, f"alpha must be in [0, 1], not {alpha}")
-        require(temperature > 0, f"temperature must be positive, not {temperature}")
-        require(0 <= rho <= 1, f"rho must be in [0, 1], not {rho}")
         super().__init__(terms)
         self.alpha = float(alpha)
         self.temperature = float(temperature)

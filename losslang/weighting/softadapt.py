@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Annotated
 
 import torch
 from torch import Tensor
 
+from losslang.bounds import Range
 from losslang.weighting.base import synced
 from losslang.weighting.stateful import StatefulScheme
 
@@ -77,7 +79,12 @@ class SoftAdapt(StatefulScheme):
     previous: Tensor
 
     def __init__(
-        self, terms: Sequence[str], *, beta: float = 0.1, loss_weighted: bool = False, normalized: bool = False
+        self,
+        terms: Sequence[str],
+        *,
+        beta: Annotated[float, Range(ge=-1e6, le=1e6)] = 0.1,
+        loss_weighted: bool = False,
+        normalized: bool = False,
     ) -> None:
         super().__init__(terms, init=1 / max(len(terms), 1))
         self.beta = float(beta)

@@ -10,12 +10,12 @@ synchronise with the device at every step.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 from torch import Tensor
 
-from losslang.errors import LossValueError
+from losslang.bounds import Range
 from losslang.weighting.base import WeightingScheme
 
 
@@ -62,13 +62,5 @@ class StatefulScheme(WeightingScheme):
         self.step_count = int(self.steps)  # one host read per load, never one per step
 
 
-def require(condition: bool, message: str) -> None:
-    """Raise a :class:`LossValueError` saying ``message`` about a constant unless ``condition`` holds.
-
-    The compiler names the scheme and the formula when it reports the error.
-
-    Example:
-        >>> require(True, "temperature must be positive")
-    """
-    if not condition:
-        raise LossValueError(message)
+# A softmax temperature: below this, losses divided by it overflow float32 (and 1e-300 would).
+Temperature = Annotated[float, Range(ge=1e-6)]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Annotated
 
 import torch
 from torch import Tensor, nn
 
+from losslang.bounds import Range
 from losslang.weighting.base import WeightingScheme
 
 
@@ -26,7 +28,7 @@ class Uncertainty(WeightingScheme):
         (tensor(5., grad_fn=<SumBackward0>), tensor([1., 1.]))
     """
 
-    def __init__(self, terms: Sequence[str], *, init: float = 0.0) -> None:
+    def __init__(self, terms: Sequence[str], *, init: Annotated[float, Range(ge=-80, le=80)] = 0.0) -> None:
         super().__init__(terms)
         self.log_variance = nn.Parameter(torch.full((len(self.terms),), float(init)))
 
