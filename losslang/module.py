@@ -6,6 +6,7 @@ names. The maths live in the generated code and the term functions.
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Literal, get_args
 
@@ -16,8 +17,10 @@ from losslang.codecache import generate
 from losslang.diagnose import failure, non_finite
 from losslang.distributed import all_reduce, check_op
 from losslang.errors import (
+    LossArityError,
     LossConfigError,
     LossInputError,
+    LossLangError,
     LossNameError,
     LossShapeError,
     LossValueError,
@@ -25,7 +28,7 @@ from losslang.errors import (
 )
 from losslang.parser import parse
 from losslang.registry import REGISTRY
-from losslang.skipping import skip_non_finite, snapshot
+from losslang.skipping import Snapshot, skip_non_finite, snapshot
 from losslang.weighting import WeightingScheme
 
 NanPolicy = Literal["propagate", "skip"]
@@ -77,6 +80,8 @@ class LossOutput(Mapping[str, Tensor]):
         if not self._values:
             return {}
         stacked = torch.stack([value.detach().to(self.total.dtype).mean() for value in self._values.values()])
+        if stacked.is_meta:
+            raise LossValueError("these values are meta tensors: they have shapes but no values to report")
         numbers = (all_reduce(stacked, op) if sync else stacked).tolist()
         return {f"{prefix}{name}": number for name, number in zip(self._values, numbers, strict=True)}
 
@@ -117,6 +122,8 @@ class LossOutput(Mapping[str, Tensor]):
         return len(self._values)
 
     def __repr__(self) -> str:
+        if self.total.is_meta:
+            return f"LossOutput({ {name: tuple(value.shape) for name, value in self._values.items()} }, device='meta')"
         return f"LossOutput({self.metrics()})"
 
 
@@ -124,6 +131,7 @@ def trainable(params: nn.Module | Tensor | Iterable[Tensor]) -> list[Tensor]:
     """The tensors of ``params`` (a module, one tensor or several) that require grad.
 
     Raises:
+        LossArityError: ``params`` is neither a module, a tensor nor an iterable of tensors.
         LossValueError: none of them requires grad, so there is no gradient to take.
 
     Example:
@@ -132,7 +140,11 @@ def trainable(params: nn.Module | Tensor | Iterable[Tensor]) -> list[Tensor]:
         [(1, 2), (1,)]
     """
     given = params.parameters() if isinstance(params, nn.Module) else [params] if torch.is_tensor(params) else params
-    given = list(given)
+    given = list(given) if isinstance(given, Iterable) and not isinstance(given, str | bytes) else [given]
+    for item in given:
+        if not isinstance(item, Tensor):
+            kind = "nothing" if item is None else f"a {type(item).__name__}"
+            raise LossArityError(f"expected a model, a tensor or an iterable of tensors, not {kind}")
     shared = [p for p in given if p.requires_grad]
     if not shared:
         raise LossValueError(f"none of the {len(given)} parameters given requires grad: there is no gradient to take")
@@ -225,7 +237,7 @@ class LossModule(nn.Module):
         self.check_finite = check_finite
         self.nan_policy = nan_policy
         self._options = {
-            "terms": dict(terms or {}),
+            "terms": _Terms(terms or {}),
             "inputs": batch_keys,
             "check_finite": check_finite,
             "nan_policy": nan_policy,
@@ -239,6 +251,7 @@ class LossModule(nn.Module):
             self._names += tuple(f"skipped/{graph.term_names[index - 1]}" for index in graph.guarded)
         self._graph = graph
         self._uses_step = checked.uses_step
+        self._stateful = any(isinstance(module, WeightingScheme) for module in self.body.modules())
         self.register_buffer("step", torch.zeros((), dtype=torch.int64))
         self._shared: list[Tensor] = []
         self._report_grad_norms = False
@@ -284,31 +297,35 @@ class LossModule(nn.Module):
             args = [given[key] for key in keys] if keys is not None else self._gather(given)
         except (KeyError, TypeError):
             raise self._bad_batch(mapping, inputs) from None
-        step = given.get("step")
         buffers = self._buffers  # not self.step: nn.Module's attribute hooks cost more than the arithmetic
         if self._uses_step:
-            args.append(buffers["step"] if step is None else _step_value(step, buffers["step"].device))
+            step = given.get("step")  # a mapping under "step" holds inputs such as step.x, not a step
+            override = step is not None and not isinstance(step, Mapping)
+            args.append(_step_value(step, buffers["step"].device) if override else buffers["step"])
         skipping = self.nan_policy == "skip"
-        states = snapshot(self.body) if skipping and self.training else []
+        # A call that fails leaves the schemes' state as it was: it may have moved before the fault.
+        states = snapshot(self.body) if self._stateful and self.training else []
         grad_enabled = torch.is_grad_enabled()
         try:
             values = self._run(*args)
         except Exception as error:
             torch.set_grad_enabled(grad_enabled)  # a metric that raised has left gradients switched off
-            raise failure(self._graph, args, error) from None
-        if values[0].dim() or not values[0].is_floating_point():  # the one check per call
-            raise self._bad_total(values[0])
+            raise _restored(failure(self._graph, args, error), states) from None
+        if not all(isinstance(value, Tensor) for value in values):
+            raise _restored(self._not_tensors(values, args), states)
+        if values[0].dim() or not values[0].is_floating_point():
+            raise _restored(self._bad_total(values[0]), states)
         if skipping:
             values, skipped = skip_non_finite(self.body, self._graph.guarded, values, args, states)
             flags = values[0].new_zeros(()), values[0].new_ones(())
             values = (*values, *(flags[dropped] for dropped in skipped))
-        if step is None and self.training:
+        if self.check_finite and (error := non_finite(self._graph, (*self.inputs, "step"), values, args)):
+            raise _restored(error, states)
+        if self.training:  # one step per training call, whatever the batch holds or step= says
             if self._uses_step:
                 buffers["step"] = buffers["step"] + 1  # a new tensor: the graph may have saved the old one
             else:
                 buffers["step"].add_(1)
-        if self.check_finite and (error := non_finite(self._graph, (*self.inputs, "step"), values, args)):
-            raise error
         terms = dict(zip(self._names, values, strict=True))
         if self._report_grad_norms and torch.is_grad_enabled():
             terms.update({f"grad_norm/{name}": norm for name, norm in gradient_norms(terms, self._shared).items()})
@@ -365,12 +382,45 @@ class LossModule(nn.Module):
             f"missing input {name!r}{hint}; the loss needs {needs} and was given {', '.join(have) or 'nothing'}"
         )
 
+    def _not_tensors(self, values: tuple[Any, ...], args: list[Any]) -> LossLangError:
+        """Why an output is not a tensor: inputs that are not tensors, or a term function that returned none."""
+        index = next(index for index, value in enumerate(values) if not isinstance(value, Tensor))
+        where = f"{'the total' if index == 0 else f'term {self._names[index]!r}'} is a {type(values[index]).__name__}"
+        named = zip(self.inputs, args, strict=False)  # args may end with the step
+        given = [f"{name!r} is a {type(arg).__name__}" for name, arg in named if not torch.is_tensor(arg)]
+        if given:
+            reason = f"inputs must be tensors ({', '.join(given)}); wrap them in torch.tensor(...)"
+            return LossInputError(f"{where}, not a tensor: {reason}")
+        return LossValueError(f"{where}, not a tensor: a term function must return a tensor")
+
     def _bad_total(self, total: Tensor) -> LossShapeError:
         if total.dim():
             reason = f"the total has shape {tuple(total.shape)}, not a scalar; reduce it, e.g. mean(...)"
         else:
             reason = f"the total is a {total.dtype} tensor, so it cannot be backpropagated; give the loss float inputs"
         return LossShapeError(f"{reason}: {self.canonical}")
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False) -> Any:
+        """``nn.Module.load_state_dict``; a state that does not fit (missing keys, other shapes) is a LossConfigError.
+
+        Example:
+            >>> import losslang
+            >>> loss = losslang.compile("uncertainty(mse(p, y), mae(p, y))")
+            >>> loss.load_state_dict(loss.state_dict())
+            <All keys matched successfully>
+        """
+        try:
+            return super().load_state_dict(state_dict, strict=strict, assign=assign)
+        except RuntimeError as error:  # torch lists every key that does not fit, one per line
+            reason = " ".join(str(error).split())
+            raise LossConfigError(f"this state does not fit the loss {self.canonical!r}: {reason}") from None
+
+    def __call__(*args: Any, **inputs: Any) -> LossOutput:  # no "self": an input may be named so
+        """Call the module as ``nn.Module`` does; an input named ``self`` passed as a keyword joins the batch."""
+        module, *batch = args
+        if "self" in inputs and (not batch or batch[0] is None or isinstance(batch[0], Mapping)):
+            batch, inputs = [{**(batch[0] or {} if batch else {}), **inputs}], {}
+        return nn.Module.__call__(module, *batch, **inputs)
 
     def get_extra_state(self) -> dict[str, str]:
         """The canonical formula, saved in ``state_dict`` so that a state cannot be loaded into another loss."""
@@ -399,12 +449,38 @@ class LossModule(nn.Module):
         self.train(state["training"])
 
 
+def _restored(error: LossLangError, states: Snapshot) -> LossLangError:
+    """``error``, once the weighting schemes' state is put back to ``states``, from before the failed call."""
+    for scheme, state in states:
+        scheme.restore(state)
+    return error
+
+
 def _step_value(step: Any, device: torch.device) -> Tensor:
     """The ``step=`` given to a call, as a tensor on the counter's device."""
     try:
         return torch.as_tensor(step, device=device)
     except (TypeError, ValueError, RuntimeError):
         raise LossInputError(f"step= must be a number or a tensor, not {step!r}") from None
+
+
+class _Terms(dict[str, Callable[..., Tensor]]):
+    """The ``terms=`` of a loss: copied as they are, pickled by reference, refused at once if they cannot be."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Terms:
+        return _Terms(self)  # functions are shared by a deep copy, as copy.deepcopy shares them
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        for name, fn in self.items():
+            try:
+                pickle.dumps(fn)
+            except Exception as error:
+                reason = f"its term {name!r} cannot be pickled ({type(error).__name__}: {error})"
+                raise LossConfigError(
+                    f"cannot pickle this loss: {reason}; define the function at the top level of a module, "
+                    "or register it there with @losslang.register"
+                ) from None
+        return (_Terms, (dict(self),))
 
 
 _ABSENT = object()

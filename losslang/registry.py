@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from torch import Tensor, nn
 
 from losslang.bounds import Range
-from losslang.errors import LossArityError, LossNameError
+from losslang.errors import LossArityError, LossNameError, shown
 
 Kind = Literal["loss", "function", "weighting"]
 Accepts = Literal["tensor", "number", "integer", "dims", "bool", "string", "choice", "numbers", "constant"]
@@ -99,10 +99,11 @@ def spec_of(name: str, fn: Callable[..., Tensor], *, kind: Kind = "loss", aliase
     """
     for word in (name, *aliases):
         if not isinstance(word, str) or not word.isidentifier():
-            raise LossArityError(f"cannot register {name!r}: a term name or alias must be an identifier, not {word!r}")
+            reason = f"a term name or alias must be an identifier, not {shown(word)}"
+            raise LossArityError(f"cannot register {shown(name)}: {reason}")
     summary = (inspect.getdoc(fn) or "").split("\n", 1)[0]
     if not isinstance(fn, type):
-        return TermSpec(name, fn, kind, _params(name, fn), tuple(aliases), summary)
+        return TermSpec(name, _nameable(name, fn), kind, _params(name, fn), tuple(aliases), summary)
     if not issubclass(fn, nn.Module):
         raise LossArityError(f"cannot register {name!r}: {fn.__name__} is a class but not an nn.Module")
     call = _params(name, fn.forward, skip=1)  # without self
@@ -114,6 +115,23 @@ def spec_of(name: str, fn: Callable[..., Tensor], *, kind: Kind = "loss", aliase
         reason = f"{sorted(clash)} are both" if clash else "tensors cannot be"
         raise LossArityError(f"cannot register {name!r}: {reason} constructor arguments of {fn.__name__}")
     return TermSpec(name, fn, kind, call + build, tuple(aliases), summary, tuple(p.name for p in build))
+
+
+def _nameable(name: str, fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
+    """``fn``, or for a lambda or a ``functools.partial`` a function named ``name`` that calls it.
+
+    The generated code names every function it calls; torch.fx cannot name a lambda typed at a
+    prompt (it has no source) nor a partial (no ``__name__``).
+    """
+    if getattr(fn, "__name__", "").isidentifier():
+        return fn
+
+    @functools.wraps(fn)
+    def term(*args: Any, **kwargs: Any) -> Tensor:
+        return fn(*args, **kwargs)
+
+    term.__name__ = term.__qualname__ = name
+    return term
 
 
 def _params(name: str, fn: Callable[..., Any], *, constants: bool = False, skip: int = 0) -> tuple[Param, ...]:
@@ -217,11 +235,19 @@ class Registry:
         return spec
 
     def with_terms(self, terms: Mapping[str, Callable[..., Tensor]] | None) -> Registry:
-        """Return a registry with ``terms`` in front of this one, for one loss only."""
+        """Return a registry with ``terms`` in front of this one, for one loss only.
+
+        Raises:
+            LossArityError: ``terms`` is not a mapping of names to functions.
+        """
+        if terms is not None and not isinstance(terms, Mapping):
+            raise LossArityError(f"terms= must be a mapping of names to term functions, not {shown(terms)}")
         if not terms:
             return self
         layer = Registry(parent=self)
         for name, fn in terms.items():
+            if not callable(fn):
+                raise LossArityError(f"terms= maps {shown(name)} to {shown(fn)}, which is not a function")
             layer.add(spec_of(name, fn), override=True)
         return layer
 
@@ -312,6 +338,8 @@ def register(name: str, *, aliases: Iterable[str] = (), override: bool = False) 
         >>> float(loss(p=torch.ones(3), y=torch.zeros(3)).total)
         2.0
     """
+    if not isinstance(aliases, str | Iterable):
+        raise LossArityError(f"register({name!r}): aliases must be a name or a list of names, not {shown(aliases)}")
     names = (aliases,) if isinstance(aliases, str) else tuple(aliases)  # aliases="l2" is one alias, not two
 
     def decorate(fn: F) -> F:

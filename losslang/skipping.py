@@ -61,8 +61,8 @@ def skip_non_finite(
         >>> values[0], skipped
         (tensor(1., grad_fn=<AddBackward0>), (False, False, True))
     """
-    if not guarded:
-        return values, ()
+    if not guarded or values[0].is_meta:  # meta tensors have shapes but no values to check
+        return values, (False,) * len(guarded)
     bad = torch.stack([values[index].isfinite().all() for index in guarded]).logical_not().sum()
     if states:  # when any rank drops a term, every rank's schemes keep their state
         bad = all_reduce(bad, op="sum")

@@ -171,7 +171,25 @@ def test_step_advances_in_training_only_and_can_be_overridden() -> None:
     loss.eval()
     assert loss(p=p, y=y).total.item() == 4.0 and int(loss.step) == 3
     loss.train()
-    assert loss(p=p, y=y, step=10).total.item() == 11.0 and int(loss.step) == 3
+    # step= changes only the value this call sees: the counter still counts the call
+    assert loss(p=p, y=y, step=10).total.item() == 11.0 and int(loss.step) == 4
+    assert loss({"p": p, "y": y, "step": 20}).total.item() == 21.0 and int(loss.step) == 5
+    assert loss(p=p, y=y).total.item() == 6.0
+
+
+@pytest.mark.parametrize(
+    ("formula", "batch"),
+    [
+        pytest.param("mse(p, y)", {"step": 7}, id="batch-key-step-unread"),
+        pytest.param("mse(p, step.x)", {"step": {"x": torch.zeros(1)}}, id="dotted-step-input"),
+        pytest.param("mse(p, step.x) * (1 + step)", {"step": {"x": torch.zeros(1)}}, id="dotted-and-counter"),
+    ],
+)
+def test_step_counter_advances_whatever_the_batch_holds(formula: str, batch: dict) -> None:
+    loss = losslang.compile(formula)
+    for _ in range(3):
+        loss({"p": torch.ones(1), "y": torch.zeros(1), **batch})
+    assert int(loss.step) == 3
 
 
 @pytest.mark.parametrize("step", ["10", object(), [1, "a"]], ids=["string", "object", "mixed-list"])
