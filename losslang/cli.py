@@ -20,25 +20,72 @@ from losslang.errors import LossConfigError, LossLangError
 from losslang.module import LossModule
 from losslang.registry import REGISTRY, TermSpec
 
+CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
+
 
 def _loss(args: argparse.Namespace) -> LossModule:
     """A formula given on the command line, or a YAML file's loss."""
-    target: str = args.loss
-    if target.endswith((".yaml", ".yml")) or _is_file(target):
-        return load(target, key=args.key, allow_imports=args.allow_imports)
-    return LossModule(target)
+    if _is_config(args.loss):
+        return load(args.loss, key=args.key, allow_imports=args.allow_imports)
+    return LossModule(args.loss)
+
+
+def _is_config(target: str) -> bool:
+    """Whether ``target`` names a config file rather than being a formula.
+
+    An existing file is a config. So is one word (no spaces, brackets or operators but ``/``) with
+    a path separator or a config extension, which must then exist: ``check configs/myloss`` must
+    not pass as the formula ``configs / myloss``.
+
+    Raises:
+        LossConfigError: ``target`` reads as a path, but names no file.
+    """
+    if _is_file(target):
+        return True
+    if _is_dir(target):
+        raise LossConfigError(
+            f"{target}: a directory; give a config file (or write a formula of one name as ({target}))"
+        )
+    separator = next((sep for sep in ("/", os.sep) if sep in target), None)
+    if set(target) & set(" \t\n()[],=+*") or not (separator or target.endswith(CONFIG_SUFFIXES)):
+        return False
+    why = f"it contains {separator!r}" if separator else f"it ends in {Path(target).suffix}"
+    raise LossConfigError(
+        f"{target}: no such file; it is read as a config path because {why} "
+        "(to check a formula, write it with spaces, as in 'a / b')"
+    )
+
+
+def _is_dir(target: str) -> bool:
+    try:
+        return Path(target).is_dir()
+    except (OSError, ValueError):  # a formula too long to be a file name
+        return False
 
 
 def _is_file(target: str) -> bool:
     try:
         return Path(target).is_file()
-    except (OSError, ValueError):  # a formula too long to be a file name
+    except (OSError, ValueError):
         return False
 
 
 def _check(args: argparse.Namespace) -> int:
-    print(f"ok: {_loss(args)}")
+    loss = _loss(args)
+    source = (
+        f"the config file {args.loss}" + (f" (section {args.key})" if args.key else "")
+        if _is_file(args.loss)
+        else "a formula"
+    )
+    print(f"ok: {_indented(str(loss))}")
+    print(f"  read as: {source}")
+    print(f"  inputs: {', '.join(loss.inputs) or '(none)'}")
+    print(f"  metrics (no gradient): {', '.join(loss.metric_names) or '(none)'}")
     return 0
+
+
+def _indented(text: str) -> str:
+    return text.replace("\n", "\n    ")
 
 
 def _explain(args: argparse.Namespace) -> int:
@@ -178,7 +225,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         status: int = args.run(args)
-        sys.stdout.flush()  # a closed pipe shows up here, not at exit
+        if sys.stdout is not None:  # None when started with stdout closed (`>&-`)
+            sys.stdout.flush()  # a closed pipe or a full disk shows up here, not at exit
         return status
     except LossLangError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -186,5 +234,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `losslang terms | head`: the reader left; say nothing more
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _discard_stdout()
         return 141
+    except OSError as error:  # writing the output failed: `>/dev/full`
+        _discard_stdout()
+        print(f"error: cannot write the output: {error}", file=sys.stderr)
+        return 1
+
+
+def _discard_stdout() -> None:
+    """Point stdout at the null device, so that the interpreter's flush at exit does not fail again."""
+    if sys.stdout is not None:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -81,13 +81,16 @@ class _Builder:
         self.root = torch.nn.Module()  # holds the nn.Module terms, one per distinct construction
         self.modules: dict[tuple[Any, ...], str] = {}
         self.weights: dict[str, fx.Node] = {}  # weight/<term> outputs of weighting schemes
+        self.reported: set[fx.Node] = set()  # the terms' outputs so far: one output per distinct node
         # A named term is emitted once per reference and every reported term again: remember each
         # AST node's result (keyed by identity; the node is kept alive with it) so each is walked once.
         self.emitted: dict[int, tuple[ast.Expr, Any]] = {}
 
     def run(self) -> Graph:
         total = self.emit(self.checked.total)
-        with_grad = set(self.nodes.values())
+        # Computed with gradients: every node made so far, and the inputs the total reads (a term
+        # that is an input the total uses is no metric).
+        with_grad = {*self.nodes.values(), *upstream(total)}
         grad_was = self.graph.call_function(torch.is_grad_enabled)
         grad_off = self.graph.call_function(torch._C._set_grad_enabled, (False,))
         names, outputs = self.outputs()
@@ -126,9 +129,10 @@ class _Builder:
         outputs: list[fx.Node] = []
         for name, expr in self.checked.reported:
             node = self.emit(expr)
-            if name in self.checked.explicit or node not in outputs:
+            if name in self.checked.explicit or node not in self.reported:
                 names.append(name)
                 outputs.append(node)
+                self.reported.add(node)
         return (*names, *self.weights), [*outputs, *self.weights.values()]
 
     def emit(self, expr: ast.Expr) -> Any:
@@ -214,3 +218,29 @@ def _hashable(value: Any) -> Any:
     if isinstance(value, bool | int | float):
         return constant_key(value)
     return value
+
+
+def upstream(node: Any) -> set[fx.Node]:
+    """Every node ``node`` is computed from, itself included: one walk of the graph.
+
+    Example:
+        >>> from losslang import compile
+        >>> sorted(node.name for node in upstream(compile("mse(p, y) + 1").body.graph.output_node()))
+        ['add', 'mse', 'output', 'p', 'y']
+    """
+    return _reachable(node, lambda current: current.all_input_nodes)
+
+
+def downstream(node: fx.Node) -> set[fx.Node]:
+    """Every node computed from ``node``, itself included: one walk of the graph."""
+    return _reachable(node, lambda current: list(current.users))
+
+
+def _reachable(node: Any, following: Callable[[fx.Node], list[fx.Node]]) -> set[fx.Node]:
+    stack, seen = [node], set()
+    while stack:
+        current = stack.pop()
+        if isinstance(current, fx.Node) and current not in seen:
+            seen.add(current)
+            stack.extend(following(current))
+    return seen

@@ -10,6 +10,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from losslang.bounds import Range
+
 
 def linear_multilabel(samples: int = 160, seed: int = 0) -> dict[str, Tensor]:
     """The MindSpore multi-label tutorial: ``y1 = 2x + 3 + N(0, 1)``, ``y2 = 2x + 3 + N(-1, 1)``.
@@ -54,6 +56,13 @@ def regression_angle(samples: int = 256, features: int = 4, seed: int = 0) -> di
     return {"x": x, "target": x @ weight}
 
 
+_SAMPLES, _WIDTH, _SEED = Range(ge=1, le=10_000_000), Range(ge=1, le=10_000), Range(ge=0, lt=2**63)
+# The options each dataset takes, and the integers each may be: a config is refused before torch sees it.
+DATASET_OPTIONS: dict[str, dict[str, Range]] = {
+    "linear_multilabel": {"samples": _SAMPLES, "seed": _SEED},
+    "classification": {"samples": _SAMPLES, "features": _WIDTH, "classes": _WIDTH, "seed": _SEED},
+    "regression_angle": {"samples": _SAMPLES, "features": _WIDTH, "seed": _SEED},
+}
 DATASETS: dict[str, Callable[..., dict[str, Tensor]]] = {
     "linear_multilabel": linear_multilabel,
     "classification": classification,

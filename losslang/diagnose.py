@@ -9,13 +9,13 @@ evaluation order, and whether its inputs already were.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import Tensor, fx
 
-from losslang.compiler import Graph
+from losslang.compiler import Graph, downstream, upstream
 from losslang.errors import LossLangError, LossShapeError, LossValueError
 from losslang.weighting import WeightingScheme
 
@@ -42,7 +42,7 @@ def failure(graph: Graph, args: Sequence[Any], error: Exception) -> LossLangErro
     names = graph.output_names
     outputs = graph.module.graph.output_node().args[0]
     terms = [i for i in graph.evaluation_order if not names[i].startswith("weight/")]  # a scheme's weights
-    affected = _downstream(failed) if failed is not None else set()
+    affected = downstream(failed) if failed is not None else set()
     index = next((i for i in terms if outputs[i] in affected), 0)
     where = "the total" if index == 0 else f"term {names[index]!r}"
     if isinstance(error, LossLangError):
@@ -81,7 +81,7 @@ def non_finite(
     if all(finite):
         return None
     first = next(index for index in graph.evaluation_order if not finite[index])
-    read = _upstream(graph.module.graph.output_node().args[0][first])
+    read = upstream(graph.module.graph.output_node().args[0][first])
     arguments = graph.module.graph.find_nodes(op="placeholder")
     bad = [
         inputs[i]
@@ -121,23 +121,3 @@ class _Replay(fx.Interpreter):
 
 def _is_scheme(module: fx.GraphModule, node: fx.Node) -> bool:
     return node.op == "call_module" and isinstance(module.get_submodule(str(node.target)), WeightingScheme)
-
-
-def _upstream(node: Any) -> set[fx.Node]:
-    """Every node ``node`` is computed from, itself included: one walk of the graph."""
-    return _reachable(node, lambda current: current.all_input_nodes)
-
-
-def _downstream(node: fx.Node) -> set[fx.Node]:
-    """Every node computed from ``node``, itself included: one walk of the graph."""
-    return _reachable(node, lambda current: list(current.users))
-
-
-def _reachable(node: Any, following: Callable[[fx.Node], list[fx.Node]]) -> set[fx.Node]:
-    stack, seen = [node], set()
-    while stack:
-        current = stack.pop()
-        if isinstance(current, fx.Node) and current not in seen:
-            seen.add(current)
-            stack.extend(following(current))
-    return seen

@@ -19,10 +19,10 @@ def read_run(csv_path: str | Path) -> dict[str, list[float]]:
         {'step': [0.0, 1.0], 'epoch': [0.0, 0.0], 'total': [2.5, 1.5]}
     """
     try:
-        with open(csv_path, newline="") as handle:
+        with open(csv_path, newline="", encoding="utf-8") as handle:
             rows = list(csv.DictReader(handle))
-    except OSError as error:
-        raise LossConfigError(f"cannot read {csv_path}: {error}") from None
+    except (OSError, ValueError, csv.Error) as error:  # ValueError: not UTF-8 text; csv.Error: a NUL byte
+        raise LossConfigError(f"cannot read {csv_path} as a run CSV: {error}") from None
     if not rows or "step" not in rows[0]:
         raise LossConfigError(f"{csv_path} is not a losslang run: it needs a header with a 'step' column")
     try:
@@ -66,6 +66,10 @@ def plot_run(csv_path: str | Path, png_path: str | Path) -> Path:
         axis.legend(fontsize="small")
         axis.grid(alpha=0.3)
     figure.tight_layout()
-    figure.savefig(png_path, dpi=110)
-    plt.close(figure)
+    try:
+        figure.savefig(png_path, dpi=110)
+    except (OSError, ValueError) as error:  # a missing folder; an extension matplotlib cannot write
+        raise LossConfigError(f"cannot write the plot to {png_path}: {error}") from None
+    finally:
+        plt.close(figure)
     return Path(png_path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import math
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -19,9 +20,9 @@ import torch
 from torch import Tensor, nn
 
 from losslang.config import build
-from losslang.datasets import DATASETS
+from losslang.datasets import DATASET_OPTIONS, DATASETS
 from losslang.document import Document, Key, read
-from losslang.errors import LossConfigError, LossLangError, did_you_mean
+from losslang.errors import LossConfigError, LossLangError, LossValueError, did_you_mean, shown
 from losslang.module import LossModule
 from losslang.plot import plot_run
 
@@ -93,7 +94,11 @@ def train(
     optimizer = _optimizer(document, settings["optimizer"], [*model.parameters(), *loss.parameters()])
     options = _options(document, settings["run"])
     folder = Path(run_dir or options.get("dir", "runs/losslang"))
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "run.csv").open("a").close()
+    except OSError as error:  # a file in the way, no permission
+        raise document.error(("run", "dir"), f"cannot write the run to {folder}: {error}") from None
     run = Run(model, loss, csv_path=folder / "run.csv")
     total_epochs = epochs if epochs is not None else settings["epochs"]
     batch_size = settings["data"].get("batch_size", 32)
@@ -122,9 +127,10 @@ def _settings(document: Document) -> dict[str, Any]:
         if name not in data:
             raise document.error((), f"the training config needs a {name!r} section")
     settings = {"seed": 0, "epochs": 10, "optimizer": {"name": "adam", "lr": 0.01}, "run": {}, **data}
-    for name, kind in (("seed", int), ("epochs", int)):
-        if isinstance(settings[name], bool) or not isinstance(settings[name], kind) or settings[name] < 0:
-            raise document.error((name,), f"must be a non-negative integer, not {settings[name]!r}")
+    for name in ("seed", "epochs"):
+        value = settings[name]
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+            raise document.error((name,), f"must be an integer from 0 to 2**63 - 1, not {shown(value)}")
     return settings
 
 
@@ -175,11 +181,17 @@ def _dataset(document: Document, spec: Any) -> dict[str, Tensor]:
     options = {name: value for name, value in spec.items() if name not in ("dataset", "batch_size")}
     batch_size = spec.get("batch_size", 32)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise document.error((*path, "batch_size"), f"must be a positive integer, not {batch_size!r}")
-    try:
-        return DATASETS[spec["dataset"]](**options)
-    except TypeError as error:
-        raise document.error(path, f"bad option for {spec['dataset']}: {error}") from None
+        raise document.error((*path, "batch_size"), f"must be a positive integer, not {shown(batch_size)}")
+    ranges = DATASET_OPTIONS[spec["dataset"]]
+    for name, value in options.items():
+        if name not in ranges:
+            hint = did_you_mean(name, ranges) if isinstance(name, str) else ""
+            raise document.error(
+                (*path, name), f"{spec['dataset']} has no option {shown(name)}{hint}; it has {', '.join(ranges)}"
+            )
+        if isinstance(value, bool) or not isinstance(value, int) or not ranges[name].admits(value):
+            raise document.error((*path, name), f"must be an integer {ranges[name]}, not {shown(value)}")
+    return DATASETS[spec["dataset"]](**options)
 
 
 def _optimizer(document: Document, spec: Any, params: list[nn.Parameter]) -> torch.optim.Optimizer:
@@ -187,9 +199,15 @@ def _optimizer(document: Document, spec: Any, params: list[nn.Parameter]) -> tor
     if not isinstance(spec, Mapping) or spec.get("name", "adam") not in OPTIMIZERS:
         raise document.error(path, f"needs a name: one of {', '.join(OPTIMIZERS)}")
     options = {name: value for name, value in spec.items() if name != "name"}
+    for name, value in options.items():
+        numbers = value if isinstance(value, list) else [value]
+        if not numbers or not all(isinstance(number, int | float) and math.isfinite(number) for number in numbers):
+            raise document.error(
+                (*path, name), f"must be a finite number, a boolean or a list of numbers, not {shown(value)}"
+            )
     try:
         return OPTIMIZERS[spec.get("name", "adam")](params, **options)
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, RuntimeError) as error:
         raise document.error(path, f"bad optimizer option: {error}") from None
 
 
@@ -209,9 +227,19 @@ def _steps(
     for epoch, batches in enumerate(epochs):
         for batch in batches:
             out = loss({**batch, "output": model(batch["x"])})
+            if not out.total.requires_grad:
+                raise LossValueError(
+                    f"the total does not depend on the model's output, so there is nothing to train: {loss}; "
+                    "use the model's prediction (the input 'output', or the name mapped to it under loss.inputs)"
+                )
             optimizer.zero_grad()
             out.total.backward()
-            optimizer.step()
+            try:
+                optimizer.step()
+            except (TypeError, ValueError, RuntimeError) as error:  # an option torch takes but cannot use
+                raise LossConfigError(
+                    f"optimizer: the optimizer's step failed: {type(error).__name__}: {error}"
+                ) from None
             yield {"step": step, "epoch": epoch, **out.metrics()}
             step += 1
 

@@ -42,7 +42,49 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_check_formula_ok() -> None:
     result = run("check", "0.5*mse(pred,y)")
-    assert (result.returncode, result.stdout, result.stderr) == (0, "ok: 0.5 * mse(pred, y)\n", "")
+    assert (result.returncode, result.stdout.splitlines()[0], result.stderr) == (0, "ok: 0.5 * mse(pred, y)", "")
+
+
+def test_check_says_how_it_read_the_loss_its_inputs_and_metrics(tmp_path: Path) -> None:
+    result = run("check", "recon = mse(pred, y); l1 = mae(pred, y); 0.5*recon + kl")
+    assert result.stdout == (
+        "ok: recon = mse(pred, y)\n    l1 = mae(pred, y)\n    0.5 * recon + kl\n"
+        "  read as: a formula\n  inputs: pred, y, kl\n  metrics (no gradient): l1\n"
+    )
+    (tmp_path / "loss.yaml").write_text("loss: mse(p, y)\n")
+    read = run("check", str(tmp_path / "loss.yaml"))
+    assert read.stdout.splitlines()[1] == f"  read as: the config file {tmp_path / 'loss.yaml'}"
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        pytest.param("configs/myloss", "configs/myloss: no such file; it is read as a config path", id="path"),
+        pytest.param("myloss.yaml", "myloss.yaml: no such file; it is read as a config path", id="ext"),
+        pytest.param("configs", "configs: a directory; give a config file", id="directory"),
+        pytest.param("configs/", "configs/: a directory; give a config file", id="directory-slash"),
+    ],
+)
+def test_check_refuses_a_path_that_names_no_file(tmp_path: Path, target: str, message: str) -> None:
+    (tmp_path / "configs").mkdir()
+    result = run("check", f"{tmp_path}/{target}")
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.startswith(f"error: {tmp_path}/{message}")
+
+
+def test_check_reads_a_division_with_brackets_or_spaces_as_a_formula() -> None:
+    assert run("check", "mse(p, y)/2").stdout.startswith("ok: mse(p, y) / 2\n")
+    assert run("check", "a / b").stdout.startswith("ok: a / b\n")
+    assert "because it ends in .yaml" in run("check", "myloss.yaml").stderr
+
+
+@pytest.mark.parametrize("redirect", [">&-", ">/dev/full"], ids=["stdout-closed", "stdout-full"])
+def test_unwritable_stdout_is_an_error_line_not_a_traceback(redirect: str) -> None:
+    command = f"{sys.executable} -m losslang check 'mse(p, y)' {redirect}"
+    result = subprocess.run(command, shell=True, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert "Traceback" not in result.stderr
+    if redirect == ">/dev/full":
+        assert result.returncode == 1 and result.stderr.startswith("error: cannot write the output: ")
 
 
 def test_check_formula_error_goes_to_stderr_with_a_caret() -> None:
@@ -71,7 +113,7 @@ def test_check_bad_config_names_file_line_column_and_caret(tmp_path: Path) -> No
 
 def test_check_missing_config_is_an_error() -> None:
     result = run("check", "missing.yaml")
-    assert result.returncode == 1 and "cannot read missing.yaml" in result.stderr
+    assert result.returncode == 1 and "missing.yaml: no such file" in result.stderr
 
 
 def test_explain_text(config: Path) -> None:
@@ -215,7 +257,7 @@ def test_console_script() -> None:
         pytest.skip("the losslang console script is not installed")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run([script, "check", "mse(p,y)"], capture_output=True, text=True, env=env, timeout=120)
-    assert (result.returncode, result.stdout) == (0, "ok: mse(p, y)\n")
+    assert (result.returncode, result.stdout.splitlines()[0]) == (0, "ok: mse(p, y)")
 
 
 def test_imports_need_the_flag(tmp_path: Path) -> None:
@@ -230,7 +272,7 @@ def test_imports_need_the_flag(tmp_path: Path) -> None:
     refused = run("check", str(tmp_path / "loss.yaml"), path=tmp_path)
     assert refused.returncode == 1 and "pass allow_imports=True (CLI: --allow-imports)" in refused.stderr
     allowed = run("check", str(tmp_path / "loss.yaml"), "--allow-imports", path=tmp_path)
-    assert allowed.returncode == 0 and allowed.stdout == "ok: cube_error(p, y)\n"
+    assert allowed.returncode == 0 and allowed.stdout.splitlines()[0] == "ok: cube_error(p, y)"
 
 
 def make_plugin(root: Path) -> None:
@@ -250,7 +292,7 @@ def make_plugin(root: Path) -> None:
 def test_plugin_registers_through_the_entry_point(tmp_path: Path) -> None:
     make_plugin(tmp_path)
     result = run("check", "huberish(p, y, delta=0.5) + mse(p, y)", path=tmp_path)
-    assert (result.returncode, result.stdout) == (0, "ok: huberish(p, y, delta=0.5) + mse(p, y)\n")
+    assert (result.returncode, result.stdout.splitlines()[0]) == (0, "ok: huberish(p, y, delta=0.5) + mse(p, y)")
     listed = run("check", "huberis(p, y)", path=tmp_path)
     assert "did you mean 'huberish'" in listed.stderr
     terms = run("terms", path=tmp_path)

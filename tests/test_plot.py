@@ -40,3 +40,16 @@ def test_plot_run_writes_a_png(tmp_path: Path, columns: str) -> None:
     path = write(tmp_path, f"step,epoch,{columns}\n0,0,{values}\n1,0,{values}\n")
     png = plot_run(path, tmp_path / "run.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_binary_csv_missing_folder_and_unknown_extension_are_config_errors(tmp_path: Path) -> None:
+    binary = tmp_path / "run.csv"
+    binary.write_bytes(b"\x00\xff\xfe\x00step")
+    with pytest.raises(losslang.LossConfigError, match="cannot read .* as a run CSV"):
+        plot_run(binary, tmp_path / "run.png")
+    good = tmp_path / "good.csv"
+    good.write_text("step,epoch,total\n0,0,2.5\n1,0,1.5\n")
+    with pytest.raises(losslang.LossConfigError, match="cannot write the plot to"):
+        plot_run(good, tmp_path / "missing" / "run.png")
+    with pytest.raises(losslang.LossConfigError, match="cannot write the plot to"):
+        plot_run(good, tmp_path / "run.xyz")

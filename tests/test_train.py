@@ -107,13 +107,45 @@ TRAIN_ERRORS = [
     ),
     pytest.param(
         "model: {mlp: {inputs: 1}}\ndata: {dataset: linear_multilabel, colour: red}\nloss: mse(output, label1)\n",
-        "train.yaml:2:1: data: bad option for linear_multilabel: linear_multilabel() got an unexpected keyword "
-        "argument 'colour'",
+        "train.yaml:2:36: data.colour: linear_multilabel has no option 'colour'; it has samples, seed",
         id="dataset-option",
     ),
     pytest.param(
+        "model: {mlp: {inputs: 1}}\ndata: {dataset: linear_multilabel, samples: -5}\nloss: mse(output, label1)\n",
+        "train.yaml:2:36: data.samples: must be an integer between 1 and 1e+07, not -5",
+        id="negative-samples",
+    ),
+    pytest.param(
+        "model: {mlp: {inputs: 2}}\ndata: {dataset: classification, classes: 0}\nloss: mse(output, radius)\n",
+        "train.yaml:2:33: data.classes: must be an integer between 1 and 10000, not 0",
+        id="zero-classes",
+    ),
+    pytest.param(
+        "model: {mlp: {inputs: 2}}\ndata: {dataset: classification, features: 0}\nloss: mse(output, radius)\n",
+        "train.yaml:2:33: data.features: must be an integer between 1 and 10000, not 0",
+        id="zero-features",
+    ),
+    pytest.param(
+        "seed: 1180591620717411303424\nmodel: {mlp: {inputs: 1}}\ndata: {dataset: linear_multilabel}\n"
+        "loss: mse(output, label1)\n",
+        "train.yaml:1:1: seed: must be an integer from 0 to 2**63 - 1, not 1180591620717411303424",
+        id="huge-seed",
+    ),
+    pytest.param(
+        "model: {mlp: {inputs: 1}}\ndata: {dataset: linear_multilabel}\noptimizer: {name: adam, lr: fast}\n"
+        "loss: mse(output, label1)\n",
+        "train.yaml:3:25: optimizer.lr: must be a finite number, a boolean or a list of numbers, not 'fast'",
+        id="optimizer-option-type",
+    ),
+    pytest.param(
+        "model: {mlp: {inputs: 1}}\ndata: {dataset: linear_multilabel}\noptimizer: {name: adam, lr: -1}\n"
+        "loss: mse(output, label1)\n",
+        "train.yaml:3:1: optimizer: bad optimizer option: Invalid learning rate: -1",
+        id="optimizer-option-refused",
+    ),
+    pytest.param(
         "epochs: -1\nmodel: {mlp: {inputs: 1}}\ndata: {dataset: linear_multilabel}\nloss: mse(output, label1)\n",
-        "train.yaml:1:1: epochs: must be a non-negative integer, not -1",
+        "train.yaml:1:1: epochs: must be an integer from 0 to 2**63 - 1, not -1",
         id="epochs",
     ),
     pytest.param(
@@ -158,3 +190,16 @@ def test_main_job_config_loads_its_loss_alone() -> None:
     loss = losslang.load(EXAMPLES / "multilabel.yaml")
     assert loss.inputs == ("output", "label1", "label2")
     assert torch.is_tensor(loss(output=torch.ones(2, 1), label1=torch.ones(2, 1), label2=torch.ones(2, 1)).total)
+
+
+def test_run_dir_that_is_a_file_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "taken").write_text("a file")
+    config = {"model": {"mlp": {"inputs": 1}}, "data": {"dataset": "linear_multilabel"}, "loss": "mse(output, label1)"}
+    with pytest.raises(losslang.LossConfigError, match=r"run\.dir: cannot write the run to .*taken"):
+        train({**config, "run": {"dir": str(tmp_path / "taken")}}, progress=False, stream=io.StringIO())
+
+
+def test_total_that_does_not_depend_on_the_model_is_an_error(tmp_path: Path) -> None:
+    config = {"model": {"mlp": {"inputs": 1}}, "data": {"dataset": "linear_multilabel"}, "loss": "mse(label2, label1)"}
+    with pytest.raises(losslang.LossValueError, match="the total does not depend on the model's output"):
+        train(config, run_dir=tmp_path, progress=False, stream=io.StringIO())

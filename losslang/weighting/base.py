@@ -107,14 +107,18 @@ class WeightingScheme(nn.Module):
 
 
 def synced(statistic: Tensor) -> Tensor:
-    """The mean of ``statistic`` over DDP ranks (itself when not distributed), detached.
+    """The mean of ``statistic`` over DDP ranks (itself when not distributed), detached, in float32 or wider.
+
+    Every scheme's update reads its statistics through here, so its state is computed in float32
+    whatever the loss's dtype: float16's range (65504) and smallest normal (6e-5) are too narrow
+    for ratios of losses and sums of gradients.
 
     Example:
         >>> import torch
-        >>> synced(torch.tensor([1.0, 2.0]))
+        >>> synced(torch.tensor([1.0, 2.0], dtype=torch.float16))
         tensor([1., 2.])
     """
-    statistic = statistic.detach().clone()
+    statistic = statistic.detach().to(torch.promote_types(statistic.dtype, torch.float32), copy=True)
     if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
         dist.all_reduce(statistic, op=dist.ReduceOp.SUM)
         statistic /= dist.get_world_size()

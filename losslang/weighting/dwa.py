@@ -8,9 +8,7 @@ import torch
 from torch import Tensor
 
 from losslang.weighting.base import synced
-from losslang.weighting.stateful import StatefulScheme, Temperature
-
-_EPS = 1e-12  # guards the division by a loss of zero
+from losslang.weighting.stateful import StatefulScheme, Temperature, relative, softmax
 
 
 def dwa_weights(last: Tensor, before_last: Tensor, *, temperature: float) -> Tensor:
@@ -21,8 +19,8 @@ def dwa_weights(last: Tensor, before_last: Tensor, *, temperature: float) -> Ten
         >>> dwa_weights(torch.tensor([2.0, 2.0]), torch.tensor([4.0, 2.0]), temperature=2.0)
         tensor([0.8756, 1.1244])
     """
-    rates = last / before_last.clamp_min(_EPS)
-    return len(rates) * torch.softmax(rates / temperature, dim=0)  # subtracts the max: no overflow
+    rates = relative(last, before_last)
+    return len(rates) * softmax(rates / temperature)
 
 
 class DWA(StatefulScheme):

@@ -10,9 +10,9 @@ from torch import Tensor
 
 from losslang.bounds import Range
 from losslang.weighting.base import synced
-from losslang.weighting.stateful import StatefulScheme
+from losslang.weighting.stateful import StatefulScheme, relative
 
-_EPS = 1e-12  # guards the divisions by an initial loss, or a mean loss ratio, of zero
+_EPS = 1e-12  # guards the division by a mean loss ratio of zero
 _FLOOR = 1e-6  # weights are clamped here before renormalising, so that they stay positive
 _BETAS = (0.9, 0.999)  # torch.optim.Adam's defaults
 _ADAM_EPS = 1e-8
@@ -131,11 +131,11 @@ class GradNorm(StatefulScheme):
 
     def update(self, losses: Tensor, weights: Tensor) -> None:
         """One GradNorm step of the weights from this step's losses and gradient norms."""
-        norms = torch.stack([_norm(self.gradients(loss)) for loss in losses]).to(losses.dtype)
-        norms, current = synced(torch.cat([norms, losses.detach()])).chunk(2)
+        norms = torch.stack([_norm(self.gradients(loss)) for loss in losses])
+        norms, current = synced(torch.cat([norms, losses.detach().to(norms.dtype)])).chunk(2)
         if self.step_count == 0:
             self.initial.copy_(current)
-        ratios = current / self.initial.to(current).clamp_min(_EPS)
+        ratios = relative(current, self.initial.to(current))
         grad = gradnorm_gradient(weights, norms, ratios, alpha=self.alpha)
         self.weights.copy_(renormalised(weights - self.lr * self.direction(grad)))
         self.advance()
@@ -153,4 +153,6 @@ class GradNorm(StatefulScheme):
 
 def _norm(grads: list[Tensor]) -> Tensor:
     """The L2 norm of all ``grads`` together."""
-    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+    # In float32 or wider: float16's squares overflow past 256.
+    dtype = torch.promote_types(grads[0].dtype, torch.float32)
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g, dtype=dtype) for g in grads]))

@@ -16,7 +16,7 @@ def lr_annealing_step(weights: Tensor, top: Tensor, means: Tensor, *, alpha: flo
     """One update of ``weights``: ``lambda_i <- (1 - alpha) * lambda_i + alpha * top / means_i`` for ``i >= 1``.
 
     ``weights[0]``, the reference term's, stays as it is (1). A term whose mean gradient is zero
-    gives no estimate and keeps its weight.
+    gives no estimate and keeps its weight; so does every term when the reference's gradient is zero.
 
     Args:
         weights: ``lambda_i``, the current weights, the reference term's first.
@@ -31,7 +31,9 @@ def lr_annealing_step(weights: Tensor, top: Tensor, means: Tensor, *, alpha: flo
     """
     others = weights[1:]
     estimate = (1 - alpha) * others + alpha * (top / means)
-    return torch.cat([weights[:1], torch.where(means > 0, estimate, others)])
+    # No estimate from a zero mean, nor from a reference with no gradient (it depends on no attached
+    # parameter): that would drive every weight geometrically to 0.
+    return torch.cat([weights[:1], torch.where((means > 0) & (top > 0), estimate, others)])
 
 
 class LRAnnealing(StatefulScheme):
@@ -96,13 +98,15 @@ class LRAnnealing(StatefulScheme):
         """Anneal the weights from this step's gradients."""
         if len(losses) < 2:
             return  # the reference alone: nothing to weight
-        reference, *others = (self.gradients(loss) for loss in losses)
-        top = torch.stack([g.abs().max() for g in reference if g.numel()]).max()
-        means = torch.stack([_mean_abs(grads) for grads in others]).to(top.dtype)
+        reference = self.gradients(losses[0])
+        means = torch.stack([_mean_abs(self.gradients(loss)) for loss in losses[1:]])
+        top = torch.stack([g.abs().max() for g in reference if g.numel()]).max().to(means.dtype)
         stats = synced(torch.cat([top[None], means]))
         self.weights.copy_(lr_annealing_step(self.weights.to(stats), stats[0], stats[1:], alpha=self.alpha))
 
 
 def _mean_abs(grads: list[Tensor]) -> Tensor:
     """The mean absolute entry over all ``grads`` together."""
-    return torch.stack([g.abs().sum() for g in grads]).sum() / sum(g.numel() for g in grads)
+    # Summed in float32 or wider: a float16 sum of many gradients overflows past 65504.
+    dtype = torch.promote_types(grads[0].dtype, torch.float32)
+    return torch.stack([g.abs().sum(dtype=dtype) for g in grads]).sum() / sum(g.numel() for g in grads)

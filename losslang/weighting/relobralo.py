@@ -9,9 +9,7 @@ from torch import Tensor
 
 from losslang.bounds import Fraction
 from losslang.weighting.base import synced
-from losslang.weighting.stateful import StatefulScheme, Temperature
-
-_EPS = 1e-12  # guards the division by a reference loss of zero
+from losslang.weighting.stateful import StatefulScheme, Temperature, relative, softmax
 
 
 def balance(losses: Tensor, reference: Tensor, *, temperature: float) -> Tensor:
@@ -22,7 +20,7 @@ def balance(losses: Tensor, reference: Tensor, *, temperature: float) -> Tensor:
         >>> balance(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 1.0]), temperature=1.0)
         tensor([0.5379, 1.4621])
     """
-    return len(losses) * torch.softmax(losses / (temperature * reference).clamp_min(_EPS), dim=0)
+    return len(losses) * softmax(relative(losses, reference) / temperature)
 
 
 def relobralo_weights(

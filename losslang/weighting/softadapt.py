@@ -10,7 +10,7 @@ from torch import Tensor
 
 from losslang.bounds import Range
 from losslang.weighting.base import synced
-from losslang.weighting.stateful import StatefulScheme
+from losslang.weighting.stateful import StatefulScheme, softmax
 
 _EPS = 1e-12  # guards the normalisation of slopes that are all zero
 
@@ -36,7 +36,7 @@ def softadapt_weights(
         slopes = slopes / slopes.abs().sum().clamp_min(_EPS)
     scores = beta * slopes
     if not loss_weighted:
-        return torch.softmax(scores, dim=0)  # subtracts the max: no overflow
+        return softmax(scores)
     scaled = losses * torch.exp(scores - scores.max())
     total = scaled.sum()
     return torch.where(total > 0, scaled / total, torch.full_like(scaled, 1 / len(scaled)))

@@ -62,5 +62,27 @@ class StatefulScheme(WeightingScheme):
         self.step_count = int(self.steps)  # one host read per load, never one per step
 
 
+def relative(current: Tensor, reference: Tensor) -> Tensor:
+    """``current / reference``, and 1 where the reference is 0: no progress can be measured from a zero.
+
+    Example:
+        >>> import torch
+        >>> relative(torch.tensor([2.0, 3.0]), torch.tensor([4.0, 0.0]))
+        tensor([0.5000, 1.0000])
+    """
+    return torch.where(reference > 0, current / reference, torch.ones_like(current))
+
+
+def softmax(scores: Tensor) -> Tensor:
+    """The softmax of ``scores`` over terms; a score that overflowed to infinity counts as the largest finite one.
+
+    Example:
+        >>> import torch
+        >>> softmax(torch.tensor([float("inf"), 0.0]))
+        tensor([1., 0.])
+    """
+    return torch.softmax(torch.nan_to_num(scores), dim=0)  # softmax subtracts the max: no overflow
+
+
 # A softmax temperature: below this, losses divided by it overflow float32 (and 1e-300 would).
 Temperature = Annotated[float, Range(ge=1e-6)]
