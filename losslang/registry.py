@@ -136,7 +136,8 @@ def _nameable(name: str, fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
 
 def _params(name: str, fn: Callable[..., Any], *, constants: bool = False, skip: int = 0) -> tuple[Param, ...]:
     try:
-        hints = typing.get_type_hints(fn, include_extras=True)
+        annotated = fn.func if isinstance(fn, functools.partial) else fn  # a partial has no annotations of its own
+        hints = typing.get_type_hints(annotated, include_extras=True)
         parameters = list(inspect.signature(fn).parameters.values())[skip:]
     except (TypeError, ValueError, NameError) as error:
         raise LossArityError(f"cannot register {name!r}: its signature cannot be read ({error})") from None

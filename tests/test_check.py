@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 import pytest
+import torch
 import yaml
 
 import losslang
 from conftest import FIXTURES
 from losslang import ast
+from losslang.bounds import Range
 from losslang.check import check
 from losslang.parser import parse
 from losslang.registry import REGISTRY
@@ -118,3 +122,69 @@ def test_errors_pickle_with_their_location() -> None:
         losslang.compile("mes(p, y)")
     clone = pickle.loads(pickle.dumps(caught.value))
     assert type(clone) is type(caught.value) and str(clone) == str(caught.value) and clone.column == 1
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["total = mse(p, y)\ntotal + 10*mae(p, y)", "total = 2\nmse(p, y) * total", "a = mse(p, y); total = a; total"],
+    ids=["term", "weight", "alias"],
+)
+def test_total_is_reserved(source: str) -> None:
+    with pytest.raises(losslang.LossNameError) as caught:
+        losslang.compile(source)
+    assert (
+        str(caught.value)
+        .splitlines()[0]
+        .endswith(
+            "'total' is reserved: it is the loss's total, the program's last line; give the term another name "
+            "(e.g. 'main = ...') and write the total as the last line"
+        )
+    )
+
+
+@pytest.mark.parametrize("name", ["__class__", "__init__", "__dict__", "__x"])
+def test_dunder_term_names_are_refused(name: str) -> None:
+    with pytest.raises(losslang.LossNameError, match=f"'{name}': names starting with '__' are reserved"):
+        losslang.compile(f"{name} = mse(p, y); {name}")
+
+
+@pytest.mark.parametrize(
+    ("formula", "message"),
+    [
+        ("huber(p, y, delta=-1)", "argument 'delta' of huber() must be greater than 0, not -1"),
+        ("huber(p, y, delta=0)", "argument 'delta' of huber() must be greater than 0, not 0"),
+        (
+            "cross_entropy(p, t, label_smoothing=1.5)",
+            "argument 'label_smoothing' of cross_entropy() must be between 0 and 1, not 1.5",
+        ),
+        ("quantile(p, y, q=1.5)", "argument 'q' of quantile() must be between 0 and 1, not 1.5"),
+        ("smooth_l1(p, y, beta=-1)", "argument 'beta' of smooth_l1() must be at least 0, not -1"),
+        ("multi_margin(p, t, p=3)", "argument 'p' of multi_margin() must be between 1 and 2, not 3"),
+        ("triplet_margin(a, p, n, margin=0)", "argument 'margin' of triplet_margin() must be greater than 0, not 0"),
+        ("charbonnier(p, y, eps=0)", "argument 'eps' of charbonnier() must be greater than 0, not 0"),
+        ("focal(p, y, gamma=-2)", "argument 'gamma' of focal() must be at least 0, not -2"),
+        ("dice(p, y, smooth=-1)", "argument 'smooth' of dice() must be at least 0, not -1"),
+        ("softplus(p, beta=0) + mse(p, y)", "argument 'beta' of softplus() must be greater than 0, not 0"),
+        ("std(p, correction=-1)", "argument 'correction' of std() must be at least 0, not -1"),
+        ("mse(p, y) * ramp(step, 0, 1, -5)", "argument 'steps' of ramp() must be at least 0, not -5"),
+    ],
+)
+def test_constants_outside_their_declared_range_are_refused_at_their_position(formula: str, message: str) -> None:
+    with pytest.raises(losslang.LossArityError) as caught:
+        losslang.compile(formula)
+    first = str(caught.value).splitlines()[0]
+    assert first.endswith(message)
+    column = caught.value.column
+    assert column is not None and formula[column - 1 :].startswith(message.split("not ")[-1])
+
+
+def scaled(
+    pred: torch.Tensor, target: torch.Tensor, *, scale: Annotated[float, Range(ge=0, lt=10)] = 1.0
+) -> torch.Tensor:
+    return scale * (pred - target).abs().mean()
+
+
+def test_a_range_is_read_from_a_custom_terms_annotation() -> None:
+    assert losslang.compile("scaled(p, y, scale=9.5)", terms={"scaled": scaled})
+    with pytest.raises(losslang.LossArityError, match="must be at least 0 and less than 10, not 10"):
+        losslang.compile("scaled(p, y, scale=10)", terms={"scaled": scaled})

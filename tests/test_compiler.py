@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import builtins
+import keyword
 import operator
 
 import pytest
 import torch
 
 import losslang
+from losslang import ast
 from losslang.check import check
 from losslang.compiler import build
 from losslang.parser import parse
@@ -94,3 +97,70 @@ def test_inputs_that_flatten_to_the_same_name_stay_distinct(source: str, batch: 
     parameters = loss.code.split("def forward(self, ")[1].split(")")[0].split(", ")
     assert len(set(parameters)) == len(parameters) == len(loss.inputs)
     assert loss(tensors(batch)).total.item() == 1.0
+
+
+def _fx_names() -> list[str]:
+    from torch.fx.graph import _custom_builtins
+
+    return sorted(_custom_builtins)
+
+
+SHADOWING = sorted(
+    {*dir(builtins), *_fx_names(), "torch", "self", "operator", "_tensor_constant0", "getitem", "step_1"}
+    - set(keyword.kwlist)
+)
+SHADOWING = [
+    name
+    for name in SHADOWING
+    if name.isidentifier() and not name.startswith("__") and name not in ("nan", "inf", "step")
+]
+
+
+def test_every_name_the_generated_code_could_use_is_a_safe_input_name() -> None:
+    """An input named like a builtin, an fx global or a keyword never changes what the code computes."""
+    p, y = torch.arange(6.0).reshape(2, 3), torch.ones(2, 2)
+    expected = torch.nn.functional.mse_loss(p[..., 0:2], y).item()
+    failures = []
+    for name in [*SHADOWING, *keyword.kwlist]:
+        if keyword.iskeyword(name) and name in ("True", "False", "None"):
+            continue
+        loss = losslang.compile(f"mse(p[..., 0:2], {name}) + 0 * sum(p[:, ::2])")
+        value = loss({"p": p, name: y}).total.item()
+        if value != expected:
+            failures.append(name)
+    assert failures == []
+
+
+@pytest.mark.parametrize("name", ["Ellipsis", "slice", "getattr", "torch", "self", "None", "True"])
+def test_shadowing_names_keep_slicing_and_ellipsis_working(name: str) -> None:
+    logits, target = torch.randn(4, 2, 5), torch.randint(0, 3, (4, 2))
+    loss = losslang.compile(f"mse(logits[..., 0:3], {name})")
+    batch = {"logits": logits, name: target.float()[..., None].expand(4, 2, 3)}
+    expected = torch.nn.functional.mse_loss(logits[..., 0:3], batch[name])
+    assert torch.equal(loss(batch).total, expected)
+
+
+@pytest.mark.parametrize(
+    ("formula", "terms"),
+    [
+        ("huber(p, y, delta=1) + huber(p, y, delta=1.0)", ["huber(p, y, delta=1)", "huber(p, y, delta=1.0)"]),
+        ("mean(clamp(p, min=0.0)) + mean(clamp(p, min=-0.0))", ["mean(clamp(p, min=0.0))", "mean(clamp(p, min=-0.0))"]),
+        ("f(p, k=true) + f(p, k=1)", ["f(p, k=true)", "f(p, k=1)"]),
+    ],
+    ids=["int-float", "signed-zero", "bool-int"],
+)
+def test_constants_that_compare_equal_but_differ_are_separate_calls(formula: str, terms: list[str]) -> None:
+    def f(p: torch.Tensor, *, k=0) -> torch.Tensor:  # type-sensitive, as a custom term may be
+        return p.sum() * (10 if isinstance(k, bool) else 1)
+
+    loss = losslang.compile(formula, terms={"f": f})
+    p = torch.ones(3)
+    out = loss(p=p, y=torch.zeros(3))
+    assert [name for name in out if name in terms] == terms
+    if "f(" in formula:  # both calls ran: 10 * 3 + 1 * 3
+        assert out.total.item() == 33.0
+
+
+def test_number_nodes_differ_by_type_and_sign_of_zero() -> None:
+    assert ast.Number(1) != ast.Number(1.0) and ast.Number(0.0) != ast.Number(-0.0)
+    assert ast.Number(2.5) == ast.Number(2.5) and hash(ast.Number(2.5)) == hash(ast.Number(2.5))

@@ -543,3 +543,115 @@ def test_a_misspelt_term_is_suggested_when_read_as_a_missing_input() -> None:
     assert str(caught.value) == (
         "missing input 'recn' (did you mean the term 'recon'?); the loss needs p, y, recn, x and was given p, x, y"
     )
+
+
+@pytest.mark.parametrize("scheme", ["dwa", "softadapt", "relobralo", "gradnorm", "lr_annealing"])
+@pytest.mark.parametrize("failure", ["shape", "check_finite"])
+def test_a_failed_call_leaves_every_scheme_state_and_the_step_as_they_were(scheme: str, failure: str) -> None:
+    model = nn.Linear(3, 1)
+    loss = losslang.compile(f"{scheme}(mse(out, y), mae(out, z)) + mae(out, w)", check_finite=True).attach(model)
+    x = torch.randn(4, 3)
+
+    def call(w: torch.Tensor) -> None:
+        loss(out=model(x)[:, 0], y=torch.randn(4), z=torch.randn(4), w=w)
+
+    for _ in range(3):
+        call(torch.randn(4))
+    before = {name: value.clone() for name, value in loss.state_dict().items() if torch.is_tensor(value)}
+    counts = [m.step_count for m in loss.modules() if hasattr(m, "step_count")]
+    bad = torch.randn(5) if failure == "shape" else torch.full((4,), float("nan"))
+    with pytest.raises(losslang.LossLangError):
+        call(bad)
+    after = loss.state_dict()
+    assert all(torch.equal(before[name], after[name]) for name in before), scheme
+    assert [m.step_count for m in loss.modules() if hasattr(m, "step_count")] == counts
+
+
+@pytest.mark.parametrize(
+    ("formula", "batch", "message"),
+    [
+        (
+            "p + y",
+            {"p": 1.0, "y": 2.0},
+            "the total is a float, not a tensor: inputs must be tensors ('p' is a float, 'y' is a float)",
+        ),
+        (
+            "a = p * 2; a + mse(q, y)",
+            {"p": 3, "q": torch.ones(1), "y": torch.zeros(1)},
+            "term 'a' is a int, not a tensor: inputs must be tensors ('p' is a int)",
+        ),
+    ],
+    ids=["float-inputs", "int-summand"],
+)
+def test_non_tensor_values_are_input_errors(formula: str, batch: dict, message: str) -> None:
+    with pytest.raises(losslang.LossInputError) as caught:
+        losslang.compile(formula)(batch)
+    assert str(caught.value).startswith(message)
+
+
+def test_a_custom_term_that_returns_a_float_is_a_value_error() -> None:
+    def floaty(p: torch.Tensor) -> torch.Tensor:
+        return 1.5  # type: ignore[return-value]
+
+    loss = losslang.compile("mse(p, y) + floaty(p)", terms={"floaty": floaty})
+    with pytest.raises(
+        losslang.LossValueError,
+        match=r"term 'floaty\(p\)' is a float, not a tensor: a term function must return a tensor",
+    ):
+        loss(p=torch.ones(2), y=torch.zeros(2))
+
+
+@pytest.mark.parametrize(
+    "options", [{"check_finite": True}, {"nan_policy": "skip"}, {}], ids=["check_finite", "skip", "plain"]
+)
+def test_meta_tensors_have_shapes_and_no_values(options: dict) -> None:
+    loss = losslang.compile("mse(p, y) + mae(p, y)", **options)
+    out = loss(p=torch.empty(3, device="meta"), y=torch.empty(3, device="meta"))
+    assert out.total.is_meta and "device='meta'" in repr(out)
+    with pytest.raises(losslang.LossValueError, match="meta tensors: they have shapes but no values"):
+        out.metrics()
+
+
+@pytest.mark.parametrize("given", [None, 3, "model", [torch.ones(1), 2]], ids=["none", "int", "str", "mixed-list"])
+def test_attach_something_that_is_not_parameters_is_an_arity_error(given: object) -> None:
+    with pytest.raises(losslang.LossArityError, match="expected a model, a tensor or an iterable of tensors"):
+        losslang.compile("mse(p, y)").attach(given)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("terms", [[1, 2], "mse", {"f": 3}], ids=["list", "string", "not-callable"])
+def test_terms_that_are_not_a_mapping_of_functions_is_an_arity_error(terms: object) -> None:
+    with pytest.raises(losslang.LossArityError, match="terms= "):
+        losslang.compile("mse(p, y)", terms=terms)  # type: ignore[arg-type]
+
+
+def test_a_lambda_without_source_and_a_partial_are_terms() -> None:
+    import functools
+
+    anonymous = eval("lambda a, b: (a - b).abs().mean()")  # no source, as at a prompt or with python -c
+    scaled = functools.partial(lambda a, b, k: k * (a - b).abs().mean(), k=2.0)
+    loss = losslang.compile("f(p, y) + g(p, y)", terms={"f": anonymous, "g": scaled})
+    assert loss(p=torch.ones(2), y=torch.zeros(2)).total.item() == 3.0
+
+
+def test_pickling_a_loss_with_a_local_term_says_why_and_deepcopy_still_works() -> None:
+    def local(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return (a - b).mean()
+
+    loss = losslang.compile("local(p, y)", terms={"local": local})
+    with pytest.raises(losslang.LossConfigError, match="cannot pickle this loss: its term 'local' cannot be pickled"):
+        pickle.dumps(loss)
+    assert copy.deepcopy(loss)(p=torch.ones(1), y=torch.zeros(1)).total.item() == 1.0
+
+
+def test_a_state_of_another_shape_is_a_config_error() -> None:
+    loss = losslang.compile("uncertainty(mse(p, y), mae(p, y))")
+    state = loss.state_dict()
+    state["body.uncertainty_0.log_variance"] = torch.zeros(7)
+    with pytest.raises(losslang.LossConfigError, match=r"this state does not fit the loss .* size mismatch"):
+        loss.load_state_dict(state)
+
+
+def test_an_input_named_self_can_be_passed_as_a_keyword() -> None:
+    loss = losslang.compile("mse(self, y)")
+    assert loss(self=torch.ones(2), y=torch.zeros(2)).total.item() == 1.0
+    assert loss({"y": torch.zeros(2)}, self=torch.ones(2)).total.item() == 1.0

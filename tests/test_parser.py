@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 import losslang
 from conftest import FIXTURES
@@ -92,3 +93,53 @@ def test_public_parse_is_the_same_function_of_text() -> None:
 
 def test_grammar_file_is_found() -> None:
     assert grammar_path().read_text().startswith("// losslang")
+
+
+LINE_LIKE = ["\u2028", "\u2029", "\x85", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\r"]
+
+
+@pytest.mark.parametrize("char", LINE_LIKE, ids=[f"U+{ord(c):04X}" for c in LINE_LIKE])
+def test_a_line_ends_at_newline_only_in_comments_and_in_config_assembly(char: str) -> None:
+    """A character other text tools break lines at stays inside its comment everywhere."""
+    source = f"mse(p, y)  # note{char} + 100*mae(p, y)"
+    p, y = torch.tensor([1.0, 3.0]), torch.zeros(2)
+    compiled = losslang.compile(source)(p=p, y=y).total
+    loaded = losslang.load({"loss": source})(p=p, y=y).total
+    in_terms = losslang.load({"loss": {"terms": {"a": source}}})(p=p, y=y).total
+    assert compiled.item() == loaded.item() == in_terms.item() == 5.0
+
+
+@pytest.mark.parametrize("char", LINE_LIKE, ids=[f"U+{ord(c):04X}" for c in LINE_LIKE])
+def test_error_positions_and_quoted_line_count_newlines_only(char: str) -> None:
+    with pytest.raises(losslang.LossLangError) as caught:
+        losslang.compile(f"# a{char}comment\n1e400*mse(p, y)")
+    error = caught.value
+    assert (error.line, error.column) == (2, 1)
+    assert str(error).splitlines() == [
+        "line 2, column 1: the number 1e400 is too large for a float",
+        "  1e400*mse(p, y)",
+        "  ^",
+    ]
+
+
+@pytest.mark.parametrize("char", ["\u2028", "\x0b", "\r"], ids=["U+2028", "VT", "CR"])
+def test_a_line_break_character_outside_a_comment_is_a_syntax_error(char: str) -> None:
+    with pytest.raises(losslang.LossSyntaxError, match="unexpected character"):
+        losslang.parse(f"mse(p, y){char}+ mae(p, y)")
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["mse(p, y) * \u0665", "mse(p[\u0663], y)", "mse(p, y) * 1\u0660", "mse(p, y) * \uff15"],
+    ids=["arabic-five", "arabic-index", "mixed", "fullwidth"],
+)
+def test_numbers_are_ascii_digits_only(source: str) -> None:
+    with pytest.raises(losslang.LossSyntaxError, match="unexpected character"):
+        losslang.parse(source)
+
+
+@pytest.mark.parametrize("digits", [309, 310, 399], ids=str)
+def test_huge_integer_literals_print_and_round_trip(digits: int) -> None:
+    program = losslang.parse("-1" + "0" * digits)
+    assert str(program) == "-1" + "0" * digits
+    assert losslang.parse(str(program)) == program

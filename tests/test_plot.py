@@ -45,7 +45,7 @@ def test_plot_run_writes_a_png(tmp_path: Path, columns: str) -> None:
 def test_binary_csv_missing_folder_and_unknown_extension_are_config_errors(tmp_path: Path) -> None:
     binary = tmp_path / "run.csv"
     binary.write_bytes(b"\x00\xff\xfe\x00step")
-    with pytest.raises(losslang.LossConfigError, match="cannot read .* as a run CSV"):
+    with pytest.raises(losslang.LossConfigError, match=r"cannot read .* as a run CSV"):
         plot_run(binary, tmp_path / "run.png")
     good = tmp_path / "good.csv"
     good.write_text("step,epoch,total\n0,0,2.5\n1,0,1.5\n")

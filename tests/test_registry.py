@@ -252,3 +252,9 @@ def test_registering_a_module_class_globally() -> None:
     assert out.total.item() == 3.5
     out.total.backward()
     assert next(loss.parameters()).grad.item() == 1.0
+
+
+@pytest.mark.parametrize("aliases", [3, None, 2.5], ids=["int", "none", "float"])
+def test_aliases_of_the_wrong_type_are_an_arity_error(aliases: object) -> None:
+    with pytest.raises(losslang.LossArityError, match="aliases must be a name or a list of names"):
+        losslang.register("odd_term", aliases=aliases)  # type: ignore[arg-type]
