@@ -1,13 +1,15 @@
 from __future__ import annotations
 
+import os
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
 import losslang
-from losslang.document import Document, read
+from losslang.document import MAX_BYTES, Document, read
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -76,3 +78,86 @@ def test_an_unhashable_key_is_a_config_error_at_its_position(tmp_path: Path, tex
     path = write(tmp_path, text)
     with pytest.raises(losslang.LossConfigError, match=rf"^{path}:\d+:\d+: invalid YAML: "):
         read(path)
+
+
+def laughs(depth: int) -> list[str]:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    return lines + [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, depth + 1)]
+
+
+@pytest.mark.parametrize("key", ["imports", "terms", "total", "inputs", "metrics", "weighting"])
+def test_a_billion_laughs_in_any_loss_key_is_a_short_error_quickly(tmp_path: Path, key: str) -> None:
+    path = write(
+        tmp_path,
+        "\n".join([*laughs(24), "loss:", "  total: mse(p, y)" if key != "total" else "", f"  {key}: *a24", ""]),
+    )
+    started = time.perf_counter()
+    with pytest.raises(losslang.LossConfigError) as caught:
+        losslang.load(path, allow_imports=True)
+    assert time.perf_counter() - started < 2.0
+    assert len(str(caught.value)) < 3_000
+
+
+HUGE = "0x" + "f" * 4000  # a 4,000-digit hex scalar: PyYAML reads it, repr() of it would raise
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param(
+            f"loss:\n  total: mse(p, y)\n  imports: [{HUGE}]\n", "not <an integer of 16,000 bits>", id="imports"
+        ),
+        pytest.param(
+            f"loss:\n  terms:\n    a: {HUGE}\n", "the number <an integer of 16,000 bits> is too large", id="term"
+        ),
+        pytest.param(
+            f"loss:\n  terms: {{a: 'mse(p, y)', b: 'mae(p, y)'}}\n  weighting: {{method: dwa, temperature: {HUGE}}}\n",
+            "the number <an integer of 16,000 bits> is too large",
+            id="weighting-option",
+        ),
+        pytest.param(
+            f"loss:\n  total: mse(p, y)\n  ? {HUGE}\n  : 1\n", "unknown key <an integer of 16,000 bits>", id="key"
+        ),
+        pytest.param(f"loss:\n  total: mse(p, y)\n  inputs: {{p: {HUGE}}}\n", "must be a batch key", id="input"),
+    ],
+)
+def test_huge_integers_are_named_by_their_size(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(losslang.LossConfigError) as caught:
+        losslang.load(write(tmp_path, text), allow_imports=True)
+    assert message in str(caught.value) and len(str(caught.value)) < 600
+
+
+def test_huge_integers_in_a_mapping_are_named_by_their_size() -> None:
+    with pytest.raises(losslang.LossConfigError, match="<an integer of"):
+        losslang.load({"loss": {"total": "mse(p, y)", "imports": [10**5000]}}, allow_imports=True)
+    with pytest.raises(losslang.LossConfigError, match="the number <an integer of .* is too large"):
+        losslang.load({"loss": {"terms": {"a": 10**5000}}})
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo", "directory", "too-large"])
+def test_only_regular_files_of_bounded_size_are_read(tmp_path: Path, kind: str) -> None:
+    if kind == "device":
+        path = Path("/dev/zero")
+    elif kind == "fifo":
+        path = tmp_path / "pipe.yaml"
+        os.mkfifo(path)
+    elif kind == "directory":
+        path = tmp_path
+    else:
+        path = tmp_path / "big.yaml"
+        with open(path, "wb") as handle:
+            handle.truncate(MAX_BYTES + 1)
+    started = time.perf_counter()
+    with pytest.raises(losslang.LossConfigError, match=f"cannot read {path}: "):
+        losslang.load(path)
+    assert time.perf_counter() - started < 1.0
+
+
+def test_thousands_of_merge_keys_load_in_linear_time(tmp_path: Path) -> None:
+    base = "base: &a {" + ", ".join(f"k{i}: {i}" for i in range(50)) + "}\n"
+    merges = "big:\n" + "".join("  <<: *a\n" for _ in range(8000)) + "loss: mse(p, y)\n"
+    started = time.perf_counter()
+    document = read(write(tmp_path, base + merges))
+    assert time.perf_counter() - started < 5.0
+    assert document.data["big"]["k49"] == 49
+    assert document.where(("big", "k3")).startswith(f"{tmp_path / 'loss.yaml'}:1:")  # placed in the base
