@@ -130,7 +130,7 @@ def test_huge_integers_are_named_by_their_size(tmp_path: Path, text: str, messag
 def test_huge_integers_in_a_mapping_are_named_by_their_size() -> None:
     with pytest.raises(losslang.LossConfigError, match="<an integer of"):
         losslang.load({"loss": {"total": "mse(p, y)", "imports": [10**5000]}}, allow_imports=True)
-    with pytest.raises(losslang.LossConfigError, match="the number <an integer of .* is too large"):
+    with pytest.raises(losslang.LossConfigError, match=r"the number <an integer of .* is too large"):
         losslang.load({"loss": {"terms": {"a": 10**5000}}})
 
 

@@ -572,3 +572,45 @@ def test_ddp_ranks_with_different_batches_keep_identical_weights(tmp_path) -> No
     first, second = (torch.load(tmp_path / f"rank{rank}.pt") for rank in (0, 1))
     for module, weights in first.items():
         assert all(torch.equal(a, b) for a, b in zip(weights, second[module], strict=True)), module
+
+
+@pytest.mark.parametrize("scheme", ["gradnorm", "relobralo", "dwa", "softadapt", "lr_annealing", "uncertainty"])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["float16", "bfloat16"])
+def test_half_precision_with_a_term_zero_at_the_first_step_keeps_finite_weights(scheme: str, dtype: torch.dtype) -> None:
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2).to(dtype)
+    loss = losslang.compile(f"{scheme}(mse(out[:, 0], y), mse(out[:, 1], z))").attach(model)
+    x, y = torch.randn(8, 3, dtype=dtype), torch.randn(8, dtype=dtype)
+    for step in range(6):
+        out = model(x)
+        z = out[:, 1].detach() if step == 0 else torch.randn(8, dtype=dtype)  # the second term is 0 at step 0
+        result = loss(out=out, y=y, z=z)
+        result.total.backward()
+    weights = torch.stack([value for name, value in result.items() if name.startswith("weight/")])
+    assert torch.isfinite(weights).all() and torch.isfinite(result.total)
+    for module in loss.modules():
+        for name, buffer in module.named_buffers(recurse=False):
+            assert buffer.dtype in (torch.float32, torch.int64), (scheme, name, buffer.dtype)
+
+
+def test_lr_annealing_keeps_its_weights_when_the_reference_has_no_gradient() -> None:
+    model = torch.nn.Linear(3, 1)
+    loss = losslang.compile("lr_annealing(mse(p, y), mse(q, y))").attach(model)
+    for _ in range(5):  # the reference depends on no attached parameter: its largest gradient entry is 0
+        out = loss(p=torch.randn(4, requires_grad=True), q=model(torch.randn(4, 3))[:, 0], y=torch.zeros(4))
+    assert out["weight/mse(q, y)"].item() == 1.0
+
+
+@pytest.mark.parametrize(
+    ("helper", "arguments", "expected"),
+    [
+        ("dwa_weights", (torch.tensor([1e30, 1.0]), torch.tensor([1e-30, 1.0])), "finite"),
+        ("balance", (torch.tensor([1e30, 1.0]), torch.tensor([0.0, 1.0])), "finite"),
+    ],
+)
+def test_softmax_weights_stay_finite_for_extreme_ratios(helper: str, arguments: tuple, expected: str) -> None:
+    from losslang.weighting import dwa, relobralo
+
+    function = {"dwa_weights": dwa.dwa_weights, "balance": relobralo.balance}[helper]
+    weights = function(*arguments, temperature=1e-6)
+    assert torch.isfinite(weights).all() and abs(weights.sum().item() - 2.0) < 1e-5
