@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import io
 import re
 import string
 import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -290,3 +293,138 @@ def test_odd_literals_are_handled_deliberately(source: str, message: str) -> Non
 def test_unicode_in_strings_is_just_text() -> None:
     with pytest.raises(losslang.LossArityError, match='not the string "σ"'):  # noqa: RUF001
         losslang.compile('mse(p, y, reduction="σ")')  # noqa: RUF001
+
+
+def check_round_trip(source: str) -> None:
+    """A program that parses prints to a text that parses back to it, and compiles the same way."""
+    try:
+        program = losslang.parse(source)
+    except losslang.LossLangError:
+        return
+    assert losslang.parse(str(program)) == program
+    try:
+        loss = losslang.compile(source)
+    except losslang.LossLangError as error:
+        with pytest.raises(type(error)):
+            losslang.compile(str(program))
+        return
+    assert losslang.compile(str(program)).term_names == loss.term_names
+
+
+@FAST
+@given(programs)
+def test_generated_programs_round_trip(source: str) -> None:
+    check_round_trip(source)
+
+
+@pytest.mark.fuzz
+@SOME
+@given(programs)
+def test_fuzz_round_trip_full(source: str) -> None:
+    check_round_trip(source)
+
+
+RUNTIME_FORMULAS = [
+    "mse(p, y)",
+    "0.5*mse(p, y) + sin_angle(p, y) + mean(mae(p, y), mae(p, 2*y))",
+    "cross_entropy(p, y)",
+    "a = mse(p, y); l1 = mae(p, y); a * (1 + step)",
+    "dwa(mse(p, y), mae(p, y))",
+    "p + y",
+    "sum(p[..., 0:2]) + dice(sigmoid(p), y)",
+]
+DTYPES = [
+    torch.float16,
+    torch.bfloat16,
+    torch.float32,
+    torch.float64,
+    torch.int64,
+    torch.bool,
+    torch.complex64,
+    torch.uint8,
+]
+runtime_values = st.one_of(
+    st.builds(
+        lambda shape, dtype: torch.zeros(shape).to(dtype) if dtype.is_complex else torch.ones(shape).to(dtype),
+        st.lists(st.integers(0, 3), max_size=3).map(tuple),
+        st.sampled_from(DTYPES),
+    ),
+    st.sampled_from([1.0, 0, True, None, "text", [1.0, 2.0], {"x": 1}, float("nan"), np.ones(3), object()]),
+)
+
+
+def check_runtime(formula: str, p: object, y: object, step: object, options: dict) -> None:
+    loss = losslang.compile(formula, **options)
+    with contextlib.suppress(losslang.LossLangError):
+        out = loss({"p": p, "y": y}, step=step) if step is not None else loss(p=p, y=y)
+        out.metrics()
+        repr(out)
+
+
+@FAST
+@given(
+    st.sampled_from(RUNTIME_FORMULAS),
+    runtime_values,
+    runtime_values,
+    st.sampled_from([None, 3, 2.5, "x", torch.tensor(4), [1, 2]]),
+    st.sampled_from([{}, {"check_finite": True}, {"nan_policy": "skip"}]),
+)
+def test_runtime_values_of_every_dtype_and_type_give_loss_errors(formula, p, y, step, options) -> None:
+    check_runtime(formula, p, y, step, options)
+
+
+@pytest.mark.fuzz
+@SOME
+@given(
+    st.sampled_from(RUNTIME_FORMULAS),
+    runtime_values,
+    runtime_values,
+    st.sampled_from([None, 3, 2.5, "x", torch.tensor(4), [1, 2]]),
+    st.sampled_from([{}, {"check_finite": True}, {"nan_policy": "skip"}]),
+)
+def test_fuzz_runtime_values_full(formula, p, y, step, options) -> None:
+    check_runtime(formula, p, y, step, options)
+
+
+CLI_WORDS = [
+    *("check", "explain", "terms", "eval", "train", "plot", "--format", "json", "dot", "--key", "loss", "--inputs"),
+    *("--out", "--epochs", "-1", "99999999999999999999", "--allow-imports", "mse(p, y)", "configs/missing", "x.yaml"),
+    *("/dev/null", "/dev/zero", "/", ".", "--version", "--help", "", "\x00", "mse(p,", "é", "a/b", "--no-progress"),
+]
+
+
+def check_cli(argv: list[str]) -> None:
+    from losslang import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            status = cli.main(argv)
+        except SystemExit as exit_:  # argparse: a bad command line, or --help/--version
+            status = exit_.code
+    assert status in (0, 1, 2), (argv, status)
+    assert "Traceback" not in err.getvalue()
+
+
+@FAST
+@given(st.lists(st.sampled_from(CLI_WORDS), max_size=5))
+def test_random_command_lines_exit_with_a_status_not_a_traceback(argv: list[str]) -> None:
+    check_cli(argv)
+
+
+@pytest.mark.fuzz
+@SOME
+@given(st.lists(st.sampled_from(CLI_WORDS), max_size=6))
+def test_fuzz_command_lines_full(argv: list[str]) -> None:
+    check_cli(argv)
+
+
+def test_seven_hundred_named_terms_compile_within_a_second() -> None:
+    """SECURITY.md's bound: a source under 10 kB is handled within a second (compile was quadratic)."""
+    source = (
+        "\n".join(f"t{i}=mse(p,y{i})" for i in range(700)) + "\nmean(" + ",".join(f"t{i}" for i in range(700)) + ")"
+    )
+    assert len(source) < 20_000
+    started = time.thread_time()
+    assert len(losslang.compile(source).term_names) == 701
+    assert time.thread_time() - started < 1.0

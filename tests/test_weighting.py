@@ -576,7 +576,9 @@ def test_ddp_ranks_with_different_batches_keep_identical_weights(tmp_path) -> No
 
 @pytest.mark.parametrize("scheme", ["gradnorm", "relobralo", "dwa", "softadapt", "lr_annealing", "uncertainty"])
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["float16", "bfloat16"])
-def test_half_precision_with_a_term_zero_at_the_first_step_keeps_finite_weights(scheme: str, dtype: torch.dtype) -> None:
+def test_half_precision_with_a_term_zero_at_the_first_step_keeps_finite_weights(
+    scheme: str, dtype: torch.dtype
+) -> None:
     torch.manual_seed(0)
     model = torch.nn.Linear(3, 2).to(dtype)
     loss = losslang.compile(f"{scheme}(mse(out[:, 0], y), mse(out[:, 1], z))").attach(model)
