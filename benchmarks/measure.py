@@ -9,7 +9,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,7 +200,26 @@ def compile_times(samples: int, *, fresh: bool = True) -> dict[str, float]:
             samples_s[kind].append(time.perf_counter() - wall)
     times = {kind: statistics.median(values) for kind, values in samples_s.items()}
     stages = {f"{stage}_cpu": seconds for stage, seconds in compile_breakdown(samples).items()}
-    return times | stages | (_fresh_process() if fresh else {})
+    return times | stages | compile_scaling() | (_fresh_process() if fresh else {})
+
+
+SCALING_TERMS = (10, 100, 1_000, 10_000)
+
+
+def scaling_formula(count: int) -> str:
+    """``dwa(x0, ..., x{count-1})``: ``count`` reported terms and ``count`` reported weights."""
+    return "dwa(" + ", ".join(f"x{index}" for index in range(count)) + ")"
+
+
+def compile_scaling(counts: Sequence[int] = SCALING_TERMS) -> dict[str, float]:
+    """CPU seconds of a cold parse+compile of :func:`scaling_formula` for each count, as ``scaling_<count>``."""
+    times = {}
+    for count in counts:
+        source = scaling_formula(count)
+        start = time.thread_time()
+        losslang.compile(source)
+        times[f"scaling_{count}"] = time.thread_time() - start
+    return times
 
 
 def compile_breakdown(samples: int) -> dict[str, float]:

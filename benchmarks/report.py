@@ -168,6 +168,18 @@ def compile_section(times: dict[str, float], samples: int) -> list[str]:
         f"alone (fx's code generation and Python's `compile()` of it) {times['graph_module_cpu'] * 1e3:.2f} ms",
         fresh,
         "",
+        "### Scaling with the number of terms",
+        "",
+        "`dwa(x0, x1, ..., xN)`, which reports N terms and N weights; CPU time of one cold compile:",
+        "",
+        *header("terms", "compile (ms)", "per term (µs)"),
+        *(
+            line(
+                f"{count:,}", f"{times[f'scaling_{count}'] * 1e3:.1f}", f"{times[f'scaling_{count}'] / count * 1e6:.0f}"
+            )
+            for count in sorted(int(key.removeprefix("scaling_")) for key in times if key.startswith("scaling_"))
+        ),
+        "",
     ]
 
 

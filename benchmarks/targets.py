@@ -106,6 +106,18 @@ def _compile_time_targets(times: dict[str, float]) -> list[str]:
         measured = f"{times[kind] * 1e3:.2f} ms wall, {times[kind + '_cpu'] * 1e3:.2f} ms CPU"
         label = f"{kind} parse+compile of a 20-term formula < {limit * 1e3:.0f} ms"
         lines.append(line(label, measured + (first if kind == "cold" else ""), verdict(times[kind] < limit)))
+    counts = sorted(int(key.removeprefix("scaling_")) for key in times if key.startswith("scaling_"))
+    if len(counts) >= 2:
+        per_term = {count: times[f"scaling_{count}"] / count for count in counts}
+        base = max(100, counts[0])  # below 100 terms the fixed cost of a compile dominates
+        growth = per_term[counts[-1]] / per_term[base]
+        measured = (
+            f"{per_term[base] * 1e6:.0f} µs per term at {base:,}, {per_term[counts[-1]] * 1e6:.0f} at {counts[-1]:,}"
+        )
+        label = (
+            f"parse+compile grows linearly with the terms: per term at {counts[-1]:,} ≤ 2 times per term at {base:,}"
+        )
+        lines.append(line(label, f"{measured} ({growth:.2f} times)", verdict(growth <= 2.0)))
     return lines
 
 
