@@ -164,3 +164,16 @@ def test_constants_that_compare_equal_but_differ_are_separate_calls(formula: str
 def test_number_nodes_differ_by_type_and_sign_of_zero() -> None:
     assert ast.Number(1) != ast.Number(1.0) and ast.Number(0.0) != ast.Number(-0.0)
     assert ast.Number(2.5) == ast.Number(2.5) and hash(ast.Number(2.5)) == hash(ast.Number(2.5))
+
+
+@pytest.mark.parametrize(
+    ("formula", "metrics"),
+    [
+        ("a = mse(p, y); 0.5*b + a", ()),
+        ("recon + 0.5*kl", ()),
+        ("a = mse(p, y); l1 = x; a", ("l1",)),
+        ("a = mse(p, y); l1 = mae(p, y); a", ("l1",)),
+    ],
+)
+def test_a_metric_is_a_named_term_the_total_does_not_use(formula: str, metrics: tuple[str, ...]) -> None:
+    assert losslang.compile(formula).metric_names == metrics
