@@ -62,6 +62,7 @@ class Checked:
         inputs: the dotted input paths, in order of first use.
         uses_step: whether anything reads the step counter.
         functions: the spec of every function called, by canonical name.
+        source: the program's text, where errors found later (building a module) are placed.
     """
 
     definitions: Mapping[str, ast.Expr]
@@ -71,6 +72,7 @@ class Checked:
     inputs: tuple[tuple[str, ...], ...]
     uses_step: bool
     functions: Mapping[str, TermSpec]
+    source: str = ""
 
 
 def check(program: ast.Program, registry: Registry) -> Checked:
@@ -134,6 +136,7 @@ class _Checker:
             tuple(self.inputs),
             self.uses_step,
             self.functions,
+            self.program.source,
         )
 
     def error(self, kind: type[LossLangError], message: str, node: ast.Node) -> LossLangError:

@@ -19,7 +19,7 @@ from torch import fx
 from losslang import ast
 from losslang.ast import constant_key
 from losslang.check import Checked
-from losslang.errors import LossArityError
+from losslang.errors import LossArityError, LossLangError
 from losslang.registry import TermSpec
 
 _OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
@@ -163,10 +163,11 @@ class _Builder:
                 spec = self.checked.functions[func]
                 kwargs = {keyword.name: self.emit(keyword.value) for keyword in keywords}
                 if spec.kind == "weighting":
-                    return self.weighting(spec, args, kwargs, str(expr))
+                    return self.weighting(spec, expr, kwargs)
                 if spec.is_module:
                     built = {name: kwargs.pop(name) for name in spec.constructor if name in kwargs}
-                    return self.call(self.module(spec, built), *map(self.emit, args), op="call_module", **kwargs)
+                    module = self.module(spec, built, expr)
+                    return self.call(module, *map(self.emit, args), op="call_module", **kwargs)
                 return self.call(spec.fn, *map(self.emit, args), **kwargs)
         raise TypeError(f"cannot compile {type(expr).__name__}")
 
@@ -176,14 +177,15 @@ class _Builder:
             self.nodes[key] = self.graph.create_node(op, target, args, kwargs)
         return self.nodes[key]
 
-    def weighting(self, spec: TermSpec, args: tuple[ast.Expr, ...], kwargs: dict[str, Any], text: str) -> fx.Node:
+    def weighting(self, spec: TermSpec, call: ast.Call, kwargs: dict[str, Any]) -> fx.Node:
         """A weighting scheme: its total, with each weight recorded as the output ``weight/<term>``.
 
         A term that another scheme (``text`` differs) weights too reports this one's weight as
         ``weight/<scheme call>/<term>``, so that neither scheme's weight goes unreported.
         """
+        args, text = call.args, str(call)
         names = tuple(map(str, args))
-        scheme = self.call(self.module(spec, {"terms": names, **kwargs}), *map(self.emit, args), op="call_module")
+        scheme = self.call(self.module(spec, {"terms": names, **kwargs}, call), *map(self.emit, args), op="call_module")
         weights = self.call(operator.getitem, scheme, 1)
         for index, name in enumerate(names):
             weight = self.call(operator.getitem, weights, index)
@@ -191,16 +193,22 @@ class _Builder:
             self.weights[key] = weight
         return self.call(operator.getitem, scheme, 0)
 
-    def module(self, spec: TermSpec, kwargs: dict[str, Any]) -> str:
-        """The name of the submodule ``spec.fn(**kwargs)``, built on first use."""
+    def module(self, spec: TermSpec, kwargs: dict[str, Any], call: ast.Call) -> str:
+        """The name of the submodule ``spec.fn(**kwargs)``, built on first use.
+
+        Raises:
+            LossArityError: the module's constructor raised, at the call's line and column.
+        """
         key = (spec.fn, _hashable(sorted(kwargs.items())))
         if key not in self.modules:
             name = f"{spec.name}_{len(self.modules)}"
             try:
                 self.root.add_module(name, spec.fn(**kwargs))
             except Exception as error:
-                reason = f"{spec.name}(): building {spec.fn.__name__} failed: {type(error).__name__}: {error}"
-                raise LossArityError(reason) from None
+                cause = error.reason if isinstance(error, LossLangError) else f"{type(error).__name__}: {error}"
+                span = call.span or ast.Span(1, 1, 1, 1)
+                reason = f"{spec.name}() could not be built: {cause}"
+                raise LossArityError(reason, source=self.checked.source, line=span.line, column=span.column) from None
             self.modules[key] = name
         return self.modules[key]
 

@@ -177,3 +177,26 @@ def test_number_nodes_differ_by_type_and_sign_of_zero() -> None:
 )
 def test_a_metric_is_a_named_term_the_total_does_not_use(formula: str, metrics: tuple[str, ...]) -> None:
     assert losslang.compile(formula).metric_names == metrics
+
+
+class Fussy(torch.nn.Module):
+    """A loss module whose constructor refuses a value, as user modules do."""
+
+    def __init__(self, *, k: float = 1.0) -> None:
+        super().__init__()
+        if k > 1:
+            raise ValueError("k must be at most 1")
+
+    def forward(self, a: torch.Tensor) -> torch.Tensor:
+        return a.sum()
+
+
+def test_a_module_that_cannot_be_built_is_an_error_at_its_call() -> None:
+    losslang.register("fussy")(Fussy)
+    with pytest.raises(losslang.LossArityError) as caught:
+        losslang.compile("a = mse(p, y)\na + fussy(p, k=2.0)")
+    assert str(caught.value).splitlines() == [
+        "line 2, column 5: fussy() could not be built: ValueError: k must be at most 1",
+        "  a + fussy(p, k=2.0)",
+        "      ^",
+    ]
