@@ -220,6 +220,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     Example:
         >>> main(["check", "0.5*mse(pred,y)"])
         ok: 0.5 * mse(pred, y)
+          read as: a formula
+          inputs: pred, y
+          metrics (no gradient): (none)
         0
     """
     args = parser().parse_args(argv)
