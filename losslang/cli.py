@@ -168,8 +168,7 @@ def _train(args: argparse.Namespace) -> int:
 def _plot(args: argparse.Namespace) -> int:
     from losslang.plot import plot_run
 
-    png = Path(args.out) if args.out else Path(args.csv).with_suffix(".png")
-    print(f"wrote {plot_run(args.csv, png)}")
+    print(f"wrote {plot_run(args.csv, args.out)}")
     return 0
 
 

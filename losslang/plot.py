@@ -31,7 +31,7 @@ def read_run(csv_path: str | Path) -> dict[str, list[float]]:
         raise LossConfigError(f"{csv_path} has a value that is not a number: {error}") from None
 
 
-def plot_run(csv_path: str | Path, png_path: str | Path) -> Path:
+def plot_run(csv_path: str | Path, png_path: str | Path | None = None) -> Path:
     r"""Draw every term's curve against the step on a log scale, weights on a second panel.
 
     Raises:
@@ -45,6 +45,7 @@ def plot_run(csv_path: str | Path, png_path: str | Path) -> Path:
         True
     """
     columns = read_run(csv_path)
+    png_path = Path(csv_path).with_suffix(".png") if png_path is None else png_path  # a CSV that was read has a name
     try:
         import matplotlib
 

@@ -397,3 +397,13 @@ def test_hostile_command_lines_end_in_one_line(tmp_path: Path, capsys: pytest.Ca
         captured = capsys.readouterr()
         output = captured.out if status == 0 else captured.err
         assert output.startswith("ok: " if status == 0 else "error: ") and message in output, (argv, output[:200])
+
+
+@pytest.mark.parametrize("argv", [["plot", ""], ["plot", "."], ["eval", "mse(p, y)", "--inputs", ""], ["check", ""]])
+def test_empty_and_odd_paths_are_error_lines(argv: list[str]) -> None:
+    result = run(*argv)
+    assert (
+        result.returncode in (1, 2)
+        and "Traceback" not in result.stderr
+        and result.stderr.startswith(("error:", "usage:"))
+    )
