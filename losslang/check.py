@@ -126,7 +126,7 @@ class _Checker:
             reported.setdefault(str(term), term)
         for summand in _summands(total):
             term = self.strip_weight(summand)
-            if self.depends_on_input(term):
+            if self.depends_on_input(term) and term != total:  # the total itself is reported once, as the total
                 reported.setdefault(str(term), term)
         return Checked(
             self.definitions,

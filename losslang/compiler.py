@@ -63,9 +63,9 @@ def build(checked: Checked) -> Graph:
         >>> from losslang import parse
         >>> from losslang.check import check
         >>> from losslang.registry import REGISTRY
-        >>> graph = build(check(parse("mean(mae(p, a), mae(p, b))"), REGISTRY))
+        >>> graph = build(check(parse("mean(mae(p, a), mae(p, b)) + mse(p, a)"), REGISTRY))
         >>> graph.term_names
-        ('mae(p, a)', 'mae(p, b)', 'mean(mae(p, a), mae(p, b))')
+        ('mae(p, a)', 'mae(p, b)', 'mse(p, a)', 'mean(mae(p, a), mae(p, b))')
     """
     return _Builder(checked).run()
 

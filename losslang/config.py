@@ -9,7 +9,6 @@ the formula.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -18,7 +17,16 @@ from typing import Any
 
 from losslang.check import names_used
 from losslang.document import Document, Key, read
-from losslang.errors import LossConfigError, LossLangError, LossSyntaxError, did_you_mean, key_text, shown, source_lines
+from losslang.errors import (
+    LossConfigError,
+    LossLangError,
+    LossSyntaxError,
+    closest,
+    did_you_mean,
+    key_text,
+    shown,
+    source_lines,
+)
 from losslang.module import LossModule
 from losslang.parser import parse
 
@@ -83,14 +91,10 @@ def _section(document: Document, key: str | None) -> tuple[Key, Any]:
         return ("loss",), data["loss"]
     if isinstance(data, Mapping) and set(data) & {"terms", "metrics", "total"}:
         return (), data  # the loss section itself, whose unknown keys are then reported
-    close = (
-        difflib.get_close_matches("loss", [name for name in data if isinstance(name, str)], n=1)
-        if isinstance(data, Mapping)
-        else []
-    )
-    hint = f"; is {shown(close[0])} a misspelling of it?" if close else ""
+    close = closest("loss", data) if isinstance(data, Mapping) else None
+    hint = f"; is {shown(close)} a misspelling of it?" if close else ""
     reason = f"found no 'loss' section{hint or '; pass key= to name the section that holds the loss'}"
-    raise document.error((close[0],) if close else (), reason)
+    raise document.error((close,) if close else (), reason)
 
 
 @dataclass

@@ -112,14 +112,51 @@ class LossConfigError(LossLangError, ValueError):
 def did_you_mean(word: str, choices: Iterable[str], *, kind: str = "") -> str:
     """Return ``" (did you mean 'x'?)"`` for the closest choice, or ``""`` if none is close.
 
+    Close means a few typing slips away: at most one edit (a letter added, dropped, changed, or two
+    swapped) per three letters, ignoring case. A suggestion that is not close misleads more than none.
+
     Example:
         >>> did_you_mean("mes", ["mse", "mae", "huber"])
         " (did you mean 'mse'?)"
         >>> did_you_mean("recn", ["recon"], kind="the term ")
         " (did you mean the term 'recon'?)"
+        >>> did_you_mean("where", ["huber", "mse"])
+        ''
     """
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f" (did you mean {kind}'{close[0]}'?)" if close else ""
+    close = closest(word, choices)
+    return f" (did you mean {kind}'{close}'?)" if close is not None else ""
+
+
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The choice fewest typing slips from ``word`` (see :func:`did_you_mean`), or ``None`` if none is close.
+
+    Example:
+        >>> closest("adma", ["sgd", "adam", "adamw"])
+        'adam'
+    """
+    limit = max(1, len(word) // 3) if len(word) > 1 else 0  # any one-letter name is one slip from another
+    best: tuple[int, float, str] | None = None
+    for choice in choices:
+        if isinstance(choice, str) and choice != word and abs(len(choice) - len(word)) <= limit:
+            distance = _slips(word.lower(), choice.lower())
+            # Between equally close choices, the one sharing more letters in order: y1 -> y_1, not y.
+            key = (distance, -difflib.SequenceMatcher(None, word, choice).ratio(), choice)
+            if distance <= limit and (best is None or key < best):
+                best = key
+    return best[2] if best else None
+
+
+def _slips(a: str, b: str) -> int:
+    """The optimal-string-alignment distance: insertions, deletions, substitutions and adjacent swaps."""
+    previous, current = None, list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        before, previous, current = previous, current, [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if before is not None and i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                current[j] = min(current[j], before[j - 2] + 1)
+    return current[len(b)]
 
 
 def locate(message: str, source: str, line: int, column: int) -> str:

@@ -377,7 +377,10 @@ class LossModule(nn.Module):
         have = sorted(str(key) for key in given)
         # A name that is not a term above it is an input: a misspelt term shows up here.
         terms = [term for term in self.term_names if term.isidentifier() and term not in self.formula_inputs]
-        hint = did_you_mean(name, have) or did_you_mean(name, terms, kind="the term ")
+        # A dotted input whose last part the batch has at the top: the nesting is what is wrong.
+        nested = path[-1] if len(path) > 1 and path[-1] in have else None
+        hint = f" (did you mean {nested!r}?)" if nested else did_you_mean(name, have)
+        hint = hint or did_you_mean(name, terms, kind="the term ")
         return LossInputError(
             f"missing input {name!r}{hint}; the loss needs {needs} and was given {', '.join(have) or 'nothing'}"
         )

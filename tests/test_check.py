@@ -85,10 +85,16 @@ def reported(source: str) -> list[str]:
         pytest.param("w = 0.5; w*mse(p, y)", ["mse(p, y)"], id="named-number-is-a-weight"),
         pytest.param("mse(p, y)/4 - 2*mae(p, y)", ["mse(p, y)", "mae(p, y)"], id="weights-stripped"),
         pytest.param("k = step/10; mse(p, y) + k*mae(p, y)", ["k", "mse(p, y)", "mae(p, y)"], id="step-weight"),
-        pytest.param("mse(p, y) * w", ["mse(p, y)", "mse(p, y) * w"], id="input-weight-is-not-stripped"),
+        pytest.param("mse(p, y) * w", ["mse(p, y)"], id="input-weight-is-not-stripped-the-total-is-not-repeated"),
+        pytest.param(
+            "mse(p, y) * w + mae(p, y)", ["mse(p, y)", "mae(p, y)", "mse(p, y) * w"], id="input-weight-is-not-stripped"
+        ),
+        pytest.param("mean(mae(p, a), mae(p, b))", ["mae(p, a)", "mae(p, b)"], id="a-single-aggregate-is-the-total"),
         pytest.param("a = p[:, 0]; mse(a, y)", ["a", "mse(a, y)"], id="names-print-as-written"),
-        pytest.param("mean((0 - 2) ** x)", ["mean((-2) ** x)"], id="folded-negative-base"),
-        pytest.param("mean((0.0 * -1) ** x)", ["mean((-0.0) ** x)"], id="folded-negative-zero-base"),
+        pytest.param("mean((0 - 2) ** x) + mse(p, y)", ["mse(p, y)", "mean((-2) ** x)"], id="folded-negative-base"),
+        pytest.param(
+            "mean((0.0 * -1) ** x) + mse(p, y)", ["mse(p, y)", "mean((-0.0) ** x)"], id="folded-negative-zero-base"
+        ),
     ],
 )
 def test_reported_term_names(source: str, names: list[str]) -> None:

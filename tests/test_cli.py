@@ -137,7 +137,7 @@ def test_explain_lists_parameters_of_an_example_config() -> None:
     assert result.returncode == 0
     assert "inputs: pred <- output, target\n" in result.stdout
     assert "parameters:\n  body.uncertainty_0.log_variance: (2,)\n" in result.stdout
-    assert "  weight/angle                in the total\n" in result.stdout
+    assert "  weight/angle   in the total\n" in result.stdout
 
 
 @pytest.mark.parametrize(("fmt", "first"), [("dot", "digraph loss {"), ("mermaid", "graph LR")])

@@ -135,7 +135,6 @@ def test_plain_loop_example_learns_the_noise_levels(capsys: pytest.CaptureFixtur
         "first",
         "second",
         "l1",
-        "uncertainty(first, second)",
         "weight/first",
         "weight/second",
     ]
@@ -155,5 +154,5 @@ def test_perceptrain_style_example_trains_and_validates() -> None:
 def test_lightning_example_logs_every_term() -> None:
     pytest.importorskip("lightning")
     metrics = example("lightning_loop").main(epochs=2)
-    terms = ["total", "first", "second", "l1", "uncertainty(first, second)", "weight/first", "weight/second"]
+    terms = ["total", "first", "second", "l1", "weight/first", "weight/second"]
     assert set(metrics) == {f"{stage}/{name}" for stage in ("train", "val") for name in terms}

@@ -426,5 +426,5 @@ def test_seven_hundred_named_terms_compile_within_a_second() -> None:
     )
     assert len(source) < 20_000
     started = time.thread_time()
-    assert len(losslang.compile(source).term_names) == 701
+    assert len(losslang.compile(source).term_names) == 700  # the terms; the mean of them is the total
     assert time.thread_time() - started < 1.0

@@ -15,7 +15,7 @@ from losslang.integrations.lightning import LossLangMixin
 
 ROOT = Path(__file__).parent.parent
 FORMULA = "recon = mse(pred, y); l1 = mae(pred, y); uncertainty(recon, mse(pred[:, 0], y[:, 0]))"
-TERMS = ["total", "recon", "l1", "mse(pred[:, 0], y[:, 0])", "uncertainty(recon, mse(pred[:, 0], y[:, 0]))"]
+TERMS = ["total", "recon", "l1", "mse(pred[:, 0], y[:, 0])"]
 WEIGHTS = ["weight/recon", "weight/mse(pred[:, 0], y[:, 0])"]
 
 

@@ -372,9 +372,7 @@ def test_torch_errors_inside_a_term_name_the_term() -> None:
     with pytest.raises(losslang.LossValueError) as caught:
         loss(p=torch.randn(3, 4), y=torch.tensor([0, 1, 9]), q=torch.ones(2), z=torch.ones(2))
     assert str(caught.value) == "term 'nll(p, y)' failed: IndexError: Target 9 is out of bounds."
-    with pytest.raises(
-        losslang.LossShapeError, match=r"term 'mean\(p \+ y\)' failed: RuntimeError: The size of tensor a"
-    ):
+    with pytest.raises(losslang.LossShapeError, match=r"the total failed: RuntimeError: The size of tensor a"):
         losslang.compile("mean(p + y)")(p=torch.ones(3), y=torch.ones(4))
 
 
@@ -463,7 +461,6 @@ def test_grad_norms_skip_metrics_and_weights() -> None:
         "total",
         "mse(pred, y)",
         "mse(pred, 2 * y)",
-        "uncertainty(mse(pred, y), mse(pred, 2 * y))",
     }
 
 

@@ -419,7 +419,6 @@ def test_weights_are_reported_as_weight_keys() -> None:
         "total",
         "mse(p, y1)",
         "mse(p, y2)",
-        "dwa(mse(p, y1), mse(p, y2))",
         "weight/mse(p, y1)",
         "weight/mse(p, y2)",
     ]
