@@ -11,9 +11,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-
-from torch import Tensor
+from typing import TYPE_CHECKING
 
 from losslang.ast import Program
 from losslang.config import load
@@ -51,6 +49,22 @@ __all__ = [
     "register",
 ]
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:  # only for the annotations: the namespace holds the public API alone
+    from collections.abc import Callable, Mapping
+
+    from torch import Tensor
+
+
+def __dir__() -> list[str]:
+    """The public API, for ``dir(losslang)`` and tab completion (submodules stay importable).
+
+    Example:
+        >>> import losslang
+        >>> "compile" in dir(losslang), "Mapping" in dir(losslang)
+        (True, False)
+    """
+    return sorted([*__all__, "__version__"])
 
 
 def parse(source: str) -> Program:

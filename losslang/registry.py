@@ -152,7 +152,7 @@ def _param(term: str, parameter: inspect.Parameter, hint: Any, constants: bool) 
     if typing.get_origin(hint) is Annotated:  # e.g. Positive: a number and the range it lies in
         hint, *extras = typing.get_args(hint)
         bounds = next((extra for extra in extras if isinstance(extra, Range)), None)
-    accepts, choices = _accepts(term, parameter.name, hint, keyword_only or constants)
+    accepts, choices = _accepts(term, parameter.name, hint, keyword_only or constants, parameter.default)
     if bounds is not None and accepts not in ("number", "integer", "numbers"):
         raise LossArityError(f"cannot register {term!r}: a Range bounds numbers, not parameter {parameter.name!r}")
     return Param(
@@ -166,7 +166,9 @@ def _param(term: str, parameter: inspect.Parameter, hint: Any, constants: bool) 
     )
 
 
-def _accepts(term: str, name: str, hint: Any, constant: bool) -> tuple[Accepts, tuple[str, ...]]:
+def _accepts(term: str, name: str, hint: Any, constant: bool, default: Any) -> tuple[Accepts, tuple[str, ...]]:
+    if hint is None and isinstance(default, bool | int | float | str):  # unannotated: as its default
+        return _accepts(term, name, type(default), constant, default)
     if hint is None:  # unannotated: tensors in positions, any constant as a keyword or constructor argument
         return ("constant" if constant else "tensor"), ()
     args = [arg for arg in typing.get_args(hint) if arg is not NoneType]
@@ -212,10 +214,15 @@ class Registry:
     plugins: bool = False
 
     def add(self, spec: TermSpec, *, override: bool = False) -> None:
-        """Add ``spec`` under its name and aliases; a clash is an error unless ``override``."""
+        """Add ``spec`` under its name and aliases; a clash is an error unless ``override``.
+
+        The same function registered again (same module and qualified name: a notebook cell run
+        twice) replaces the old one without ``override``.
+        """
         names = (spec.name, *spec.aliases)
         for name in names:
-            if not override and (name in self.specs or name in self.aliases):
+            taken = self.specs.get(self.aliases.get(name, name))
+            if not override and taken is not None and _origin(taken.fn) != _origin(spec.fn):
                 raise LossNameError(f"a term named {name!r} is already registered; pass override=True to replace it")
         for name in names:  # each name now means the new spec, whether it named a term or an alias before
             self.specs.pop(name, None)
@@ -273,6 +280,13 @@ class Registry:
         inherited = list(self.parent) if self.parent is not None else []
         plugins = list(_entry_points(tuple(sys.path))) if self.plugins else []
         return iter(dict.fromkeys([*self.specs, *self.aliases, *inherited, *plugins]))
+
+
+def _origin(fn: Callable[..., Any]) -> tuple[str, str]:
+    """Where a function was defined: its module and qualified name (a lambda's are not unique)."""
+    inner = getattr(fn, "__wrapped__", fn)  # a lambda or partial registered under a name
+    qualname = getattr(inner, "__qualname__", "")
+    return (getattr(inner, "__module__", ""), qualname if qualname != "<lambda>" else f"<lambda {id(inner)}>")
 
 
 @functools.lru_cache(maxsize=8)

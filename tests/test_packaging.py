@@ -55,3 +55,11 @@ def test_readme_language_example_means_what_its_comments_say() -> None:
     loss = losslang.compile(readme.split("## The language at a glance", 1)[1].split("```", 2)[1])
     assert loss.term_names[:3] == ("recon", "angle", "l1") and "w" not in loss.term_names
     assert loss.metric_names == ("l1",)  # "named but unused by the total: a metric"
+
+
+def test_the_namespace_is_the_public_api() -> None:
+    import losslang
+
+    assert dir(losslang) == sorted([*losslang.__all__, "__version__"])
+    for name in losslang.__all__:
+        assert getattr(losslang, name).__doc__, name

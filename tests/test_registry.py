@@ -125,7 +125,8 @@ def test_module_parameters_follow_to_and_state_dict() -> None:
 
 
 def test_module_construction_failure_is_a_loss_error() -> None:
-    with pytest.raises(losslang.LossArityError, match=r"learned\(\) could not be built: TypeError"):
+    # an unannotated constructor argument with a number default takes numbers, checked before building
+    with pytest.raises(losslang.LossArityError, match=r"argument 'init' of learned\(\) must be a number"):
         losslang.compile('learned(p, y, init="x")', terms={"learned": spec_free(LearnedScale)})
 
 
@@ -258,3 +259,28 @@ def test_registering_a_module_class_globally() -> None:
 def test_aliases_of_the_wrong_type_are_an_arity_error(aliases: object) -> None:
     with pytest.raises(losslang.LossArityError, match="aliases must be a name or a list of names"):
         losslang.register("odd_term", aliases=aliases)  # type: ignore[arg-type]
+
+
+def test_registering_the_same_function_again_replaces_it_silently() -> None:
+    namespace: dict = {"__name__": "__main__"}
+    cell = "def scaled_l1(pred, target, *, scale: float = 1.0):\n    return scale * (pred - target).abs().mean()\n"
+    for _ in range(2):  # a notebook cell run twice defines a new function object with the same origin
+        exec(compile(cell, "<cell>", "exec"), namespace)  # a cell's code, run as a notebook runs it
+        losslang.register("scaled_l1_cell")(namespace["scaled_l1"])
+    with pytest.raises(losslang.LossNameError, match="already registered; pass override=True"):
+        losslang.register("scaled_l1_cell")(lambda pred, target: pred.sum())
+
+
+def noann(a, b, k=2, flag=False, mode="x"):
+    return (a - b).abs().mean() * k * (2 if flag else 1) * (3 if mode == "y" else 1)
+
+
+def test_an_unannotated_parameter_with_a_constant_default_takes_a_constant_of_that_type() -> None:
+    loss = losslang.compile('noann(p, y, k=3, flag=true, mode="y")', terms={"noann": noann})
+    assert loss(p=torch.ones(2), y=torch.zeros(2)).total.item() == 18.0
+    with pytest.raises(
+        losslang.LossArityError, match=r"argument 'k' of noann\(\) must be an integer, not the number 2.5"
+    ):
+        losslang.compile("noann(p, y, k=2.5)", terms={"noann": noann})
+    with pytest.raises(losslang.LossArityError, match="argument 'flag' of noann\\(\\) must be true or false"):
+        losslang.compile("noann(p, y, flag=1)", terms={"noann": noann})
