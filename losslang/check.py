@@ -381,19 +381,30 @@ def names_used(node: ast.Node) -> list[str]:
         >>> names_used(parse("mse(out.pred, y) + 2*recon").total)
         ['out', 'y', 'recon']
     """
+    return [name.parts[0] for name in names_in(node)]
+
+
+def names_in(node: ast.Node) -> list[ast.Name]:
+    """Every name written in ``node`` (a program: its definitions, then its total), in order, with its position.
+
+    Example:
+        >>> from losslang import parse
+        >>> [(str(name), name.span.column) for name in names_in(parse("mse(out.pred, y)"))]
+        [('out.pred', 5), ('y', 15)]
+    """
     match node:
-        case ast.Name(parts):
-            return [parts[0]]
-        case ast.Neg(operand):
-            return names_used(operand)
+        case ast.Name():
+            return [node]
+        case ast.Program(assigns, total):
+            return [name for child in (*(assign.value for assign in assigns), total) for name in names_in(child)]
+        case ast.Neg(operand) | ast.Index(operand):
+            return names_in(operand)
         case ast.Binary(_, left, right):
-            return names_used(left) + names_used(right)
-        case ast.Index(target):
-            return names_used(target)
+            return names_in(left) + names_in(right)
         case ast.Call(_, args, keywords):
-            return [name for arg in (*args, *(k.value for k in keywords)) for name in names_used(arg)]
+            return [name for arg in (*args, *(k.value for k in keywords)) for name in names_in(arg)]
         case ast.List(items):
-            return [name for item in items for name in names_used(item)]
+            return [name for item in items for name in names_in(item)]
     return []
 
 

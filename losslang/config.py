@@ -9,17 +9,21 @@ the formula.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from losslang.check import names_used
+from losslang import ast
+from losslang.check import names_in, names_used
 from losslang.document import Document, Key, read
 from losslang.errors import (
     LossConfigError,
     LossLangError,
+    LossNameError,
     LossSyntaxError,
     closest,
     did_you_mean,
@@ -27,10 +31,12 @@ from losslang.errors import (
     shown,
     source_lines,
 )
-from losslang.module import LossModule
+from losslang.module import LossModule, NanPolicy
 from losslang.parser import parse
 
-KEYS = ("inputs", "terms", "metrics", "total", "weighting", "imports")
+KEYS = ("inputs", "terms", "metrics", "total", "weighting", "imports", "nan_policy", "check_finite", "compile")
+# The keys that are options of the LossModule, as the keyword arguments of load() are; their types.
+OPTIONS: dict[str, type] = {"nan_policy": str, "check_finite": bool, "compile": bool}
 
 
 def load(
@@ -38,6 +44,9 @@ def load(
     *,
     key: str | None = None,
     allow_imports: bool = False,
+    nan_policy: NanPolicy | None = None,
+    check_finite: bool | None = None,
+    compile: bool | None = None,  # noqa: A002 - the keyword of losslang.compile
 ) -> LossModule:
     """Build a :class:`LossModule` from a YAML file or an already-loaded mapping.
 
@@ -46,6 +55,10 @@ def load(
         key: the dotted path of the loss section inside a bigger config (default: ``loss`` if
             present, else the whole mapping).
         allow_imports: let the config's ``imports:`` list import modules that register terms.
+        nan_policy: as for :func:`losslang.compile`; like the next two, it may also be a key of
+            the loss section, which the keyword argument, when given, overrides.
+        check_finite: as for :func:`losslang.compile`.
+        compile: as for :func:`losslang.compile`.
 
     Raises:
         LossConfigError: a schema error, at the file, line and column of the YAML node.
@@ -65,7 +78,8 @@ def load(
     try:
         document = read(path_or_mapping)
         path, section = _section(document, key)
-        return build(document, path, section, allow_imports)
+        given = {"nan_policy": nan_policy, "check_finite": check_finite, "compile": compile}
+        return build(document, path, section, allow_imports, {k: v for k, v in given.items() if v is not None})
     except LossLangError as error:
         raise error.with_traceback(None) from None
 
@@ -127,11 +141,16 @@ class _Program:
         return error.relocated(where=document.where(()), source=None)
 
 
-def build(document: Document, path: Key, section: Any, allow_imports: bool) -> LossModule:
-    """Build the loss described by ``section``, found at ``path`` in ``document``."""
+def build(
+    document: Document, path: Key, section: Any, allow_imports: bool, options: Mapping[str, Any] | None = None
+) -> LossModule:
+    """Build the loss described by ``section``, found at ``path`` in ``document``.
+
+    ``options`` (``nan_policy``, ``check_finite``, ``compile``) override the section's own keys.
+    """
     if isinstance(section, str):
         try:
-            return LossModule(section)
+            return LossModule(section, **(options or {}))
         except LossLangError as error:
             raise error.relocated(where=document.where(path)) from None
     if not isinstance(section, Mapping):
@@ -140,6 +159,7 @@ def build(document: Document, path: Key, section: Any, allow_imports: bool) -> L
         if name not in KEYS:
             hint = did_you_mean(name, KEYS) if isinstance(name, str) else ""
             raise document.error((*path, name), f"unknown key {shown(name)}{hint}; allowed: {', '.join(KEYS)}")
+    options = {**_options(document, path, section), **(options or {})}
     _import(document, path, section.get("imports"), allow_imports)
     inputs = _inputs(document, (*path, "inputs"), section.get("inputs", {}))
     program = _Program()
@@ -160,12 +180,66 @@ def build(document: Document, path: Key, section: Any, allow_imports: bool) -> L
         raise document.error(where, f"must be a formula, not {_kind(total)}")
     program.add(document, where, "", total)
     try:
-        module = LossModule("\n".join(program.lines), inputs=inputs)
+        module = LossModule("\n".join(program.lines), inputs=inputs, **options)
     except LossLangError as error:
         raise program.locate(error, document) from None
+    _check_typos(document, path, named, (where, total), inputs, module)
     _check_metrics(document, {name: where for name, (where, _) in named.items()}, parse(total).total)
     _check_inputs(document, (*path, "inputs"), inputs, module)
     return module
+
+
+def _options(document: Document, path: Key, section: Mapping[str, Any]) -> dict[str, Any]:
+    """The LossModule options the section sets (``nan_policy: skip``, ``check_finite: true``), types checked."""
+    options = {}
+    for name, kind in OPTIONS.items():
+        if name in section:
+            value = section[name]
+            if not isinstance(value, kind):
+                raise document.error(
+                    (*path, name), f"must be {'a string' if kind is str else 'true or false'}, not {_kind(value)}"
+                )
+            options[name] = value
+    if options.get("nan_policy", "propagate") not in ("propagate", "skip"):
+        hint = did_you_mean(options["nan_policy"], ("propagate", "skip"))
+        raise document.error(
+            (*path, "nan_policy"), f"must be 'propagate' or 'skip', not {shown(options['nan_policy'])}{hint}"
+        )
+    return options
+
+
+def _check_typos(
+    document: Document,
+    path: Key,
+    named: Mapping[str, Any],
+    total: tuple[Key, str],
+    inputs: Mapping[str, str],
+    module: LossModule,
+) -> None:
+    """A name read as an input that is a typing slip from a term's name is a misspelt term, not an input.
+
+    An input declared under ``inputs:`` is meant; any other input of three letters or more, a slip
+    away from a term or metric name that starts with the same letter, is an error at its line and
+    column, with the did-you-mean.
+    """
+    read = {name.split(".")[0] for name in module.formula_inputs}
+    declared = {name.split(".")[0] for name in inputs}
+    for where, formula in [*named.values(), total]:
+        for node in names_in(parse(formula)):
+            head = node.parts[0]
+            close = closest(head, named) if head in read and head not in declared else None
+            # Short names and other first letters are other names, not slips: y1 is no misspelt l1.
+            if close is not None and len(head) >= 3 and head[0] == close[0]:
+                span = node.span or ast.Span(1, 1, 1, 1)
+                inputs_key = ".".join(map(str, (*path, "inputs")))
+                reason = f"{head!r} is neither a term, a metric nor a declared input (did you mean the term {close!r}?)"
+                raise LossNameError(
+                    f"{reason}; if it is an input, declare it under {inputs_key}",
+                    source=formula,
+                    line=span.line,
+                    column=span.column,
+                    where=document.where(where),
+                )
 
 
 def _named(document: Document, path: Key, section: Mapping[str, Any], inputs: dict[str, str]) -> dict[str, Any]:
@@ -301,13 +375,29 @@ def _import(document: Document, path: Key, modules: Any, allow_imports: bool) ->
         raise document.error(
             path, "this config imports modules; pass allow_imports=True (CLI: --allow-imports) to allow it"
         )
+    # A module next to the config file is found whatever the working directory and entry point.
+    folder = str(Path(document.filename).resolve().parent) if document.filename else None
     for index, name in enumerate(modules):
         try:
-            importlib.import_module(name)
+            with _searching(folder):
+                importlib.import_module(name)
         except Exception as error:
             raise document.error(
                 (*path, index), f"cannot import {shown(name)}: {type(error).__name__}: {error}"
             ) from None
+
+
+@contextlib.contextmanager
+def _searching(folder: str | None) -> Iterator[None]:
+    """Look in ``folder`` first for modules to import, and only while importing."""
+    added = folder is not None and folder not in sys.path
+    if added:
+        sys.path.insert(0, folder)  # type: ignore[arg-type]
+    try:
+        yield
+    finally:
+        if added:
+            sys.path.remove(folder)  # type: ignore[arg-type]
 
 
 def _is_dotted_name(name: Any) -> bool:

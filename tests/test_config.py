@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -8,6 +11,8 @@ import pytest
 import torch
 
 import losslang
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -138,7 +143,7 @@ SCHEMA_ERRORS = [
     pytest.param(
         "loss:\n  terms:\n    recon: mse(pred, y)\n  metric:\n    l1: mae(pred, y)\n",
         "loss.yaml:4:3: loss.metric: unknown key 'metric' (did you mean 'metrics'?); "
-        "allowed: inputs, terms, metrics, total, weighting, imports",
+        "allowed: inputs, terms, metrics, total, weighting, imports, nan_policy, check_finite, compile",
         id="unknown-key",
     ),
     pytest.param(
@@ -256,7 +261,7 @@ SCHEMA_ERRORS = [
     pytest.param(
         "loss: [1, 2]\n",
         "loss.yaml:1:1: loss: must be a formula or a mapping of inputs, terms, "
-        "metrics, total, weighting, imports, not a list",
+        "metrics, total, weighting, imports, nan_policy, check_finite, compile, not a list",
         id="section-type",
     ),
     pytest.param(
@@ -272,7 +277,7 @@ SCHEMA_ERRORS = [
     pytest.param(
         "terms:\n  a: mse(p, y)\ntotl: a\n",
         "loss.yaml:3:1: totl: unknown key 'totl' (did you mean 'total'?); "
-        "allowed: inputs, terms, metrics, total, weighting, imports",
+        "allowed: inputs, terms, metrics, total, weighting, imports, nan_policy, check_finite, compile",
         id="unknown-key-in-a-bare-section",
     ),
     pytest.param(
@@ -300,7 +305,7 @@ SCHEMA_ERRORS = [
     ),
     pytest.param(
         "loss: &a [*a]\n",
-        "loss.yaml:1:1: loss: must be a formula or a mapping of inputs, terms, metrics, total, weighting, imports, "
+        "loss.yaml:1:1: loss: must be a formula or a mapping of inputs, terms, metrics, total, weighting, imports, nan_policy, check_finite, compile, "
         "not a list",
         id="recursive-alias",
     ),
@@ -544,3 +549,61 @@ def test_design_example_metric_shared_with_the_total() -> None:
     )
     assert loss.term_names == ("recon", "angle", "l1", "mae(pred, y2)", "mean(mae(pred, y1), mae(pred, y2))")
     assert loss.code.count("mae(") == 2
+
+
+def test_a_misspelt_term_is_an_error_at_its_position_with_the_did_you_mean(tmp_path: Path) -> None:
+    path = tmp_path / "loss.yaml"
+    path.write_text("loss:\n  terms:\n    recon: mse(p, y)\n    angle: sin_angle(p, y)\n  total: 0.5*recn + angle\n")
+    with pytest.raises(losslang.LossNameError) as caught:
+        losslang.load(path)
+    assert str(caught.value).splitlines() == [
+        f"{path}:5:3: loss.total: line 1, column 5: 'recn' is neither a term, a metric nor a declared input "
+        "(did you mean the term 'recon'?); if it is an input, declare it under loss.inputs",
+        "  0.5*recn + angle",
+        "      ^",
+    ]
+    declared = losslang.load(
+        {"loss": {"terms": {"recon": "mse(p, y)"}, "total": "recon + recn", "inputs": {"recn": "recn"}}}
+    )
+    assert declared.inputs == ("p", "y", "recn")
+
+
+def test_loss_options_are_keys_of_the_section_and_keywords_of_load() -> None:
+    section = {"total": "mse(p, y)", "nan_policy": "skip", "check_finite": True}
+    loss = losslang.load({"loss": section})
+    assert (loss.nan_policy, loss.check_finite) == ("skip", True)
+    overridden = losslang.load({"loss": section}, nan_policy="propagate", check_finite=False)
+    assert (overridden.nan_policy, overridden.check_finite) == ("propagate", False)
+    assert losslang.load({"loss": "mse(p, y)"}, nan_policy="skip").nan_policy == "skip"
+    with pytest.raises(
+        losslang.LossConfigError,
+        match=r"loss\.nan_policy: must be 'propagate' or 'skip', not 'skp' \(did you mean 'skip'\?\)",
+    ):
+        losslang.load({"loss": {"total": "mse(p, y)", "nan_policy": "skp"}})
+    with pytest.raises(losslang.LossConfigError, match=r"loss\.check_finite: must be true or false, not a string"):
+        losslang.load({"loss": {"total": "mse(p, y)", "check_finite": "yes"}})
+
+
+def test_imports_are_found_next_to_the_config_from_any_directory_and_entry_point(tmp_path: Path) -> None:
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    (folder / "nearby_terms.py").write_text(
+        "import torch, losslang\n\n@losslang.register('nearby_cube')\n"
+        "def nearby_cube(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:\n"
+        "    return (pred - target).abs().pow(3).mean()\n"
+    )
+    (folder / "loss.yaml").write_text("loss:\n  imports: [nearby_terms]\n  total: nearby_cube(p, y)\n")
+    loss = losslang.load(folder / "loss.yaml", allow_imports=True)
+    assert loss(p=torch.full((2,), 2.0), y=torch.zeros(2)).total.item() == 8.0
+    assert str(folder) not in sys.path
+    script = shutil.which("losslang")
+    for command in ([sys.executable, "-m", "losslang"], *([[script]] if script else [])):
+        result = subprocess.run(
+            [*command, "check", str(folder / "loss.yaml"), "--allow-imports"],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path.parent,
+            timeout=120,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        assert result.returncode == 0 and result.stdout.startswith("ok: nearby_cube(p, y)"), result.stderr
