@@ -16,8 +16,10 @@ import torch
 
 from losslang import __version__, explain
 from losslang.config import load
+from losslang.document import read
 from losslang.errors import LossConfigError, LossLangError
 from losslang.module import LossModule
+from losslang.recipe import is_training_config, prepare
 from losslang.registry import REGISTRY, TermSpec
 
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
@@ -72,11 +74,12 @@ def _is_file(target: str) -> bool:
 
 def _check(args: argparse.Namespace) -> int:
     loss = _loss(args)
-    source = (
-        f"the config file {args.loss}" + (f" (section {args.key})" if args.key else "")
-        if _is_file(args.loss)
-        else "a formula"
-    )
+    source = "a formula"
+    if _is_file(args.loss):
+        source = f"the config file {args.loss}" + (f" (section {args.key})" if args.key else "")
+        if args.key is None and is_training_config(read(args.loss).data):  # every section, not only the loss
+            loss = prepare(args.loss, allow_imports=args.allow_imports).loss
+            source = f"the training config {args.loss} (its model, data, optimizer and run sections too)"
     print(f"ok: {_indented(str(loss))}")
     print(f"  read as: {source}")
     print(f"  inputs: {', '.join(loss.inputs) or '(none)'}")
@@ -159,9 +162,12 @@ def _train(args: argparse.Namespace) -> int:
         run_dir=args.out,
         progress=not args.no_progress,
         allow_imports=args.allow_imports,
+        dry_run=args.dry_run,
+        safe_names=args.safe_names,
     )
-    saved = [str(path) for path in (run.csv_path, run.png_path) if path is not None]
-    print(f"wrote {', '.join(saved)}")
+    saved = [str(path) for path in (run.csv_path, run.png_path, run.checkpoint_path) if path is not None]
+    if saved:
+        print(f"wrote {', '.join(saved)}")
     return 0
 
 
@@ -204,9 +210,13 @@ def parser() -> argparse.ArgumentParser:
     trained = command("train", _train, "train the model of a YAML config with its loss, showing every term")
     trained.add_argument("config", help="a training config: model, data, optimizer, epochs, run and loss sections")
     trained.add_argument("--epochs", type=int, help="override the config's epochs")
-    trained.add_argument("--out", help="override run.dir, where run.csv and run.png go")
+    trained.add_argument("--out", help="override run.dir, where run.csv, run.png and checkpoint.pt go")
     trained.add_argument("--no-progress", action="store_true", help="no progress bar")
     trained.add_argument("--allow-imports", action="store_true", help="let the loss's imports: list import modules")
+    trained.add_argument("--dry-run", action="store_true", help="build everything and run one step; write nothing")
+    trained.add_argument(
+        "--safe-names", action="store_true", help="log terms under logger-safe keys: mse(p, y) as mse_p_y"
+    )
     plotted = command("plot", _plot, "redraw the per-term curves of a run.csv")
     plotted.add_argument("csv", help="the run.csv written by losslang train")
     plotted.add_argument("--out", help="the PNG to write (default: next to the CSV)")

@@ -6,7 +6,9 @@ names. The maths live in the generated code and the term functions.
 
 from __future__ import annotations
 
+import functools
 import pickle
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Literal, get_args
 
@@ -56,7 +58,9 @@ class LossOutput(Mapping[str, Tensor]):
         """The scalar to call ``backward()`` on."""
         return self._values["total"]
 
-    def metrics(self, prefix: str = "", *, sync: bool = False, op: str = "mean") -> dict[str, float]:
+    def metrics(
+        self, prefix: str = "", *, sync: bool = False, op: str = "mean", safe: bool = False
+    ) -> dict[str, float]:
         """Every value as a Python float, fetched with a single device synchronisation.
 
         A term with ``reduction="none"`` reports its mean.
@@ -66,6 +70,7 @@ class LossOutput(Mapping[str, Tensor]):
             sync: all-reduce every value over the DDP ranks first, all of them in one collective;
                 every rank must call it. Without an initialised process group it changes nothing.
             op: how ``sync`` combines the ranks: ``"mean"`` or ``"sum"``.
+            safe: use logger-safe keys (:func:`safe_keys`): ``mse(pred, y1)`` is ``mse_pred_y1``.
 
         Raises:
             LossConfigError: ``op`` is neither ``"mean"`` nor ``"sum"``.
@@ -83,7 +88,8 @@ class LossOutput(Mapping[str, Tensor]):
         if stacked.is_meta:
             raise LossValueError("these values are meta tensors: they have shapes but no values to report")
         numbers = (all_reduce(stacked, op) if sync else stacked).tolist()
-        return {f"{prefix}{name}": number for name, number in zip(self._values, numbers, strict=True)}
+        names = safe_keys(tuple(self._values)).values() if safe else self._values
+        return {f"{prefix}{name}": number for name, number in zip(names, numbers, strict=True)}
 
     def grad_norms(self, params: nn.Module | Tensor | Iterable[Tensor]) -> dict[str, float]:
         """The L2 norm of each term's gradient with respect to ``params``, leaving ``.grad`` untouched.
@@ -125,6 +131,34 @@ class LossOutput(Mapping[str, Tensor]):
         if self.total.is_meta:
             return f"LossOutput({ {name: tuple(value.shape) for name, value in self._values.items()} }, device='meta')"
         return f"LossOutput({self.metrics()})"
+
+
+@functools.lru_cache(maxsize=256)
+def safe_keys(names: tuple[str, ...]) -> dict[str, str]:
+    """Each name as a key that every tracker accepts (MLflow's rule: letters, digits, ``_ - . /``), unique.
+
+    Each run of other characters (spaces, brackets, commas, operators, quotes) becomes one ``_``,
+    with none at the ends; a key that two names would share gets ``_2``, ``_3``, ... in order.
+
+    Example:
+        >>> keys = safe_keys(("total", "mse(pred, y1)", "weight/mae(p, y)", "0.5 * a", "mse(pred,y1)"))
+        >>> list(keys.values())
+        ['total', 'mse_pred_y1', 'weight/mae_p_y', '0.5_a', 'mse_pred_y1_2']
+    """
+    keys: dict[str, str] = {}
+    taken: set[str] = set()
+    for name in names:
+        key = base = _UNSAFE.sub("_", name).strip("_") or "term"
+        count = 1
+        while key in taken:
+            count += 1
+            key = f"{base}_{count}"
+        taken.add(key)
+        keys[name] = key
+    return keys
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_./-]+")
 
 
 def trainable(params: nn.Module | Tensor | Iterable[Tensor]) -> list[Tensor]:

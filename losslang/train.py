@@ -1,17 +1,17 @@
 """The demo training run: a small model, a synthetic dataset and a losslang loss, all from one YAML file.
 
-Every term (and every dynamic weight) is written per step to ``<run dir>/run.csv``, optionally to
-TensorBoard, shown live in a progress bar, drawn at the end to ``<run dir>/run.png`` and printed
-as a final table.
+Every term (and every dynamic weight) is written per step to ``<run dir>/run.csv``, with the
+validation split's terms under ``val/``, optionally to TensorBoard, shown live in a progress bar
+(on stderr, as tqdm's convention is), drawn at the end to ``<run dir>/run.png``, printed as a
+final table, and the model and loss are saved to ``<run dir>/checkpoint.pt``. A run never
+overwrites another: when the folder holds a run already, it writes to ``<dir>-2``, ``<dir>-3``, ...
 """
 
 from __future__ import annotations
 
 import csv
-import itertools
-import math
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -19,21 +19,10 @@ from typing import Any, TextIO
 import torch
 from torch import Tensor, nn
 
-from losslang.config import build
-from losslang.datasets import DATASET_OPTIONS, DATASETS
-from losslang.document import Document, Key, read
-from losslang.errors import LossConfigError, LossLangError, LossValueError, did_you_mean, shown
+from losslang.errors import LossConfigError, LossLangError, LossValueError
 from losslang.module import LossModule
 from losslang.plot import plot_run
-
-SECTIONS = ("seed", "epochs", "model", "data", "optimizer", "run", "loss")
-ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "silu": nn.SiLU}
-OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
-    "sgd": torch.optim.SGD,
-    "adam": torch.optim.Adam,
-    "adamw": torch.optim.AdamW,
-    "rmsprop": torch.optim.RMSprop,
-}
+from losslang.recipe import Recipe, prepare
 
 
 @dataclass
@@ -43,8 +32,10 @@ class Run:
     model: nn.Module
     loss: LossModule
     history: list[dict[str, float]] = field(default_factory=list)
+    folder: Path | None = None
     csv_path: Path | None = None
     png_path: Path | None = None
+    checkpoint_path: Path | None = None
 
     @property
     def final(self) -> dict[str, float]:
@@ -60,6 +51,8 @@ def train(
     progress: bool = True,
     allow_imports: bool = False,
     stream: TextIO | None = None,
+    dry_run: bool = False,
+    safe_names: bool = False,
 ) -> Run:
     """Train the config's model on its dataset with its loss, logging every term.
 
@@ -67,148 +60,76 @@ def train(
         config: a YAML file or mapping with ``model``, ``data``, ``optimizer``, ``epochs``,
             ``seed``, ``run`` and ``loss`` sections.
         epochs: overrides the config's ``epochs``.
-        run_dir: overrides ``run.dir``, where ``run.csv`` and ``run.png`` are written.
-        progress: show a live progress bar (tqdm, if installed) with every term.
+        run_dir: overrides ``run.dir``, where ``run.csv``, ``run.png`` and ``checkpoint.pt`` go.
+        progress: show a live progress bar (tqdm, if installed) with every term, on stderr.
         allow_imports: let the loss section's ``imports:`` import modules.
-        stream: where the progress and the final table go (default: stdout).
+        stream: where the final table and the paths written go (default: stdout).
+        dry_run: build everything and run one training step; write nothing.
+        safe_names: log every term under its logger-safe key (see :meth:`LossOutput.metrics`).
 
     Example:
         >>> import io, tempfile
         >>> run = train({
         ...     "epochs": 2, "model": {"mlp": {"inputs": 1, "outputs": 1}},
-        ...     "data": {"dataset": "linear_multilabel", "samples": 32, "batch_size": 8},
+        ...     "data": {"dataset": "linear_multilabel", "samples": 40, "batch_size": 8},
         ...     "loss": {"inputs": {"pred": "output"}, "total": "mean(mae(pred, label1), mae(pred, label2))"},
         ...     "run": {"dir": tempfile.mkdtemp(), "plot": False},
         ... }, progress=False, stream=io.StringIO())
-        >>> len(run.history), sorted(run.final)[:2]
-        (8, ['epoch', 'mae(pred, label1)'])
+        >>> len(run.history), sorted(run.final)[:3]
+        (8, ['epoch', 'mae(pred, label1)', 'mae(pred, label2)'])
+        >>> sorted(name for name in run.final if name.startswith("val/"))[:2]
+        ['val/mae(pred, label1)', 'val/mae(pred, label2)']
     """
     stream = stream or sys.stdout
-    document = read(config)
-    settings = _settings(document)
-    torch.manual_seed(settings["seed"])
-    loss = build(document, ("loss",), settings["loss"], allow_imports)
-    data = _dataset(document, settings["data"])
-    model = _model(document, settings["model"])
-    loss.attach(model)
-    optimizer = _optimizer(document, settings["optimizer"], [*model.parameters(), *loss.parameters()])
-    options = _options(document, settings["run"])
-    folder = Path(run_dir or options.get("dir", "runs/losslang"))
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "run.csv").open("a").close()
-    except OSError as error:  # a file in the way, no permission
-        raise document.error(("run", "dir"), f"cannot write the run to {folder}: {error}") from None
-    run = Run(model, loss, csv_path=folder / "run.csv")
-    total_epochs = epochs if epochs is not None else settings["epochs"]
+    recipe = prepare(config, allow_imports=allow_imports)
+    settings, options = recipe.settings, recipe.run
+    total_epochs = 1 if dry_run else epochs if epochs is not None else settings["epochs"]
     batch_size = settings["data"].get("batch_size", 32)
-    steps = total_epochs * -(-len(next(iter(data.values()))) // batch_size)
-    epochs_of_batches = (_batches(data, batch_size, settings["seed"] + epoch) for epoch in range(total_epochs))
+    epochs_of_batches = (_batches(recipe.data, batch_size, settings["seed"] + epoch) for epoch in range(total_epochs))
+    rows = _steps(recipe, epochs_of_batches, safe_names)
+    if dry_run:
+        run = Run(recipe.model, recipe.loss, [next(rows)])
+        print(f"dry run: one step ok\n{_table(run.history)}", file=stream)
+        return run
+    folder = _fresh_folder(recipe, Path(run_dir or options.get("dir", "runs/losslang")))
+    run = Run(recipe.model, recipe.loss, folder=folder, csv_path=folder / "run.csv")
+    steps = total_epochs * -(-len(next(iter(recipe.data.values()))) // batch_size)
     with _Logger(run.csv_path, folder if options.get("tensorboard") else None) as logger:
-        for row in _bar(_steps(model, loss, optimizer, epochs_of_batches), steps, progress, stream):
+        for row in _bar(rows, steps, progress):
             logger.write(row)
             run.history.append(row)
     if options.get("plot", True) and run.history:
         run.png_path = _plot(run.csv_path, folder / "run.png", stream)
+    if options.get("checkpoint", True):
+        run.checkpoint_path = _checkpoint(recipe, folder / "checkpoint.pt", len(run.history))
     print(_table(run.history), file=stream)
     return run
 
 
-def _settings(document: Document) -> dict[str, Any]:
-    data = document.data
-    if not isinstance(data, Mapping):
-        raise document.error((), "a training config must be a mapping of " + ", ".join(SECTIONS))
-    for name in data:
-        if name not in SECTIONS:
-            raise document.error(
-                (name,), f"unknown section {name!r}{did_you_mean(str(name), SECTIONS)}; allowed: {', '.join(SECTIONS)}"
-            )
-    for name in ("model", "data", "loss"):
-        if name not in data:
-            raise document.error((), f"the training config needs a {name!r} section")
-    settings = {"seed": 0, "epochs": 10, "optimizer": {"name": "adam", "lr": 0.01}, "run": {}, **data}
-    for name in ("seed", "epochs"):
-        value = settings[name]
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
-            raise document.error((name,), f"must be an integer from 0 to 2**63 - 1, not {shown(value)}")
-    return settings
-
-
-def _options(document: Document, options: Any) -> dict[str, Any]:
-    return dict(_checked(document, ("run",), options, {"dir": str, "tensorboard": bool, "plot": bool}))
-
-
-def _checked(
-    document: Document, path: Key, section: Any, allowed: Mapping[str, type | tuple[type, ...]]
-) -> Mapping[str, Any]:
-    """``section`` if it is a mapping whose keys are ``allowed`` with values of the given types."""
-    if not isinstance(section, Mapping):
-        raise document.error(path, f"must be a mapping with {', '.join(allowed)}")
-    for name, value in section.items():
-        if name not in allowed:
-            raise document.error(
-                (*path, name), f"unknown key {name!r}{did_you_mean(str(name), allowed)}; allowed: {', '.join(allowed)}"
-            )
-        if not isinstance(value, allowed[name]) or (isinstance(value, bool) and allowed[name] is not bool):
-            raise document.error((*path, name), f"has the wrong type: {type(value).__name__}")
-    return section
-
-
-def _model(document: Document, spec: Any) -> nn.Module:
-    mlp = _checked(document, ("model",), spec, {"mlp": dict}).get("mlp")
-    if mlp is None:
-        raise document.error(("model",), "needs an mlp: {inputs: N, hidden: [...], outputs: M, activation: tanh}")
-    path = ("model", "mlp")
-    mlp = _checked(document, path, mlp, {"inputs": int, "hidden": list, "outputs": int, "activation": str})
-    activation = mlp.get("activation", "tanh")
-    if activation not in ACTIVATIONS:
-        raise document.error(
-            (*path, "activation"), f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}"
-        )
-    widths = [mlp.get("inputs", 1), *mlp.get("hidden", []), mlp.get("outputs", 1)]
-    if not all(isinstance(width, int) and not isinstance(width, bool) and width > 0 for width in widths):
-        raise document.error(path, f"layer widths must be positive integers, not {widths}")
-    layers: list[nn.Module] = []
-    for index, (width_in, width_out) in enumerate(itertools.pairwise(widths)):
-        layers += [nn.Linear(width_in, width_out)] + ([ACTIVATIONS[activation]()] if index < len(widths) - 2 else [])
-    return nn.Sequential(*layers)
-
-
-def _dataset(document: Document, spec: Any) -> dict[str, Tensor]:
-    path = ("data",)
-    if not isinstance(spec, Mapping) or spec.get("dataset") not in DATASETS:
-        raise document.error(path, f"needs a dataset: one of {', '.join(DATASETS)}")
-    options = {name: value for name, value in spec.items() if name not in ("dataset", "batch_size")}
-    batch_size = spec.get("batch_size", 32)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise document.error((*path, "batch_size"), f"must be a positive integer, not {shown(batch_size)}")
-    ranges = DATASET_OPTIONS[spec["dataset"]]
-    for name, value in options.items():
-        if name not in ranges:
-            hint = did_you_mean(name, ranges) if isinstance(name, str) else ""
-            raise document.error(
-                (*path, name), f"{spec['dataset']} has no option {shown(name)}{hint}; it has {', '.join(ranges)}"
-            )
-        if isinstance(value, bool) or not isinstance(value, int) or not ranges[name].admits(value):
-            raise document.error((*path, name), f"must be an integer {ranges[name]}, not {shown(value)}")
-    return DATASETS[spec["dataset"]](**options)
-
-
-def _optimizer(document: Document, spec: Any, params: list[nn.Parameter]) -> torch.optim.Optimizer:
-    path = ("optimizer",)
-    if not isinstance(spec, Mapping) or spec.get("name", "adam") not in OPTIMIZERS:
-        raise document.error(path, f"needs a name: one of {', '.join(OPTIMIZERS)}")
-    options = {name: value for name, value in spec.items() if name != "name"}
-    for name, value in options.items():
-        numbers = value if isinstance(value, list) else [value]
-        if not numbers or not all(isinstance(number, int | float) and math.isfinite(number) for number in numbers):
-            raise document.error(
-                (*path, name), f"must be a finite number, a boolean or a list of numbers, not {shown(value)}"
-            )
+def _fresh_folder(recipe: Recipe, base: Path) -> Path:
+    """``base``, or ``base-2``, ``base-3``, ... if it already holds a run: a rerun never overwrites one."""
+    folder, count = base, 1
+    while (folder / "run.csv").exists():
+        count += 1
+        folder = base.with_name(f"{base.name}-{count}")
     try:
-        return OPTIMIZERS[spec.get("name", "adam")](params, **options)
-    except (TypeError, ValueError, RuntimeError) as error:
-        raise document.error(path, f"bad optimizer option: {error}") from None
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "run.csv").touch()
+    except OSError as error:  # a file in the way, no permission
+        raise recipe.document.error(("run", "dir"), f"cannot write the run to {folder}: {error}") from None
+    return folder
+
+
+def _checkpoint(recipe: Recipe, path: Path, steps: int) -> Path:
+    """Save the model's and the loss's state, the config and the step count; ``torch.load`` reads it back safely."""
+    state = {
+        "model": recipe.model.state_dict(),
+        "loss": recipe.loss.state_dict(),
+        "config": recipe.document.data,
+        "step": steps,
+    }
+    torch.save(state, path)
+    return path
 
 
 def _batches(data: dict[str, Tensor], size: int, seed: int) -> list[dict[str, Tensor]]:
@@ -220,9 +141,10 @@ def _batches(data: dict[str, Tensor], size: int, seed: int) -> list[dict[str, Te
     ]
 
 
-def _steps(
-    model: nn.Module, loss: LossModule, optimizer: torch.optim.Optimizer, epochs: Iterator[list[dict[str, Tensor]]]
-) -> Iterator[dict[str, float]]:
+def _steps(recipe: Recipe, epochs: Iterator[list[dict[str, Tensor]]], safe: bool) -> Iterator[dict[str, float]]:
+    """Train, one row of metrics per step: the step's terms, and the validation split's from the last epoch's end."""
+    model, loss, optimizer = recipe.model, recipe.loss, recipe.optimizer
+    validation = _validate(recipe, safe)
     step = 0
     for epoch, batches in enumerate(epochs):
         for batch in batches:
@@ -240,11 +162,25 @@ def _steps(
                 raise LossConfigError(
                     f"optimizer: the optimizer's step failed: {type(error).__name__}: {error}"
                 ) from None
-            yield {"step": step, "epoch": epoch, **out.metrics()}
+            yield {"step": step, "epoch": epoch, **out.metrics(safe=safe), **validation}
             step += 1
+        validation = _validate(recipe, safe)
 
 
-def _bar(rows: Iterator[dict[str, float]], total: int, progress: bool, stream: TextIO) -> Iterator[dict[str, float]]:
+def _validate(recipe: Recipe, safe: bool) -> dict[str, float]:
+    """The loss's terms on the validation split, as ``val/<term>``, in eval mode (no state moves)."""
+    if not len(recipe.validation["x"]):
+        return {}
+    recipe.loss.eval()
+    try:
+        with torch.no_grad():
+            out = recipe.loss({**recipe.validation, "output": recipe.model(recipe.validation["x"])})
+        return out.metrics(prefix="val/", safe=safe)
+    finally:
+        recipe.loss.train()
+
+
+def _bar(rows: Iterator[dict[str, float]], total: int, progress: bool) -> Iterator[dict[str, float]]:
     try:
         from tqdm import tqdm
     except ImportError:
@@ -252,7 +188,7 @@ def _bar(rows: Iterator[dict[str, float]], total: int, progress: bool, stream: T
     if not progress or tqdm is None:
         yield from rows
         return
-    with tqdm(total=total, file=stream, unit="step", dynamic_ncols=True) as bar:
+    with tqdm(total=total, file=sys.stderr, unit="step", dynamic_ncols=True) as bar:
         for row in rows:
             bar.set_postfix(
                 {name: f"{value:.4g}" for name, value in row.items() if name not in ("step", "epoch")}, refresh=False

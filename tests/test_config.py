@@ -305,8 +305,8 @@ SCHEMA_ERRORS = [
     ),
     pytest.param(
         "loss: &a [*a]\n",
-        "loss.yaml:1:1: loss: must be a formula or a mapping of inputs, terms, metrics, total, weighting, imports, nan_policy, check_finite, compile, "
-        "not a list",
+        "loss.yaml:1:1: loss: must be a formula or a mapping of inputs, terms, metrics, total, weighting, imports, "
+        "nan_policy, check_finite, compile, not a list",
         id="recursive-alias",
     ),
     pytest.param(

@@ -32,8 +32,13 @@ def test_multilabel_main_job_fits_and_logs_every_term(tmp_path: Path) -> None:
         "fit1",
         "mae(base, target1)",
         "mae(base, target2)",
+        "val/total",
+        "val/fit1",
+        "val/mae(base, target1)",
+        "val/mae(base, target2)",
     ]
     assert len(columns["step"]) == 60 * 10
+    assert columns["val/total"][-1] < columns["val/total"][0] / 5  # the held-out split improves too
     assert run.png_path is not None and run.png_path.stat().st_size > 10_000
     table = stream.getvalue().splitlines()
     assert table[0].split() == ["term", "first", "last", "min"] and table[2].startswith("fit1")
@@ -48,16 +53,19 @@ def test_dynamic_weights_are_logged(tmp_path: Path) -> None:
         header = next(csv.reader(handle))
     assert {"weight/length", "weight/angle", "length", "angle"} <= set(header)
     weights = read_run(run.csv_path)["weight/length"]
-    assert len(weights) == len(run.history) == 16 and weights[0] != weights[-1]  # one row per step, and they move
+    assert (
+        len(weights) == len(run.history) == 14 and weights[0] != weights[-1]
+    )  # 205 training samples: 7 steps an epoch
     assert [name for name, _ in run.loss.named_parameters()] == ["body.uncertainty_0.log_variance"]
     assert run.loss.body.uncertainty_0.log_variance.abs().sum().item() > 0  # trained with the model
 
 
-def test_progress_bar_shows_terms(tmp_path: Path) -> None:
+def test_progress_bar_shows_terms_on_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("tqdm")
     stream = io.StringIO()
     run = train(EXAMPLES / "multilabel.yaml", epochs=1, run_dir=tmp_path, stream=stream)
-    bar = stream.getvalue().split("\r")[-1].split("\n")[0]  # the bar's last redraw, before the final table
+    assert "\r" not in stream.getvalue()  # the table goes to stdout, the bar's frames to stderr (tqdm's convention)
+    bar = capsys.readouterr().err.split("\r")[-1].split("\n")[0]  # the bar's last redraw
     assert "10/10" in bar and "step/s" in bar
     for name in run.final:
         if name not in ("step", "epoch"):
@@ -95,13 +103,14 @@ TRAIN_ERRORS = [
     ),
     pytest.param(
         "model: {mlp: {inputs: 1}}\ndata: {dataset: mnist}\nloss: mse(output, label1)\n",
-        "train.yaml:2:1: data: needs a dataset: one of linear_multilabel, classification, regression_angle",
+        "train.yaml:2:8: data.dataset: unknown dataset 'mnist'; choose one of linear_multilabel, classification, "
+        "regression_angle",
         id="dataset",
     ),
     pytest.param(
         "model: {mlp: {inputs: 1}}\ndata: {dataset: linear_multilabel}\noptimizer: {name: lbfgs2}\n"
         "loss: mse(output, label1)\n",
-        "train.yaml:3:1: optimizer: needs a name: one of sgd, adam, adamw, rmsprop",
+        "train.yaml:3:13: optimizer.name: unknown optimizer 'lbfgs2'; choose one of sgd, adam, adamw, rmsprop",
         id="optimizer",
     ),
     pytest.param(
@@ -202,3 +211,75 @@ def test_total_that_does_not_depend_on_the_model_is_an_error(tmp_path: Path) -> 
     config = {"model": {"mlp": {"inputs": 1}}, "data": {"dataset": "linear_multilabel"}, "loss": "mse(label2, label1)"}
     with pytest.raises(losslang.LossValueError, match="the total does not depend on the model's output"):
         train(config, run_dir=tmp_path, progress=False, stream=io.StringIO())
+
+
+MINI = {
+    "epochs": 2,
+    "model": {"mlp": {"inputs": 1}},
+    "data": {"dataset": "linear_multilabel", "samples": 40, "batch_size": 8},
+    "loss": "mse(output, label1) + mae(output, label2)",
+    "run": {"plot": False},
+}
+
+
+def test_a_rerun_writes_beside_the_last_run_and_says_where(tmp_path: Path) -> None:
+    first = train(MINI, run_dir=tmp_path / "run", progress=False, stream=io.StringIO())
+    second = train(MINI, run_dir=tmp_path / "run", progress=False, stream=io.StringIO())
+    assert (first.folder, second.folder) == (tmp_path / "run", tmp_path / "run-2")
+    assert first.csv_path.read_text() == second.csv_path.read_text()  # the first run is still there, untouched
+    result = cli(
+        "train", str(EXAMPLES / "multilabel.yaml"), "--epochs", "1", "--out", str(tmp_path / "run"), "--no-progress"
+    )
+    assert f"wrote {tmp_path / 'run-3' / 'run.csv'}" in result.stdout
+
+
+def test_a_checkpoint_holds_model_loss_config_and_step_and_loads_safely(tmp_path: Path) -> None:
+    run = train(MINI, run_dir=tmp_path, progress=False, stream=io.StringIO())
+    saved = torch.load(run.checkpoint_path)  # torch's default weights_only=True: tensors and plain values only
+    assert saved["step"] == len(run.history) and saved["config"]["loss"] == MINI["loss"]
+    model = type(run.model)(*[type(layer)(layer.in_features, layer.out_features) for layer in run.model])
+    model.load_state_dict(saved["model"])
+    assert torch.equal(model[0].weight, run.model[0].weight)
+    losslang.compile(MINI["loss"]).load_state_dict(saved["loss"])
+
+
+def test_dry_run_builds_everything_runs_one_step_and_writes_nothing(tmp_path: Path) -> None:
+    stream = io.StringIO()
+    run = train({**MINI, "run": {"dir": str(tmp_path / "never")}}, dry_run=True, progress=False, stream=stream)
+    assert len(run.history) == 1 and not (tmp_path / "never").exists()
+    assert stream.getvalue().startswith("dry run: one step ok")
+
+
+def test_safe_names_log_keys_every_tracker_accepts(tmp_path: Path) -> None:
+    run = train(MINI, run_dir=tmp_path, progress=False, stream=io.StringIO(), safe_names=True)
+    assert list(run.final) == [
+        *("step", "epoch", "total", "mse_output_label1", "mae_output_label2"),
+        *("val/total", "val/mse_output_label1", "val/mae_output_label2"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "model: {mlp: {inputs: 1, hiden: [8]}}\ndata: {dataset: linear_multilabel}\nloss: mse(output, label1)\n",
+            "train.yaml:1:26: model.mlp.hiden: unknown key 'hiden' (did you mean 'hidden'?)",
+        ),
+        (
+            "model: {mlp: {inputs: 1}}\ndata: {dataset: linear_multilabel}\noptimizer: {name: adma}\n"
+            "loss: mse(output, label1)\n",
+            "train.yaml:3:13: optimizer.name: unknown optimizer 'adma' (did you mean 'adam'?)",
+        ),
+        (
+            "model: {mlp: {inputs: 3}}\ndata: {dataset: linear_multilabel}\nloss: mse(output, label1)\n",
+            "train.yaml:1:15: model.mlp.inputs: is 3, but the dataset linear_multilabel gives x with 1 feature",
+        ),
+    ],
+    ids=["model-key", "optimizer-name", "width"],
+)
+def test_check_on_a_training_config_checks_every_section(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "train.yaml").write_text(text)
+    result = cli("check", str(tmp_path / "train.yaml"))
+    assert result.returncode == 1 and result.stderr.startswith(f"error: {tmp_path}/{message}")
+    good = cli("check", str(EXAMPLES / "multilabel.yaml"))
+    assert "read as: the training config" in good.stdout
