@@ -97,7 +97,7 @@ class Neg(Node):
 
 @dataclass(frozen=True, slots=True)
 class Binary(Node):
-    """An arithmetic operation; ``op`` is one of ``+ - * / **``."""
+    """An arithmetic operation (``+ - * / **``) or a comparison (``< <= > >= == !=``, giving a mask)."""
 
     op: str
     left: Expr

@@ -35,6 +35,7 @@ RESERVED = {
 }
 _ARITHMETIC_OPERANDS = (ast.String, ast.Bool, ast.List)
 _CONSTANTS = (ast.Number, *_ARITHMETIC_OPERANDS)
+COMPARISONS = ("<", "<=", ">", ">=", "==", "!=")  # each gives a mask: a boolean tensor without gradient
 _QUOTED = 60  # the longest text of a node an error quotes whole
 _LARGEST = 2.0**1023  # a folded constant must still be a finite float64
 # Integer powers go through float so that `10 ** 10 ** 10` overflows at once instead of hanging.
@@ -182,6 +183,13 @@ class _Checker:
                 return self.name(node)
             case ast.Neg(operand):
                 return self.fold(ast.Neg(self.value(operand), node.span))
+            case ast.Binary(op, left, right) if op in COMPARISONS:
+                compared = ast.Binary(op, self.value(left), self.value(right), node.span)
+                if _is_constant(compared.left) and _is_constant(compared.right):
+                    raise self.error(
+                        LossArityError, f"{self.text(node)} compares two constants; compare a tensor", node
+                    )
+                return compared
             case ast.Binary("/", left, right):
                 return self.fold(ast.Binary("/", self.value(left), self.divisor(right), node.span))
             case ast.Binary(op, left, right):
@@ -326,7 +334,9 @@ class _Checker:
 
     def argument(self, spec: TermSpec, param: Param, node: ast.Expr) -> ast.Expr:
         value = self.expression(node)
-        if param.accepts == "tensor":
+        if param.accepts == "operand" and not isinstance(value, _ARITHMETIC_OPERANDS):
+            return value  # a tensor or a number
+        if param.accepts in ("tensor", "operand"):
             if _is_constant(value) or isinstance(value, _ARITHMETIC_OPERANDS):
                 message = f"argument {param.name!r} of {spec.name}() must be a tensor, not {_describe(value)}"
                 raise self.error(LossArityError, message, node)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterator
 
 import torch
@@ -10,6 +11,7 @@ from torch import fx
 from losslang import ast, printer
 from losslang.module import LossModule
 from losslang.parser import parse
+from losslang.terms.classification import accuracy
 
 
 def tree(node: ast.Node) -> str:
@@ -86,10 +88,8 @@ def summary(loss: LossModule) -> str:
     """
     program = parse(loss.canonical)
     width = max(map(len, loss.term_names), default=0)
-    terms = [
-        f"  {name:<{width}}  {'metric (no gradient)' if name in loss.metric_names else 'in the total'}"
-        for name in loss.term_names
-    ]
+    masks = _without_gradient(loss)
+    terms = [f"  {name:<{width}}  {_role(loss, name, masks)}" for name in loss.term_names]
     parameters = [f"  {name}: {tuple(value.shape)}" for name, value in loss.named_parameters()]
     trees = [f"{assign.name} =\n{_indent(tree(assign.value))}" for assign in program.assigns]
     sections = [
@@ -201,3 +201,23 @@ def _operation(node: fx.Node) -> str:
     symbols = {"add": "+", "sub": "-", "mul": "*", "truediv": "/", "pow": "**", "neg": "-", "getitem": "[]"}
     name = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", str(node.target))
     return symbols.get(name, name)
+
+
+def _role(loss: LossModule, name: str, masks: set[str]) -> str:
+    if name in loss.metric_names:
+        return "metric (no gradient)"
+    return "in the total" + (" (carries no gradient: a comparison or accuracy)" if name in masks else "")
+
+
+# What computes a value without gradient: comparisons give masks, accuracy counts hits.
+_NO_GRADIENT = {operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne, accuracy}
+
+
+def _without_gradient(loss: LossModule) -> set[str]:
+    """The terms whose value comes straight from a comparison or ``accuracy``, so no gradient flows through it."""
+    outputs = loss.body.graph.output_node().args[0][1:]
+    return {
+        name
+        for name, node in zip(loss.term_names, outputs, strict=False)
+        if isinstance(node, fx.Node) and node.op == "call_function" and node.target in _NO_GRADIENT
+    }

@@ -36,6 +36,8 @@ MAX_LENGTH = 100_000
 MAX_DEPTH = 200
 _DIGITS = 400
 _TOO_DEEP = f"the formula nests more than {MAX_DEPTH} levels deep; split it into named terms"
+_BINARY_OPERATORS = {"'+'", "'*'", "'/'", "'**'", "'<'", "'=='"}
+_OPERATORS = _BINARY_OPERATORS | {"'-'", "'<='", "'>'", "'>='", "'!='"}
 _TOKEN_KINDS = {"NAME": "name", "NUMBER": "number", "INT": "integer", "STRING": "string"}
 
 
@@ -111,6 +113,7 @@ class _Build(Transformer_NonRecursive):
         return build
 
     add, sub, mul, div, pow = map(_binary, ["+", "-", "*", "/", "**"])
+    lt, le, gt, ge, eq, ne = map(_binary, ["<", "<=", ">", ">=", "==", "!="])
 
     def neg(self, meta: Any, children: list[Any]) -> ast.Neg:
         return ast.Neg(children[0], _span(meta))
@@ -249,7 +252,10 @@ def _acceptable(error: lark.exceptions.UnexpectedInput) -> set[str]:
 
 
 def _expected(terminals: set[str]) -> str:
-    names = sorted({_TERMINAL_NAMES.get(name) or _literal(name) for name in terminals})
+    names = {_TERMINAL_NAMES.get(name) or _literal(name) for name in terminals}
+    if _BINARY_OPERATORS <= names:  # after an operand: any of the eleven operators, named once
+        names = (names - _OPERATORS) | {"an operator"}
+    names = sorted(names)
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 

@@ -12,8 +12,11 @@ import math
 from losslang import ast
 
 # Binding strength of each form, loosest first; operands looser than their slot get parentheses.
-_SUM, _PRODUCT, _UNARY, _POWER, _POSTFIX, _ATOM = range(6)
-_BINARY = {"+": _SUM, "-": _SUM, "*": _PRODUCT, "/": _PRODUCT, "**": _POWER}
+_COMPARISON, _SUM, _PRODUCT, _UNARY, _POWER, _POSTFIX, _ATOM = range(7)
+_BINARY = {
+    **dict.fromkeys(("<", "<=", ">", ">=", "==", "!="), _COMPARISON),
+    **{"+": _SUM, "-": _SUM, "*": _PRODUCT, "/": _PRODUCT, "**": _POWER},
+}
 # A literal too large for a float parses to inf, whose repr is a name; this one parses back to inf
 # (and the checker refuses it, as it refuses every non-finite constant).
 _INFINITY = "1e999"
@@ -71,6 +74,8 @@ def _binary(op: str, left: ast.Expr, right: ast.Expr) -> str:
     level = _BINARY[op]
     if op == "**":  # right-associative; the base binds tighter than any unary operator
         return f"{_operand(left, _POSTFIX)} ** {_operand(right, _UNARY)}"
+    if level == _COMPARISON:  # comparisons do not chain: both sides bind tighter
+        return f"{_operand(left, _SUM)} {op} {_operand(right, _SUM)}"
     return f"{_operand(left, level)} {op} {_operand(right, level + 1)}"
 
 

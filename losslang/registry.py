@@ -24,7 +24,7 @@ from losslang.bounds import Range
 from losslang.errors import LossArityError, LossNameError, shown
 
 Kind = Literal["loss", "function", "weighting"]
-Accepts = Literal["tensor", "number", "integer", "dims", "bool", "string", "choice", "numbers", "constant"]
+Accepts = Literal["tensor", "operand", "number", "integer", "dims", "bool", "string", "choice", "numbers", "constant"]
 _REQUIRED = inspect.Parameter.empty
 ENTRY_POINT_GROUP = "losslang.terms"
 F = TypeVar("F", bound=Callable[..., Tensor])
@@ -173,8 +173,8 @@ def _accepts(term: str, name: str, hint: Any, constant: bool, default: Any) -> t
         return ("constant" if constant else "tensor"), ()
     args = [arg for arg in typing.get_args(hint) if arg is not NoneType]
     if typing.get_origin(hint) in (typing.Union, UnionType):
-        if Tensor in args:
-            return "tensor", ()
+        if Tensor in args:  # Tensor | float: a tensor, or a number broadcast against the others
+            return ("operand" if float in args or int in args else "tensor"), ()
         if len(args) > 1 and set(args) <= {int, float}:
             return "number", ()
         if len(args) == 2 and args[0] is int and _is_sequence(args[1], {int}):

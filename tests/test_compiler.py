@@ -150,7 +150,7 @@ def test_shadowing_names_keep_slicing_and_ellipsis_working(name: str) -> None:
     ids=["int-float", "signed-zero", "bool-int"],
 )
 def test_constants_that_compare_equal_but_differ_are_separate_calls(formula: str, terms: list[str]) -> None:
-    def f(p: torch.Tensor, *, k=0) -> torch.Tensor:  # type-sensitive, as a custom term may be
+    def f(p: torch.Tensor, *, k=None) -> torch.Tensor:  # type-sensitive, as a custom term may be
         return p.sum() * (10 if isinstance(k, bool) else 1)
 
     loss = losslang.compile(formula, terms={"f": f})

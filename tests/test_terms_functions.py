@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd import gradcheck
 
+import losslang
 from losslang.registry import REGISTRY
 from losslang.terms import BUILTINS
 
@@ -116,6 +117,8 @@ def test_function_of_two_tensors_matches_torch(
 def test_every_function_has_a_row() -> None:
     tested = {param.values[0] for param in [*UNARY, *BINARY]}
     tested |= {"mean", "sum", "max", "min"}  # several-argument forms: tests/test_terms.py
+    tested |= {"where"}  # a mask first: test_where_chooses_element_wise_and_the_gradient_follows_the_choice
+    tested |= {"accuracy"}  # a metric without gradient: test_accuracy_matches_torchmetrics_style_top_k
     assert tested == {name for name, _, kind, _ in BUILTINS if kind == "function"}  # schedules: test_schedules.py
 
 
@@ -124,3 +127,70 @@ def test_clamp_needs_a_bound() -> None:
 
     with pytest.raises(LossArityError, match=r"clamp\(\) needs min=, max= or both"):
         REGISTRY.lookup("clamp").fn(torch.ones(2))  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("op", "expected"),
+    [
+        ("<", [True, False, False]),
+        ("<=", [True, True, False]),
+        (">", [False, False, True]),
+        (">=", [False, True, True]),
+        ("==", [False, True, False]),
+        ("!=", [True, False, True]),
+    ],
+)
+def test_comparisons_give_masks_without_gradient(op: str, expected: list[bool]) -> None:
+    p = torch.tensor([0.0, 1.0, 2.0], requires_grad=True)
+    loss = losslang.compile(f"m = p {op} 1; mse(p, y, mask=m)")
+    out = loss(p=p, y=torch.zeros(3))
+    assert out["m"].tolist() == expected and out["m"].dtype == torch.bool and not out["m"].requires_grad
+    kept = p.detach()[torch.tensor(expected)]
+    assert out.total.item() == pytest.approx((kept**2).mean().item() if kept.numel() else 0.0)
+
+
+def test_where_chooses_element_wise_and_the_gradient_follows_the_choice() -> None:
+    p = torch.tensor([0.2, 0.9], requires_grad=True)
+    out = losslang.compile("sum(where(p > 0.5, 3 * p, 0))")(p=p)
+    out.total.backward()
+    assert out.total.item() == pytest.approx(2.7) and p.grad.tolist() == [0.0, 3.0]
+    with pytest.raises(losslang.LossShapeError, match="the condition must be a mask"):
+        losslang.compile("sum(where(p, p, 0))")(p=p)
+    fn = REGISTRY.lookup("where").fn  # type: ignore[union-attr]
+    x, y = randn(3, 4).requires_grad_(), randn(4).requires_grad_()
+    torch.testing.assert_close(fn(x > 0, x, y), torch.where(x > 0, x, y))
+    assert gradcheck(lambda a, b: fn(a.detach() > 0, a, b), (x, y))
+
+
+def test_comparing_two_constants_is_an_error() -> None:
+    with pytest.raises(losslang.LossArityError, match="1 < 2 compares two constants"):
+        losslang.compile("mse(p, y) * (1 < 2)")
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_accuracy_matches_torchmetrics_style_top_k(k: int) -> None:
+    torch.manual_seed(k)
+    scores, target = torch.randn(50, 4, requires_grad=True), torch.randint(0, 4, (50,))
+    expected = (scores.topk(k, dim=1).indices == target[:, None]).any(dim=1).float().mean()
+    out = losslang.compile(f"ce = cross_entropy(s, t); acc = accuracy(s, t, k={k}); ce")(s=scores, t=target)
+    assert out["acc"].item() == pytest.approx(expected.item()) and not out["acc"].requires_grad
+    assert "acc" in losslang.compile("ce = cross_entropy(s, t); acc = accuracy(s, t); ce").metric_names
+
+
+def test_accuracy_edges() -> None:
+    assert (
+        losslang.compile("accuracy(s, t) + 0 * sum(s)")(
+            s=torch.empty(0, 3), t=torch.empty(0, dtype=torch.long)
+        ).total.item()
+        == 0.0
+    )
+    spatial = torch.zeros(2, 3, 4, 4)
+    spatial[:, 1] = 1.0
+    assert (
+        losslang.compile("accuracy(s, t) + 0 * sum(s)")(s=spatial, t=torch.ones(2, 4, 4, dtype=torch.long)).total.item()
+        == 1.0
+    )
+    with pytest.raises(losslang.LossShapeError, match="k=5 but there are only 3 classes"):
+        losslang.compile("accuracy(s, t, k=5) + sum(s)")(s=torch.randn(2, 3), t=torch.zeros(2, dtype=torch.long))
+    with pytest.raises(losslang.LossArityError, match="argument 'k' of accuracy\\(\\) must be at least 1, not 0"):
+        losslang.compile("accuracy(s, t, k=0)")

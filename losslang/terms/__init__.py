@@ -78,6 +78,8 @@ _FUNCTIONS: list[Callable[..., Tensor]] = [
     elementwise.clamp,
     elementwise.minimum,
     elementwise.maximum,
+    elementwise.where,
+    classification.accuracy,
     functions.mean,
     functions.sum,
     functions.max,

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from losslang.bounds import Fraction, Index, NonNegative, Range
+from losslang.bounds import Count, Fraction, Index, NonNegative, Range
 from losslang.errors import LossShapeError
 from losslang.terms.reduction import Reduction, pointwise, reduce
 from losslang.terms.shapes import broadcast, class_weight, fit, floating, indices, integral
@@ -286,3 +286,28 @@ def _ctc_inputs(log_probs: Tensor, targets: Tensor, input_lengths: Tensor, targe
             raise LossShapeError(f"ctc(): {message} hold {sequences}; give one length per sequence, shape {batch}")
         if not integral(lengths):
             raise LossShapeError(f"ctc(): {name} hold lengths, so they must be integers, not {lengths.dtype}")
+
+
+def accuracy(scores: Tensor, target: Tensor, *, k: Count = 1) -> Tensor:
+    """Top-``k`` accuracy: the share of samples whose class index is among the ``k`` highest scores.
+
+    ``scores`` are logits or probabilities of shape ``(N, C)`` or ``(N, C, d1, ...)``, ``target``
+    class indices of shape ``(N,)`` or ``(N, d1, ...)``, as for ``cross_entropy``. It is a metric:
+    it carries no gradient (keep it out of the total, or it adds a constant). An empty batch gives 0.
+
+    Example:
+        >>> import torch
+        >>> scores = torch.tensor([[0.1, 0.9, 0.0], [0.8, 0.1, 0.1], [0.2, 0.3, 0.5]])
+        >>> accuracy(scores, torch.tensor([1, 1, 2])), accuracy(scores, torch.tensor([1, 1, 2]), k=2)
+        (tensor(0.6667), tensor(1.))
+    """
+    if scores.dim() < 2:
+        raise LossShapeError(f"accuracy(): scores must have shape (N, C) or (N, C, ...), not {tuple(scores.shape)}")
+    indices("accuracy", "target", target, (scores.shape[0], *scores.shape[2:]))
+    if k > scores.shape[1]:
+        raise LossShapeError(f"accuracy(): k={k} but there are only {scores.shape[1]} classes")
+    dtype = torch.promote_types(scores.dtype, torch.float32) if scores.is_floating_point() else torch.float32
+    if target.numel() == 0:
+        return torch.zeros((), dtype=dtype, device=scores.device)
+    top = scores.detach().topk(k, dim=1).indices
+    return (top == target.unsqueeze(1)).any(dim=1).to(dtype).mean()

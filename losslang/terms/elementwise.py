@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from losslang.bounds import Positive
-from losslang.errors import LossArityError
+from losslang.errors import LossArityError, LossShapeError
 from losslang.terms.shapes import broadcast
 
 
@@ -229,3 +229,20 @@ def maximum(x: Tensor, y: Tensor) -> Tensor:
     """
     broadcast("maximum", {"x": x, "y": y})
     return torch.maximum(x, y)
+
+
+def where(condition: Tensor, x: Tensor | float, y: Tensor | float) -> Tensor:
+    """``x`` where ``condition`` holds, else ``y``, element-wise (broadcast); either may be a number.
+
+    The condition is a mask, such as a comparison (``p > 0.5``); it carries no gradient, and the
+    gradient flows to ``x`` and ``y`` where each is chosen.
+
+    Example:
+        >>> import torch
+        >>> where(torch.tensor([True, False]), torch.tensor([1.0, 2.0]), 0.0)
+        tensor([1., 0.])
+    """
+    if not isinstance(condition, Tensor) or condition.dtype != torch.bool:
+        kind = condition.dtype if isinstance(condition, Tensor) else type(condition).__name__
+        raise LossShapeError(f"where(): the condition must be a mask (a comparison such as p > 0), not {kind}")
+    return torch.where(condition, x, y)
