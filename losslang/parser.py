@@ -253,7 +253,7 @@ def _acceptable(error: lark.exceptions.UnexpectedInput) -> set[str]:
 
 def _expected(terminals: set[str]) -> str:
     names = {_TERMINAL_NAMES.get(name) or _literal(name) for name in terminals}
-    if _BINARY_OPERATORS <= names:  # after an operand: any of the eleven operators, named once
+    if names >= _BINARY_OPERATORS:  # after an operand: any of the eleven operators, named once
         names = (names - _OPERATORS) | {"an operator"}
     names = sorted(names)
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
