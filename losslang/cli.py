@@ -174,7 +174,7 @@ def _train(args: argparse.Namespace) -> int:
 def _plot(args: argparse.Namespace) -> int:
     from losslang.plot import plot_run
 
-    print(f"wrote {plot_run(args.csv, args.out)}")
+    print(f"wrote {plot_run(args.csv, args.out, terms=args.terms, linear=args.linear)}")
     return 0
 
 
@@ -217,9 +217,11 @@ def parser() -> argparse.ArgumentParser:
     trained.add_argument(
         "--safe-names", action="store_true", help="log terms under logger-safe keys: mse(p, y) as mse_p_y"
     )
-    plotted = command("plot", _plot, "redraw the per-term curves of a run.csv")
-    plotted.add_argument("csv", help="the run.csv written by losslang train")
-    plotted.add_argument("--out", help="the PNG to write (default: next to the CSV)")
+    plotted = command("plot", _plot, "redraw the per-term curves of one run.csv, or overlay several")
+    plotted.add_argument("csv", nargs="+", help="run.csv files written by losslang train")
+    plotted.add_argument("--out", help="the PNG to write (default: next to the first CSV)")
+    plotted.add_argument("--terms", nargs="+", help="draw only these terms (and their val/ twins)")
+    plotted.add_argument("--linear", action="store_true", help="a linear y axis instead of a logarithmic one")
     return main
 
 

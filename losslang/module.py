@@ -476,14 +476,35 @@ class LossModule(nn.Module):
     def __repr__(self) -> str:
         return f"LossModule({self.canonical!r})"
 
-    def __getstate__(self) -> dict[str, Any]:
-        # Pickle the recipe, not the generated code: source, options and state.
-        return {"source": self.source, "options": self._options, "state": self.state_dict(), "training": self.training}
+    def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
+        # Pickle the recipe, not the generated code: source text, options and state (tensors), which
+        # torch.load reads under its default weights_only=True (restore is on its allow-list).
+        options = {name: value for name, value in self._options.items() if name != "terms" or value}
+        return (restore, (self.source, options, self.state_dict(), self.training))
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["source"], **state["options"])  # type: ignore[misc]
-        self.load_state_dict(state["state"], assign=True)
-        self.train(state["training"])
+
+def restore(source: str, options: dict[str, Any], state: Mapping[str, Any], training: bool) -> LossModule:
+    """The loss that ``pickle``, ``copy.deepcopy`` and ``torch.save`` stored: compiled again from its text.
+
+    It parses and compiles text, and runs nothing else, so ``torch.load``'s ``weights_only=True``
+    allows it. A loss built with ``terms=`` functions stores them too, by reference; functions are
+    code, so loading that one needs ``torch.load(f, weights_only=False)``.
+
+    Example:
+        >>> import io, torch, losslang
+        >>> buffer = io.BytesIO()
+        >>> torch.save(losslang.compile("uncertainty(mse(p, y), mae(p, y))"), buffer)
+        >>> _ = buffer.seek(0)
+        >>> torch.load(buffer)  # weights_only=True, torch's default
+        LossModule('uncertainty(mse(p, y), mae(p, y))')
+    """
+    loss = LossModule(source, **options)
+    loss.load_state_dict(state, assign=True)
+    loss.train(training)
+    return loss
+
+
+torch.serialization.add_safe_globals([restore])
 
 
 def _restored(error: LossLangError, states: Snapshot) -> LossLangError:

@@ -10,6 +10,7 @@ overwrites another: when the folder holds a run already, it writes to ``<dir>-2`
 from __future__ import annotations
 
 import csv
+import json
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -98,12 +99,19 @@ def train(
         for row in _bar(rows, steps, progress):
             logger.write(row)
             run.history.append(row)
+    meta = {"config": _name(config), "metrics": list(recipe.loss.metric_names)}
+    (folder / "run.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     if options.get("plot", True) and run.history:
         run.png_path = _plot(run.csv_path, folder / "run.png", stream)
     if options.get("checkpoint", True):
         run.checkpoint_path = _checkpoint(recipe, folder / "checkpoint.pt", len(run.history))
     print(_table(run.history), file=stream)
     return run
+
+
+def _name(config: str | Path | Mapping[str, Any]) -> str:
+    """How the plot's title names the run: the config file's name, or the run folder's for a mapping."""
+    return Path(config).stem if isinstance(config, str | Path) else ""
 
 
 def _fresh_folder(recipe: Recipe, base: Path) -> Path:

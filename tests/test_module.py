@@ -4,6 +4,7 @@ import copy
 import io
 import pickle
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -652,3 +653,26 @@ def test_an_input_named_self_can_be_passed_as_a_keyword() -> None:
     loss = losslang.compile("mse(self, y)")
     assert loss(self=torch.ones(2), y=torch.zeros(2)).total.item() == 1.0
     assert loss({"y": torch.zeros(2)}, self=torch.ones(2)).total.item() == 1.0
+
+
+def test_torch_save_then_torch_load_under_torch_default_weights_only(tmp_path: Path) -> None:
+    loss = losslang.compile("recon = mse(p, y); uncertainty(recon, mae(p, y))", nan_policy="skip")
+    with torch.no_grad():
+        loss.body.uncertainty_0.log_variance.fill_(0.5)
+    loss(p=torch.ones(2), y=torch.zeros(2))
+    torch.save(loss, tmp_path / "loss.pt")
+    loaded = torch.load(tmp_path / "loss.pt")  # weights_only=True
+    assert str(loaded) == str(loss) and loaded.nan_policy == "skip" and int(loaded.step) == 1
+    assert torch.equal(loaded.body.uncertainty_0.log_variance, loss.body.uncertainty_0.log_variance)
+
+
+def test_a_loss_with_term_functions_loads_with_weights_only_false(tmp_path: Path) -> None:
+    loss = losslang.compile("module_level_term(p, y)", terms={"module_level_term": module_level_term})
+    torch.save(loss, tmp_path / "loss.pt")
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(tmp_path / "loss.pt")  # a function is code: weights_only refuses it
+    assert torch.load(tmp_path / "loss.pt", weights_only=False)(p=torch.ones(1), y=torch.zeros(1)).total.item() == 1.0
+
+
+def module_level_term(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return (a - b).abs().mean()

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 import losslang
+from losslang.cli import main as cli_main
 from losslang.plot import plot_run, read_run
 
 
@@ -62,3 +63,50 @@ def test_a_device_or_fifo_is_refused_at_once(tmp_path: Path) -> None:
     for path in (Path("/dev/zero"), fifo):
         with pytest.raises(losslang.LossConfigError, match="it is not a regular file"):
             read_run(path)
+
+
+def _run(folder: Path, rows: int, scale: float) -> Path:
+    folder.mkdir()
+    lines = ["step,epoch,total,recon,l1,val/total,weight/recon"]
+    lines += [
+        f"{i},0,{scale * (10 - i) + 1},{scale * (5 - i / 2) + 1},{3 - i / 10},{scale * (11 - i) + 1},{1 + i / 10}"
+        for i in range(rows)
+    ]
+    (folder / "run.csv").write_text("\n".join(lines) + "\n")
+    (folder / "run.json").write_text('{"config": "demo", "metrics": ["l1"]}')
+    return folder / "run.csv"
+
+
+def test_plot_overlays_runs_picks_terms_and_draws_metrics_dashed(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    first, second = _run(tmp_path / "a", 10, 1.0), _run(tmp_path / "b", 10, 2.0)
+    shown: list = []
+    original = plt.close
+    plt.close = lambda figure: shown.append(figure)  # keep the figure to look at it
+    try:
+        png = plot_run([first, second], tmp_path / "both.png")
+    finally:
+        plt.close = original
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    terms, weights = shown[0].axes
+    labels = [line.get_label() for line in terms.get_lines() if not line.get_label().startswith("_")]
+    assert labels == [f"{run}: {name}" for run in ("a", "b") for name in ("total", "recon", "l1", "val/total")]
+    styles = {line.get_label(): line.get_linestyle() for line in terms.get_lines()}
+    assert styles["a: l1"] == "--" and styles["a: val/total"] == ":" and styles["a: recon"] == "-"
+    assert terms.get_ylabel() == "loss value (log scale)" and terms.get_title() == "demo vs demo: terms"
+    assert [line.get_label() for line in weights.get_lines() if not line.get_label().startswith("_")] == [
+        "a: weight/recon",
+        "b: weight/recon",
+    ]
+    assert len(terms.get_lines()) == 2 * len(labels)  # each smoothed curve has its raw values faint behind it
+
+
+def test_plot_terms_and_linear_from_the_command_line(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    csv_path = _run(tmp_path / "a", 5, 1.0)
+    assert cli_main(["plot", str(csv_path), "--terms", "recon", "--linear", "--out", str(tmp_path / "r.png")]) == 0
+    assert (tmp_path / "r.png").stat().st_size > 0
+    with pytest.raises(losslang.LossConfigError, match="no run has a term 'recn' \\(did you mean 'recon'\\?\\)"):
+        plot_run(csv_path, terms=["recn"])
