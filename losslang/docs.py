@@ -95,7 +95,20 @@ def examples_page(folder: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+def examples_folder() -> Path:
+    """The example configs and scripts: inside the wheel, or at the repository root for a source checkout.
+
+    Example:
+        >>> (examples_folder() / "multilabel.yaml").is_file()
+        True
+    """
+    here = Path(__file__).resolve().parent
+    return next(
+        (folder for folder in (here / "examples", here.parent / "examples") if folder.is_dir()), here / "examples"
+    )
+
+
+EXAMPLES = examples_folder()
 
 if __name__ == "__main__":
     print(examples_page(EXAMPLES) if sys.argv[1:] == ["examples"] else term_table(), end="")

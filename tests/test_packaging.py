@@ -21,7 +21,21 @@ def test_wheel_ships_the_grammar_and_the_type_marker() -> None:
     wheel = PYPROJECT["tool"]["hatch"]["build"]["targets"]["wheel"]
     assert PYPROJECT["build-system"]["build-backend"] == "hatchling.build"
     assert wheel["packages"] == ["losslang"] and (ROOT / "losslang" / "py.typed").is_file()
-    assert wheel["force-include"] == {"grammar/losslang.lark": "losslang/grammar/losslang.lark"}
+    assert wheel["force-include"] == {
+        "grammar/losslang.lark": "losslang/grammar/losslang.lark",
+        "examples": "losslang/examples",  # docs pages use them from a normal install too
+    }
+
+
+def test_examples_are_found_where_the_wheel_puts_them(tmp_path: Path) -> None:
+    site = tmp_path / "site-packages"
+    shutil.copytree(ROOT / "losslang", site / "losslang", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "examples", site / "losslang" / "examples")
+    spec = importlib.util.spec_from_file_location("installed_docs", site / "losslang" / "docs.py")
+    assert spec is not None and spec.loader is not None
+    installed = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(installed)
+    assert site / "losslang" / "examples" == installed.EXAMPLES
 
 
 def test_parser_finds_the_grammar_where_the_wheel_puts_it(tmp_path: Path) -> None:
