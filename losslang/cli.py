@@ -6,6 +6,7 @@ Exit status: 0 on success, 1 when the loss (or its inputs) is bad, 2 for a bad c
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -17,7 +18,7 @@ import torch
 from losslang import __version__, explain
 from losslang.config import load
 from losslang.document import read
-from losslang.errors import LossConfigError, LossLangError
+from losslang.errors import LossConfigError, LossLangError, LossNameError, did_you_mean
 from losslang.module import LossModule
 from losslang.recipe import is_training_config, prepare
 from losslang.registry import REGISTRY, TermSpec
@@ -97,6 +98,7 @@ def _explain(args: argparse.Namespace) -> int:
         "text": explain.summary,
         "dot": explain.dot,
         "mermaid": explain.mermaid,
+        "json": lambda loss: json.dumps(explain.as_dict(loss), indent=2),
     }
     print(render[args.format](loss))
     return 0
@@ -104,14 +106,15 @@ def _explain(args: argparse.Namespace) -> int:
 
 def _terms(args: argparse.Namespace) -> int:
     specs: dict[str, TermSpec] = {}
-    for name in REGISTRY:  # the built-in terms, then those of installed plugins (loading them)
+    for name in args.names or REGISTRY:  # the built-in terms, then those of installed plugins (loading them)
         try:
             spec = REGISTRY.lookup(name)
         except LossLangError as error:  # one broken plugin does not hide the rest
             print(f"warning: {error}", file=sys.stderr)
             continue
-        if spec is not None:
-            specs.setdefault(spec.name, spec)
+        if spec is None:  # only a name given on the command line can name nothing
+            raise LossNameError(f"no term {name!r}{did_you_mean(name, REGISTRY)}; `losslang terms` lists them all")
+        specs.setdefault(spec.name, spec)
     for spec in sorted(specs.values(), key=lambda spec: (spec.kind != "loss", spec.name)):
         aliases = f"  (alias {', '.join(spec.aliases)})" if spec.aliases else ""
         print(f"{spec.signature}{aliases}\n    {spec.summary}")
@@ -123,6 +126,10 @@ def _eval(args: argparse.Namespace) -> int:
     with torch.no_grad():
         out = loss(_read_inputs(Path(args.inputs)))
     metrics = out.metrics()
+    if args.format == "json":
+        shapes = {name: list(out[name].shape) for name in metrics}
+        print(json.dumps({name: {"value": value, "shape": shapes[name]} for name, value in metrics.items()}, indent=2))
+        return 0
     width = max(map(len, metrics))
     for name, value in metrics.items():
         shape = tuple(out[name].shape)
@@ -202,11 +209,13 @@ def parser() -> argparse.ArgumentParser:
     takes_loss(command("check", _check, "check a loss; print its canonical form or the error"))
     explained = command("explain", _explain, "show a loss's inputs, terms, parameters, term tree and generated code")
     takes_loss(explained)
-    explained.add_argument("--format", choices=("text", "dot", "mermaid"), default="text", help="output format")
-    command("terms", _terms, "list every registered term with its signature")
+    explained.add_argument("--format", choices=("text", "dot", "mermaid", "json"), default="text", help="output format")
+    listed = command("terms", _terms, "list every registered term with its signature, or only those named")
+    listed.add_argument("names", nargs="*", help="terms (or aliases) to show, e.g. mse huber")
     evaluated = command("eval", _eval, "print every term's value on saved inputs")
     takes_loss(evaluated)
     evaluated.add_argument("--inputs", required=True, help="a .pt file (dict of tensors) or an .npz file")
+    evaluated.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     trained = command("train", _train, "train the model of a YAML config with its loss, showing every term")
     trained.add_argument("config", help="a training config: model, data, optimizer, epochs, run and loss sections")
     trained.add_argument("--epochs", type=int, help="override the config's epochs")

@@ -203,6 +203,26 @@ def _operation(node: fx.Node) -> str:
     return symbols.get(name, name)
 
 
+def as_dict(loss: LossModule) -> dict[str, object]:
+    """The summary as data, for scripts (``losslang explain --format json``).
+
+    Example:
+        >>> import losslang
+        >>> info = as_dict(losslang.compile("l1 = mae(p, y); mse(p, y)"))
+        >>> info["inputs"], info["metrics"], info["terms"][1]
+        (['p', 'y'], ['l1'], {'name': 'mse(p, y)', 'role': 'in the total'})
+    """
+    masks = _without_gradient(loss)
+    return {
+        "formula": loss.canonical,
+        "inputs": list(loss.inputs),
+        "terms": [{"name": name, "role": _role(loss, name, masks)} for name in loss.term_names],
+        "metrics": list(loss.metric_names),
+        "parameters": {name: list(value.shape) for name, value in loss.named_parameters()},
+        "code": loss.code,
+    }
+
+
 def _role(loss: LossModule, name: str, masks: set[str]) -> str:
     if name in loss.metric_names:
         return "metric (no gradient)"

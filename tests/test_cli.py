@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -407,3 +408,23 @@ def test_empty_and_odd_paths_are_error_lines(argv: list[str]) -> None:
         and "Traceback" not in result.stderr
         and result.stderr.startswith(("error:", "usage:"))
     )
+
+
+def test_terms_takes_names_and_refuses_unknown_ones() -> None:
+    result = run("terms", "mse", "l1")
+    assert result.returncode == 0 and result.stdout.splitlines()[0].startswith("mae(pred, target")
+    assert [line for line in result.stdout.splitlines() if not line.startswith(" ")] == [
+        "mae(pred, target, *, reduction='mean', weight=None, mask=None)  (alias l1)",
+        "mse(pred, target, *, reduction='mean', weight=None, mask=None)",
+    ]
+    unknown = run("terms", "mes")
+    assert unknown.returncode == 1 and unknown.stderr.startswith("error: no term 'mes' (did you mean 'mse'?)")
+
+
+def test_explain_and_eval_speak_json(tmp_path: Path) -> None:
+    explained = json.loads(run("explain", "l1 = mae(p, y); mse(p, y)", "--format", "json").stdout)
+    assert explained["metrics"] == ["l1"] and explained["inputs"] == ["p", "y"]
+    assert {"name": "l1", "role": "metric (no gradient)"} in explained["terms"]
+    torch.save({"p": torch.ones(3), "y": torch.zeros(3)}, tmp_path / "batch.pt")
+    evaluated = json.loads(run("eval", "mse(p, y)", "--inputs", str(tmp_path / "batch.pt"), "--format", "json").stdout)
+    assert evaluated == {"total": {"value": 1.0, "shape": []}, "mse(p, y)": {"value": 1.0, "shape": []}}
