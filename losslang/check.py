@@ -485,4 +485,17 @@ def _describe(node: ast.Expr) -> str:
         case ast.String() | ast.Bool() | ast.List():
             kind = {ast.String: "string", ast.Bool: "boolean", ast.List: "list"}[type(node)]
             return f"the {kind} {node}"
+        case ast.Input((word,)) if word in _OTHER_LANGUAGES:
+            return f"{word}: {_OTHER_LANGUAGES[word]}"
     return f"the tensor {node}"
+
+
+# Words of Python, JSON and YAML that are names (so inputs) in losslang, and what to write instead.
+_NO_VALUE = "losslang has no such value; leave the keyword out to get its default"
+_OTHER_LANGUAGES = {
+    "None": _NO_VALUE,
+    "null": _NO_VALUE,
+    "nil": _NO_VALUE,
+    "True": "write true",
+    "False": "write false",
+}

@@ -194,3 +194,34 @@ def test_a_range_is_read_from_a_custom_terms_annotation() -> None:
     assert losslang.compile("scaled(p, y, scale=9.5)", terms={"scaled": scaled})
     with pytest.raises(losslang.LossArityError, match="must be at least 0 and less than 10, not 10"):
         losslang.compile("scaled(p, y, scale=10)", terms={"scaled": scaled})
+
+
+@pytest.mark.parametrize(
+    ("formula", "message"),
+    [
+        (
+            "mse(p, y, reduction=None)",
+            """argument 'reduction' of mse() must be one of "mean", "sum", "none", not None: losslang has no such """
+            "value; leave the keyword out to get its default",
+        ),
+        ("mean(p, keepdim=True)", "argument 'keepdim' of mean() must be true or false, not True: write true"),
+        (
+            'mse(p, y, reduction="avg")',
+            """argument 'reduction' of mse() must be one of "mean", "sum", "none", not the string "avg\"""",
+        ),
+    ],
+)
+def test_words_of_other_languages_and_bad_choices_say_what_to_write(formula: str, message: str) -> None:
+    with pytest.raises(losslang.LossArityError) as caught:
+        losslang.compile(formula)
+    assert str(caught.value).splitlines()[0].endswith(message)
+
+
+@pytest.mark.parametrize(
+    ("word", "suggested"), [("where_", "where"), ("hubr", "huber"), ("wher", "where"), ("zzz", None)]
+)
+def test_suggestions_are_close_or_absent(word: str, suggested: str | None) -> None:
+    with pytest.raises(losslang.LossNameError) as caught:
+        losslang.compile(f"{word}(p, y)")
+    hint = f" (did you mean '{suggested}'?)" if suggested else ""
+    assert str(caught.value).splitlines()[0].endswith(f"unknown function '{word}'{hint}")

@@ -57,7 +57,12 @@ def calls(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
 expressions = st.recursive(
     st.one_of(names, numbers),
     lambda children: st.one_of(
-        st.builds(lambda a, op, b: f"{a} {op} {b}", children, st.sampled_from(["+", "-", "*", "/", "**", "<", ">=", "=="]), children),
+        st.builds(
+            lambda a, op, b: f"{a} {op} {b}",
+            children,
+            st.sampled_from(["+", "-", "*", "/", "**", "<", ">=", "=="]),
+            children,
+        ),
         children.map(lambda a: f"-{a}"),
         children.map(lambda a: f"({a})"),
         st.builds(lambda a, i: f"{a}[{i}]", children, st.sampled_from([":, 0", "...", "1:3", "-1", "::2", "a"])),
