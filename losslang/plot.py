@@ -79,10 +79,7 @@ def plot_run(
     Example:
         >>> import tempfile, pathlib
         >>> folder = pathlib.Path(tempfile.mkdtemp())
-        >>> _ = (folder / "run.csv").write_text("step,epoch,total,weight/a
-    0,0,2.5,1
-    1,0,1.5,0.5
-    ")
+        >>> _ = (folder / "run.csv").write_text("step,epoch,total,weight/a\n0,0,2.5,1\n1,0,1.5,0.5\n")
         >>> plot_run(folder / "run.csv", folder / "run.png").stat().st_size > 0
         True
     """
