@@ -212,7 +212,7 @@ def test_help() -> None:
     for command in ("check", "explain", "terms", "eval"):
         sub = run(command, "--help")
         assert sub.returncode == 0 and sub.stdout.startswith(f"usage: losslang {command}")
-    assert "--format {text,dot,mermaid}" in run("explain", "--help").stdout
+    assert "--format {text,dot,mermaid,json}" in run("explain", "--help").stdout
 
 
 def test_version() -> None:
