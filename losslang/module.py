@@ -30,7 +30,7 @@ from losslang.errors import (
 )
 from losslang.parser import parse
 from losslang.registry import REGISTRY
-from losslang.skipping import Snapshot, skip_non_finite, snapshot
+from losslang.skipping import Snapshot, schemes, skip_non_finite, snapshot
 from losslang.weighting import WeightingScheme
 
 NanPolicy = Literal["propagate", "skip"]
@@ -285,7 +285,7 @@ class LossModule(nn.Module):
             self._names += tuple(f"skipped/{graph.term_names[index - 1]}" for index in graph.guarded)
         self._graph = graph
         self._uses_step = checked.uses_step
-        self._stateful = any(isinstance(module, WeightingScheme) for module in self.body.modules())
+        self._schemes = schemes(self.body)
         self.register_buffer("step", torch.zeros((), dtype=torch.int64))
         self._shared: list[Tensor] = []
         self._report_grad_norms = False
@@ -338,7 +338,7 @@ class LossModule(nn.Module):
             args.append(_step_value(step, buffers["step"].device) if override else buffers["step"])
         skipping = self.nan_policy == "skip"
         # A call that fails leaves the schemes' state as it was: it may have moved before the fault.
-        states = snapshot(self.body) if self._stateful and self.training else []
+        states = snapshot(self._schemes) if self._schemes and self.training else []
         grad_enabled = torch.is_grad_enabled()
         try:
             values = self._run(*args)

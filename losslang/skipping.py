@@ -12,7 +12,7 @@ stay identical across ranks.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 import torch
@@ -24,15 +24,26 @@ from losslang.weighting import WeightingScheme
 Snapshot = list[tuple[WeightingScheme, dict[str, Tensor]]]
 
 
-def snapshot(module: torch.nn.Module) -> Snapshot:
-    """The state of every weighting scheme in ``module``, to put back if the step is redone.
+def schemes(module: torch.nn.Module) -> tuple[WeightingScheme, ...]:
+    """Every weighting scheme in ``module``: found once, when a loss is built, not at every call.
 
     Example:
         >>> import losslang
-        >>> [scheme.name for scheme, _ in snapshot(losslang.compile("relobralo(mse(p, y), mae(p, y))"))]
+        >>> [scheme.name for scheme in schemes(losslang.compile("relobralo(mse(p, y), mae(p, y))"))]
         ['relobralo']
     """
-    return [(scheme, scheme.snapshot()) for scheme in module.modules() if isinstance(scheme, WeightingScheme)]
+    return tuple(scheme for scheme in module.modules() if isinstance(scheme, WeightingScheme))
+
+
+def snapshot(found: Iterable[WeightingScheme]) -> Snapshot:
+    """The state of each scheme, to put back if the step is redone or fails.
+
+    Example:
+        >>> import losslang
+        >>> [scheme.name for scheme, _ in snapshot(schemes(losslang.compile("dwa(mse(p, y), mae(p, y))")))]
+        ['dwa']
+    """
+    return [(scheme, scheme.snapshot()) for scheme in found]
 
 
 def skip_non_finite(

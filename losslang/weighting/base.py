@@ -89,12 +89,13 @@ class WeightingScheme(nn.Module):
             >>> int(scheme.steps)
             0
         """
-        return {name: buffer.clone() for name, buffer in self.named_buffers()}
+        return {name: buffer.clone() for name, buffer in self._buffers.items() if buffer is not None}  # no submodules
 
     def restore(self, snapshot: dict[str, Tensor]) -> None:
         """Put back the state saved by :meth:`snapshot`."""
-        for name, buffer in self.named_buffers():
-            buffer.copy_(snapshot[name])
+        for name, buffer in self._buffers.items():
+            if buffer is not None:
+                buffer.copy_(snapshot[name])
 
     def gradients(self, loss: Tensor) -> list[Tensor]:
         """The gradient of ``loss`` with respect to the attached shared parameters, leaving ``.grad`` alone."""
