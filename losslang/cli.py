@@ -60,27 +60,30 @@ def _is_config(target: str) -> bool:
 
 
 def _is_dir(target: str) -> bool:
+    return _path_test(target, Path.is_dir)
+
+
+def _is_file(target: str) -> bool:
+    return _path_test(target, Path.is_file)
+
+
+def _path_test(target: str, test: Callable[[Path], bool]) -> bool:
     try:
-        return Path(target).is_dir()
+        return test(Path(target))
     except (OSError, ValueError):  # a formula too long to be a file name
         return False
 
 
-def _is_file(target: str) -> bool:
-    try:
-        return Path(target).is_file()
-    except (OSError, ValueError):
-        return False
-
-
 def _check(args: argparse.Namespace) -> int:
-    loss = _loss(args)
-    source = "a formula"
-    if _is_file(args.loss):
-        source = f"the config file {args.loss}" + (f" (section {args.key})" if args.key else "")
-        if args.key is None and is_training_config(read(args.loss).data):  # every section, not only the loss
-            loss = prepare(args.loss, allow_imports=args.allow_imports).loss
-            source = f"the training config {args.loss} (its model, data, optimizer and run sections too)"
+    config = _is_config(args.loss)
+    if config and args.key is None and is_training_config(read(args.loss).data):  # every section, not only the loss
+        loss = prepare(args.loss, allow_imports=args.allow_imports).loss
+        source = f"the training config {args.loss} (its model, data, optimizer and run sections too)"
+    else:
+        loss = _loss(args)
+        source = (
+            f"the config file {args.loss}" + (f" (section {args.key})" if args.key else "") if config else "a formula"
+        )
     print(f"ok: {_indented(str(loss))}")
     print(f"  read as: {source}")
     print(f"  inputs: {', '.join(loss.inputs) or '(none)'}")

@@ -31,7 +31,7 @@ from losslang.errors import (
     shown,
     source_lines,
 )
-from losslang.module import LossModule, NanPolicy
+from losslang.module import LossModule, NanPolicy, nan_policy_problem
 from losslang.parser import parse
 
 KEYS = ("inputs", "terms", "metrics", "total", "weighting", "imports", "nan_policy", "check_finite", "compile")
@@ -200,11 +200,8 @@ def _options(document: Document, path: Key, section: Mapping[str, Any]) -> dict[
                     (*path, name), f"must be {'a string' if kind is str else 'true or false'}, not {_kind(value)}"
                 )
             options[name] = value
-    if options.get("nan_policy", "propagate") not in ("propagate", "skip"):
-        hint = did_you_mean(options["nan_policy"], ("propagate", "skip"))
-        raise document.error(
-            (*path, "nan_policy"), f"must be 'propagate' or 'skip', not {shown(options['nan_policy'])}{hint}"
-        )
+    if problem := nan_policy_problem(options.get("nan_policy", "propagate")):
+        raise document.error((*path, "nan_policy"), problem)
     return options
 
 

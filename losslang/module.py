@@ -27,6 +27,7 @@ from losslang.errors import (
     LossShapeError,
     LossValueError,
     did_you_mean,
+    shown,
 )
 from losslang.parser import parse
 from losslang.registry import REGISTRY
@@ -256,9 +257,8 @@ class LossModule(nn.Module):
         compile: bool = False,  # noqa: A002 - the public keyword DESIGN.md names
     ) -> None:
         super().__init__()
-        if nan_policy not in get_args(NanPolicy):
-            hint = did_you_mean(str(nan_policy), get_args(NanPolicy))
-            raise LossConfigError(f"nan_policy must be 'propagate' or 'skip', not {nan_policy!r}{hint}")
+        if problem := nan_policy_problem(nan_policy):
+            raise LossConfigError(f"nan_policy {problem}")
         checked, graph = generate(source, REGISTRY.with_terms(terms))
         self.source = source
         self.canonical = str(parse(source))
@@ -505,6 +505,20 @@ def restore(source: str, options: dict[str, Any], state: Mapping[str, Any], trai
 
 
 torch.serialization.add_safe_globals([restore])
+
+
+def nan_policy_problem(value: Any) -> str | None:
+    """What is wrong with ``value`` as a ``nan_policy``, or ``None``: one check for compile() and configs.
+
+    Example:
+        >>> nan_policy_problem("skp")
+        "must be 'propagate' or 'skip', not 'skp' (did you mean 'skip'?)"
+    """
+    choices = get_args(NanPolicy)
+    if value in choices:
+        return None
+    hint = did_you_mean(value, choices) if isinstance(value, str) else ""
+    return f"must be 'propagate' or 'skip', not {shown(value)}{hint}"
 
 
 def _restored(error: LossLangError, states: Snapshot) -> LossLangError:

@@ -358,6 +358,15 @@ runtime_values = st.one_of(
 )
 
 
+RUNTIME_CASE = (  # a formula, its two inputs, a step= and the options: the fast sample and the full run alike
+    st.sampled_from(RUNTIME_FORMULAS),
+    runtime_values,
+    runtime_values,
+    st.sampled_from([None, 3, 2.5, "x", torch.tensor(4), [1, 2]]),
+    st.sampled_from([{}, {"check_finite": True}, {"nan_policy": "skip"}]),
+)
+
+
 def check_runtime(formula: str, p: object, y: object, step: object, options: dict) -> None:
     loss = losslang.compile(formula, **options)
     with contextlib.suppress(losslang.LossLangError):
@@ -367,26 +376,14 @@ def check_runtime(formula: str, p: object, y: object, step: object, options: dic
 
 
 @FAST
-@given(
-    st.sampled_from(RUNTIME_FORMULAS),
-    runtime_values,
-    runtime_values,
-    st.sampled_from([None, 3, 2.5, "x", torch.tensor(4), [1, 2]]),
-    st.sampled_from([{}, {"check_finite": True}, {"nan_policy": "skip"}]),
-)
+@given(*RUNTIME_CASE)
 def test_runtime_values_of_every_dtype_and_type_give_loss_errors(formula, p, y, step, options) -> None:
     check_runtime(formula, p, y, step, options)
 
 
 @pytest.mark.fuzz
 @SOME
-@given(
-    st.sampled_from(RUNTIME_FORMULAS),
-    runtime_values,
-    runtime_values,
-    st.sampled_from([None, 3, 2.5, "x", torch.tensor(4), [1, 2]]),
-    st.sampled_from([{}, {"check_finite": True}, {"nan_policy": "skip"}]),
-)
+@given(*RUNTIME_CASE)
 def test_fuzz_runtime_values_full(formula, p, y, step, options) -> None:
     check_runtime(formula, p, y, step, options)
 
