@@ -18,6 +18,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 N, C, D, T = 4, 3, 5, 6  # batch, classes, features, time steps: all different so a wrong dim fails
+# The term tables run on every device present: the CPU always, CUDA when there is one.
+DEVICES = [
+    pytest.param("cpu", id="cpu"),
+    pytest.param("cuda", id="cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")),
+]
 Inputs = tuple[tuple[Tensor, ...], dict[str, Any]]
 
 

@@ -185,3 +185,15 @@ def test_dim_with_several_arguments_is_an_error() -> None:
 
     with pytest.raises(LossArityError, match="dim= reduces one argument"):
         functions.mean(torch.ones(2), torch.ones(2), dim=0)
+
+
+@pytest.mark.parametrize("error", [1e-6, 1e-4, 1e-2, 0.5, 0.999, 1.0, 1.001, 3.0, 50.0])
+def test_log_cosh_is_accurate_in_float32_for_small_and_large_errors(error: float) -> None:
+    """|x| + softplus(-2|x|) - log(2) cancels to noise below 1e-3 in float32; log1p(2 sinh(x/2)^2) does not."""
+    x = torch.tensor([error], dtype=torch.float32, requires_grad=True)
+    value = regression.log_cosh(x, torch.zeros(1))
+    (grad,) = torch.autograd.grad(value, x)
+    error = float(x)  # the float32 input exactly; log1p(2 sinh(x/2)^2) is exact to float64 rounding at every size
+    exact = math.log1p(2 * math.sinh(error / 2) ** 2) if error < 20 else error - math.log(2)
+    assert abs(float(value) - exact) <= 4 * torch.finfo(torch.float32).eps * exact
+    assert abs(float(grad) - math.tanh(error)) <= 4 * torch.finfo(torch.float32).eps * math.tanh(error)

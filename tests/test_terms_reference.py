@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from term_cases import ROWS, Row, by_reduction, call
+from term_cases import DEVICES, ROWS, Row, by_reduction, call
 from torch.autograd import gradcheck
 
 from losslang.registry import REGISTRY
@@ -15,10 +15,17 @@ def test_every_loss_term_has_a_row() -> None:
     assert covered == {name for name, spec in REGISTRY.specs.items() if spec.kind == "loss"}
 
 
+def on(device: str, value: object) -> object:
+    return value.to(device) if isinstance(value, torch.Tensor) else value
+
+
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize(("row", "reduction"), by_reduction(ROWS))
-def test_term_matches_reference_in_value_and_gradient(row: Row, reduction: str) -> None:
+def test_term_matches_reference_in_value_and_gradient(row: Row, reduction: str, device: str) -> None:
     term = REGISTRY.lookup(row.term).fn  # type: ignore[union-attr]
     args, options = row.make(4)
+    args = tuple(arg.to(device) for arg in args)
+    options = {name: on(device, value) for name, value in options.items()}
     mine = [arg.clone().requires_grad_(i in row.grad) for i, arg in enumerate(args)]
     theirs = [arg.clone().requires_grad_(i in row.grad) for i, arg in enumerate(args)]
     value = call(row, term, tuple(mine), reduction=reduction, **options)

@@ -21,6 +21,7 @@ from losslang.terms import (
     regression,
     segmentation,
 )
+from losslang.terms.precision import float32_term
 
 _LOSSES: list[tuple[Callable[..., Tensor], tuple[str, ...]]] = [
     (regression.mse, ()),
@@ -95,6 +96,7 @@ _FUNCTIONS: list[Callable[..., Tensor]] = [
 ]
 
 BUILTINS: list[tuple[str, Callable[..., Tensor], str, tuple[str, ...]]] = [
-    *((fn.__name__, fn, "loss", aliases) for fn, aliases in _LOSSES),
+    # Every loss term computes in float32 under autocast and from half-precision inputs (see precision).
+    *((fn.__name__, float32_term(fn), "loss", aliases) for fn, aliases in _LOSSES),
     *((fn.__name__, fn, "function", ()) for fn in _FUNCTIONS),
 ]
