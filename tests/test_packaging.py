@@ -71,6 +71,12 @@ def test_readme_language_example_means_what_its_comments_say() -> None:
     assert loss.metric_names == ("l1",)  # "named but unused by the total: a metric"
 
 
+def test_readme_mixed_precision_loop_runs() -> None:
+    readme = (ROOT / "README.md").read_text()
+    code = readme.split("## Mixed precision", 1)[1].split("```python\n", 1)[1].split("\n```", 1)[0]
+    exec(compile(code, "README.md", "exec"), {"__name__": "readme"})  # running the README is the test
+
+
 def test_the_namespace_is_the_public_api() -> None:
     import losslang
 

@@ -6,10 +6,13 @@ from typing import Any
 
 import pytest
 import torch
+import torch.nn.functional as F
 from term_cases import ROWS, N, Row, call, params, rand
 from torch import Tensor
 from torch.autograd import gradcheck
 
+import losslang
+from losslang.errors import LossShapeError
 from losslang.registry import REGISTRY
 
 KEEP = torch.tensor([True, False, True, True])
@@ -255,3 +258,52 @@ def test_kl_div_batchmean_divides_by_the_samples_kept() -> None:
     assert gradcheck(lambda x, t: kl_div(x, t, reduction="batchmean", mask=KEEP), both)
     masked = kl_div(log_probs, target, reduction="batchmean", mask=KEEP)
     torch.testing.assert_close(masked, kl_div(log_probs[KEEP], target[KEEP], reduction="batchmean"))
+
+
+# A 1-D weight that fits both ways: losslang lines it up with the samples, torch broadcasts it from the right.
+@pytest.mark.parametrize("term", ["bce", "bce_with_logits", "mse", "mae", "huber", "focal"])
+@pytest.mark.parametrize("name", ["weight", "mask"])
+def test_a_weight_that_fits_both_ways_is_refused_with_both_shapes(term: str, name: str) -> None:
+    probs, target = rand(3, 3), rand(3, 3)
+    given = torch.ones(3, dtype=torch.bool) if name == "mask" else rand(3)
+    with pytest.raises(LossShapeError, match=r"ambiguous .* write it as \(3, 1\) for the first or \(1, 3\)"):
+        REGISTRY.lookup(term).fn(probs, target, **{name: given})  # type: ignore[union-attr]
+
+
+def test_bce_weight_written_either_way_matches_torch() -> None:
+    """The issue's 3x3 example: (1, C) is torch's broadcast, (N, 1) one weight per sample."""
+    probs, target, weight = rand(3, 3), rand(3, 3), rand(3)
+    bce = REGISTRY.lookup("bce").fn  # type: ignore[union-attr]
+    torch.testing.assert_close(
+        bce(probs, target, weight=weight[None, :]), F.binary_cross_entropy(probs, target, weight)
+    )
+    per_sample = F.binary_cross_entropy(probs, target, weight[:, None])
+    torch.testing.assert_close(bce(probs, target, weight=weight[:, None]), per_sample)
+    assert bce(rand(4, 3), rand(4, 3), weight=rand(4)).isfinite()  # (N,) with N != C: one per sample, unambiguous
+
+
+GAUSSIAN_SHAPES = [  # (pred, target, var): the broadcasts torch documents
+    pytest.param((5, 3), (5, 1), (5, 3), id="target-one-dimension-of-1"),
+    pytest.param((5, 3), (1, 3), (5, 3), id="target-shared-over-samples"),
+    pytest.param((4, 3, 8), (4, 1, 8), (4, 3, 8), id="target-middle-dimension-of-1"),
+    pytest.param((10, 2, 3), (10, 2, 3), (10, 2), id="var-one-dimension-fewer"),
+    pytest.param((5, 5), (5, 5), (5,), id="var-one-per-sample-square"),
+    pytest.param((4, 3, 8, 8), (4, 3, 8, 8), (4, 1, 8, 8), id="var-one-dimension-of-1"),
+    pytest.param((5, 3), (5, 3), (5, 1), id="var-column"),
+]
+
+
+@pytest.mark.parametrize(("pred_shape", "target_shape", "var_shape"), GAUSSIAN_SHAPES)
+def test_gaussian_nll_accepts_torchs_broadcast_shapes(pred_shape: Any, target_shape: Any, var_shape: Any) -> None:
+    pred = torch.randn(pred_shape, dtype=torch.float64, requires_grad=True)
+    target, var = torch.randn(target_shape, dtype=torch.float64), rand(*var_shape, low=0.5, high=2.0)
+    value = REGISTRY.lookup("gaussian_nll").fn(pred, target, var)  # type: ignore[union-attr]
+    expected = F.gaussian_nll_loss(pred, target, var)
+    torch.testing.assert_close(value, expected)
+    torch.testing.assert_close(torch.autograd.grad(value, pred), torch.autograd.grad(expected, pred))
+
+
+def test_gaussian_nll_takes_a_number_as_its_variance_in_a_formula() -> None:
+    pred, target = torch.randn(5, 3), torch.randn(5, 3)
+    out = losslang.compile("gaussian_nll(pred, y, 0.7)")(pred=pred, y=target)
+    torch.testing.assert_close(out.total, F.gaussian_nll_loss(pred, target, 0.7 * torch.ones(5, 3)))

@@ -615,3 +615,45 @@ def test_softmax_weights_stay_finite_for_extreme_ratios(helper: str, arguments: 
     function = {"dwa_weights": dwa.dwa_weights, "balance": relobralo.balance}[helper]
     weights = function(*arguments, temperature=1e-6)
     assert torch.isfinite(weights).all() and abs(weights.sum().item() - 2.0) < 1e-5
+
+
+@pytest.mark.parametrize("scheme", ["gradnorm", "relobralo", "dwa", "softadapt", "lr_annealing", "uncertainty"])
+def test_grad_scaler_loop_trains_and_the_scale_does_not_change_the_weights(scheme: str) -> None:
+    """autocast + GradScaler, as the README shows: the same weights and parameters with a scale of 1 or 2**12.
+
+    The gradient-based schemes take their gradients of the unscaled terms inside the forward;
+    the scaler multiplies only the total's backward, and unscales before the optimiser step.
+    """
+
+    def run(scale: float) -> tuple[list[torch.Tensor], list[float], list[torch.Tensor]]:
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(3, 16), torch.nn.Tanh(), torch.nn.Linear(16, 2))
+        loss = losslang.compile(f"{scheme}(mse(out[:, 0], y), mae(out[:, 1], z))").attach(model)
+        optimizer = torch.optim.Adam([*model.parameters(), *loss.parameters()], lr=3e-2)
+        scaler = torch.amp.GradScaler("cpu", init_scale=scale, growth_interval=10**6)
+        x, y, z = torch.randn(32, 3), torch.randn(32), torch.randn(32)
+        weights, totals = [], []
+        for _ in range(60):
+            optimizer.zero_grad()
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                out = loss(out=model(x), y=y, z=z)
+            scaler.scale(out.total).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            weights.append(torch.stack([value for name, value in out.items() if name.startswith("weight/")]))
+            totals.append(float(out["mse(out[:, 0], y)"].detach() + out["mae(out[:, 1], z)"].detach()))
+        return weights, totals, [p.detach().clone() for p in model.parameters()]
+
+    weights, totals, params = run(2.0**12)
+    unscaled_weights, _, unscaled_params = run(1.0)
+    assert out_dtype_is_float32(scheme)
+    assert all(torch.equal(a, b) for a, b in zip(weights, unscaled_weights, strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(params, unscaled_params, strict=True))
+    assert totals[-1] < 0.8 * totals[0]
+
+
+def out_dtype_is_float32(scheme: str) -> bool:
+    loss = losslang.compile(f"{scheme}(mse(p, y), mae(p, y))")
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = loss(p=torch.randn(4, dtype=torch.bfloat16), y=torch.randn(4))
+    return all(value.dtype == torch.float32 for value in out.values())

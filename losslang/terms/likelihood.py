@@ -46,7 +46,7 @@ def poisson_nll(
 def gaussian_nll(
     pred: Tensor,
     target: Tensor,
-    var: Tensor,
+    var: Tensor | float,
     *,
     full: bool = False,
     eps: Positive = 1e-6,
@@ -56,19 +56,27 @@ def gaussian_nll(
 ) -> Tensor:
     """Gaussian negative log-likelihood with predicted variance ``var``, as ``torch.nn.GaussianNLLLoss``.
 
-    ``var`` has the prediction's shape, or one value per sample (``(N,)`` or ``(N, 1)``) for a
-    shared variance. The variance is clamped to ``eps`` without stopping its gradient, as in
-    torch. Unlike torch, negative variances are not looked for: that check would stop for the
-    device on every call.
+    The shapes torch documents: ``target`` has the prediction's shape or broadcasts to it with
+    dimensions of size 1; ``var`` has the prediction's shape, broadcasts to it with dimensions
+    of size 1, has one dimension fewer (one value per sample of an ``(N, D)`` prediction), or
+    is a number. The variance is clamped to ``eps`` without stopping its gradient, as in torch.
+    Unlike torch, negative variances are not looked for: that check would stop for the device
+    on every call.
 
     Example:
         >>> import torch
         >>> gaussian_nll(torch.tensor([1.0, 3.0]), torch.tensor([1.0, 1.0]), torch.tensor([1.0, 1.0]))
         tensor(1.)
+        >>> gaussian_nll(torch.tensor([[1.0, 3.0]]), torch.tensor([[1.0]]), 1.0)  # a broadcast target, a number
+        tensor(1.)
     """
     floating("gaussian_nll", "pred", pred)
-    fit("gaussian_nll", "var", var, tuple(pred.shape))
-    var = align(var, pred.dim()).expand_as(pred)
+    shape = tuple(pred.shape)
+    if isinstance(target, Tensor) and target.dim() == pred.dim() and target.shape != pred.shape:
+        target = fit("gaussian_nll", "target", target, shape).expand_as(pred)  # type: ignore[union-attr]
+    if not isinstance(var, Tensor):
+        var = torch.full_like(pred, var)
+    var = align(fit("gaussian_nll", "var", var, shape, torch_aligns_right=False), pred.dim()).expand_as(pred)  # type: ignore[arg-type]
     loss = functools.partial(_gaussian_nll, full=full, eps=eps)
     names = ("pred", "target", "var")
     return pointwise(

@@ -150,11 +150,17 @@ def align(tensor: Tensor, ndim: int) -> Tensor:
     return tensor.reshape(*tensor.shape, *(1,) * missing) if missing > 0 else tensor
 
 
-def fit(term: str, name: str, tensor: Tensor | None, shape: tuple[int, ...]) -> Tensor | None:
+def fit(
+    term: str, name: str, tensor: Tensor | None, shape: tuple[int, ...], *, torch_aligns_right: bool = True
+) -> Tensor | None:
     """Check that a ``weight`` or ``mask`` fits an unreduced loss of shape ``shape``.
 
     Lined up with the leading dimensions (see :mod:`losslang.terms.reduction`), the tensor must
-    broadcast to ``shape`` without changing it; a mask must be boolean.
+    broadcast to ``shape`` without changing it; a mask must be boolean. torch broadcasts its own
+    ``weight`` from the right instead, so a tensor with fewer dimensions that fits both ways
+    (a ``(3,)`` weight of a ``(3, 3)`` loss) would silently mean something else to a torch user:
+    it is refused, with the two shapes to choose from. ``torch_aligns_right=False`` is for an
+    argument that torch lines up with the leading dimensions too (``gaussian_nll``'s ``var``).
 
     Example:
         >>> import torch
@@ -165,6 +171,12 @@ def fit(term: str, name: str, tensor: Tensor | None, shape: tuple[int, ...]) -> 
         ...
         losslang.errors.LossShapeError: mse(): mask of shape (3,) does not fit the loss of shape (4, 3); \
 give one value per sample, (4,), or a shape that broadcasts to (4, 3)
+        >>> fit("bce", "weight", torch.ones(3), (3, 3))
+        Traceback (most recent call last):
+        ...
+        losslang.errors.LossShapeError: bce(): weight of shape (3,) is ambiguous for the loss of shape (3, 3): \
+losslang lines it up with the first dimensions, torch broadcasts it from the right; write it as (3, 1) for \
+the first or (1, 3) for the last dimensions
     """
     if tensor is None:
         return None
@@ -175,6 +187,12 @@ give one value per sample, (4,), or a shape that broadcasts to (4, 3)
         hint = f"one value per sample, {shape[:1]}, or " if shape else ""
         message = f"{name} of shape {tuple(tensor.shape)} does not fit the loss of shape {shape}"
         raise LossShapeError(f"{term}(): {message}; give {hint}a shape that broadcasts to {shape}")
+    right = (1,) * (len(shape) - tensor.dim()) + tuple(tensor.shape)
+    if torch_aligns_right and right != tuple(aligned.shape) and _broadcasts(right, shape):
+        message = f"{name} of shape {tuple(tensor.shape)} is ambiguous for the loss of shape {shape}"
+        reason = "losslang lines it up with the first dimensions, torch broadcasts it from the right"
+        choice = f"write it as {tuple(aligned.shape)} for the first or {right} for the last dimensions"
+        raise LossShapeError(f"{term}(): {message}: {reason}; {choice}")
     return aligned
 
 
