@@ -30,7 +30,8 @@ from benchmarks import measure, report
 from benchmarks.cases import CASES, Case, losslang_module
 
 LOSSLANG, HAND, LOSSLANG_COMPILED, HAND_COMPILED, COPY = "a", "b", "c", "d", "copy"
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
+DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16, "bfloat16": torch.bfloat16}
+HALF = (torch.float16, torch.bfloat16)  # rows of these dtypes run every variant under torch.autocast
 
 
 @dataclass(frozen=True)
@@ -98,8 +99,28 @@ def _hand_variant(module: Callable[..., Tensor], batch: dict[str, Tensor], leave
     return Variant(lambda: module(**batch), leaves)
 
 
+def under_autocast(total: Callable[[], Tensor], device: torch.device, dtype: torch.dtype) -> Callable[[], Tensor]:
+    """``total`` run inside ``torch.autocast(device, dtype)``, as a mixed-precision training step runs its loss."""
+
+    def run() -> Tensor:
+        with torch.autocast(device.type, dtype=dtype):
+            return total()
+
+    return run
+
+
 def variants(case: Case, batch: dict[str, Tensor], compiled: bool) -> dict[str, Variant]:
-    """The modules to compare, each wrapped as a :class:`Variant`."""
+    """The modules to compare, each wrapped as a :class:`Variant`; half-precision batches run under autocast."""
+    found = _variants(case, batch, compiled)
+    first = next(iter(batch.values()))
+    if first.dtype in HALF:
+        found = {
+            label: Variant(under_autocast(v.total, first.device, first.dtype), v.leaves) for label, v in found.items()
+        }
+    return found
+
+
+def _variants(case: Case, batch: dict[str, Tensor], compiled: bool) -> dict[str, Variant]:
     device = next(iter(batch.values())).device
     leaves = [batch[name] for name in case.leaves]
     loss, hand = losslang_module(case).to(device), case.hand().to(device)
@@ -193,7 +214,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: sizes 1e3 and 1e4, float32, no torch.compile")
     parser.add_argument("--sizes", help="comma-separated element counts, e.g. 1e3,1e5")
-    parser.add_argument("--dtypes", help="comma-separated: float32,float64")
+    parser.add_argument(
+        "--dtypes", help="comma-separated: float32,float64,float16,bfloat16 (half inputs run under torch.autocast)"
+    )
     parser.add_argument("--cases", help=f"comma-separated: {','.join(case.name for case in CASES)}")
     parser.add_argument("--devices", help="comma-separated: cpu,cuda (default: cpu, and cuda when available)")
     parser.add_argument("--repeats", type=int, help="timed samples per variant (default 11; 3 with --quick)")
