@@ -200,7 +200,8 @@ def compile_times(samples: int, *, fresh: bool = True) -> dict[str, float]:
             samples_s[kind].append(time.perf_counter() - wall)
     times = {kind: statistics.median(values) for kind, values in samples_s.items()}
     stages = {f"{stage}_cpu": seconds for stage, seconds in compile_breakdown(samples).items()}
-    return times | stages | compile_scaling() | (_fresh_process() if fresh else {})
+    startup = startup_times(7 if fresh else 3)
+    return times | stages | compile_scaling() | (_fresh_process() if fresh else {}) | startup
 
 
 SCALING_TERMS = (10, 100, 1_000, 10_000)
@@ -261,6 +262,58 @@ def _fresh_process() -> dict[str, float]:
     runs = [json.loads(subprocess.run(command, check=True, capture_output=True, text=True, cwd=ROOT).stdout)]
     runs += [json.loads(subprocess.run(command, check=True, capture_output=True, text=True, cwd=ROOT).stdout)]
     return {key: min(run[key] for run in runs) for key in runs[0]}
+
+
+SCHEME_NAMES = ("uncertainty", "gradnorm", "lr_annealing", "softadapt", "relobralo", "dwa")
+SCHEME_TERMS = "mse(out[:, 0], y0), mse(out[:, 1], y1), mae(out[:, 2], y2)"
+
+
+def scheme_costs(repeats: int, block_s: float) -> dict[str, float]:
+    """Median per-step ratio of each weighting scheme to a plain sum of the same three terms.
+
+    A step is what training does: a small MLP's forward (16 -> 64 -> 3, batch 64), the loss and
+    the backward of both; the gradient-based schemes are attached to the MLP. One thread's
+    wall clock, every variant interleaved.
+    """
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(16, 64), torch.nn.Tanh(), torch.nn.Linear(64, 3))
+    batch = {"x": torch.randn(64, 16), **{f"y{i}": torch.randn(64) for i in range(3)}}
+    sources = {"sum": SCHEME_TERMS.replace("), ", ") + ")} | {name: f"{name}({SCHEME_TERMS})" for name in SCHEME_NAMES}
+    losses = {name: losslang.compile(source).attach(model) for name, source in sources.items()}
+
+    def step(loss: losslang.LossModule) -> Step:
+        def run() -> None:
+            out = loss({**batch, "out": model(batch["x"])})
+            out.total.backward()
+
+        return run
+
+    samples = interleaved(
+        {name: step(loss) for name, loss in losses.items()}, repeats=repeats, block_s=block_s, sync=lambda: None
+    )
+    return {f"scheme/{name}": median_ratio(samples.wall[name], samples.wall["sum"]) for name in SCHEME_NAMES} | {
+        "scheme/sum_us": statistics.median(samples.wall["sum"]) * 1e6
+    }
+
+
+STARTUP = {  # what a user waits for before anything runs, each in a fresh interpreter
+    "import torch": ["-c", "import torch"],
+    "import losslang": ["-c", "import losslang"],
+    "import losslang, whole library": ["-c", "import losslang; losslang.LossModule; losslang.load"],
+    "losslang --version": ["-m", "losslang", "--version"],
+    "losslang --help": ["-m", "losslang", "--help"],
+}
+
+
+def startup_times(repeats: int) -> dict[str, float]:
+    """Median wall seconds of each :data:`STARTUP` command, the commands interleaved ``repeats`` times."""
+    samples: dict[str, list[float]] = {name: [] for name in STARTUP}
+    for _ in range(repeats):
+        for name, arguments in STARTUP.items():
+            start = time.perf_counter()
+            subprocess.run([sys.executable, *arguments], check=True, capture_output=True, cwd=ROOT)
+            samples[name].append(time.perf_counter() - start)
+    return {f"startup/{name}": statistics.median(values) for name, values in samples.items()}
 
 
 def graphs_compiled() -> int:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from benchmarks.cases import CASES, twenty_terms
-from benchmarks.measure import median_ratio
+from benchmarks.measure import SCHEME_NAMES, SCHEME_TERMS, STARTUP, median_ratio
 from benchmarks.tables import NONE, fmt, header, line, median, ratio, size_label
 from benchmarks.targets import targets
 
@@ -183,6 +183,44 @@ def compile_section(times: dict[str, float], samples: int) -> list[str]:
     ]
 
 
+def scheme_section(times: dict[str, float]) -> list[str]:
+    """The per-step cost of each weighting scheme against a plain sum of the same terms."""
+    if "scheme/sum_us" not in times:
+        return []
+    lines = [
+        "## Weighting schemes",
+        "",
+        f"One training step of a small MLP (16 -> 64 -> 3, batch 64) with `scheme({SCHEME_TERMS})`, against the plain "
+        f"sum of the same three terms ({times['scheme/sum_us']:.0f} µs a step): forward and backward of model and "
+        "loss; `gradnorm` and `lr_annealing` attached to the MLP (they take each term's gradient).",
+        "",
+        *header("scheme", "step / plain sum"),
+        *(line(f"`{name}`", fmt(times[f"scheme/{name}"])) for name in SCHEME_NAMES),
+        "",
+    ]
+    return lines
+
+
+def startup_section(times: dict[str, float]) -> list[str]:
+    """Start-up times against ``import torch``, measured in the same run."""
+    if "startup/import torch" not in times:
+        return []
+    torch_s = times["startup/import torch"]
+    rows = [
+        line(f"`{name}`", f"{times[f'startup/{name}']:.3f}", fmt(times[f"startup/{name}"] / torch_s))
+        for name in STARTUP
+    ]
+    return [
+        "## Start-up",
+        "",
+        "Fresh interpreters, interleaved, medians:",
+        "",
+        *header("command", "s", "/ import torch"),
+        *rows,
+        "",
+    ]
+
+
 def render(results: Results, config: Config, command: str) -> str:
     """The whole report as Markdown."""
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -214,6 +252,8 @@ def render(results: Results, config: Config, command: str) -> str:
         *case_tables(results.rows, config.clock),
         *torch_compile_section(results.rows),
         *compile_section(results.compile_times, config.compile_samples),
+        *startup_section(results.compile_times),
+        *scheme_section(results.compile_times),
     ]
     return "\n".join(lines)
 

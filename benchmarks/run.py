@@ -206,6 +206,7 @@ def run(config: Config, log: Callable[[str], None] = print) -> report.Results:
     reads = measure.host_reads(losslang_module(probe), probe.inputs(1000, torch.float32, device))
     recompiles = measure.step_recompiles(5, device) if not config.quick else None
     times = measure.compile_times(config.compile_samples, fresh=not config.quick)
+    times |= measure.scheme_costs(config.repeats, config.block_s)
     return report.Results(rows, times, reads, recompiles)
 
 

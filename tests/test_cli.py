@@ -239,12 +239,12 @@ def test_closed_pipe_is_quiet() -> None:
 
 
 def test_interrupt_exits_130(monkeypatch: pytest.MonkeyPatch) -> None:
-    from losslang import cli
+    from losslang import cli, commands
 
     def interrupted(args: object) -> int:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "_check", interrupted)
+    monkeypatch.setattr(commands, "_check", interrupted)
     try:
         code = cli.main(["check", "mse(p, y)"])
     except KeyboardInterrupt:  # a regression must fail this test, not stop the whole run
@@ -428,3 +428,20 @@ def test_explain_and_eval_speak_json(tmp_path: Path) -> None:
     torch.save({"p": torch.ones(3), "y": torch.zeros(3)}, tmp_path / "batch.pt")
     evaluated = json.loads(run("eval", "mse(p, y)", "--inputs", str(tmp_path / "batch.pt"), "--format", "json").stdout)
     assert evaluated == {"total": {"value": 1.0, "shape": []}, "mse(p, y)": {"value": 1.0, "shape": []}}
+
+
+@pytest.mark.parametrize(
+    "argv", [["--version"], ["--help"], ["check"], ["bogus"], ["train", "--epochs", "x", "c.yaml"]]
+)
+def test_help_version_and_bad_command_lines_answer_without_torch(argv: list[str]) -> None:
+    """argparse answers these before any job runs, and the package imports nothing heavy until used."""
+    code = f"import sys\nfrom losslang.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+    code += "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+
+
+def test_import_losslang_loads_the_api_on_first_use() -> None:
+    code = "import sys, losslang\nassert 'torch' not in sys.modules\nlosslang.compile\nassert 'torch' in sys.modules\n"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr

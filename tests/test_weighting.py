@@ -657,3 +657,20 @@ def out_dtype_is_float32(scheme: str) -> bool:
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = loss(p=torch.randn(4, dtype=torch.bfloat16), y=torch.randn(4))
     return all(value.dtype == torch.float32 for value in out.values())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scheme", ["dwa", "softadapt", "relobralo"])
+def test_stateful_schemes_run_eagerly_under_compile_true(scheme: str) -> None:
+    """Their Python state advances and their weights equal the eager loss's, step by step."""
+    torch._dynamo.reset()
+    source = f"{scheme}(mse(p, y), mae(p, y))"
+    eager, compiled = losslang.compile(source), losslang.compile(source, compile=True)
+    for step in range(5):
+        batch = {"p": torch.randn(8, generator=torch.Generator().manual_seed(step)), "y": torch.zeros(8)}
+        expected, out = eager(batch), compiled(batch)
+        torch.testing.assert_close(out.total, expected.total)
+        for name in expected:
+            torch.testing.assert_close(out[name], expected[name])
+    (state,) = [module for module in compiled.modules() if hasattr(module, "step_count")]
+    assert state.step_count == 5

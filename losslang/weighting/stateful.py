@@ -37,9 +37,15 @@ class StatefulScheme(WeightingScheme):
         self.register_buffer("steps", torch.zeros((), dtype=torch.int64))
         self.step_count = 0
 
-    @torch.compiler.disable  # Python state, host branches and collectives: run eagerly inside torch.compile
     def forward(self, *losses: Tensor) -> tuple[Tensor, Tensor]:
-        """Return ``(weighted total, weights)`` for the scalar ``losses``, one per term."""
+        """Return ``(weighted total, weights)`` for the scalar ``losses``, one per term.
+
+        Python state, host branches and collectives: inside ``torch.compile`` the update runs
+        eagerly. ``torch.compiler.disable`` is applied there, not as a decorator, which would
+        import dynamo (1.5 s) with losslang.
+        """
+        if torch.compiler.is_compiling():  # dynamo is loaded by then
+            return torch.compiler.disable(_update)(self, *losses)
         return super().forward(*losses)
 
     def advance(self) -> None:
@@ -86,3 +92,8 @@ def softmax(scores: Tensor) -> Tensor:
 
 # A softmax temperature: below this, losses divided by it overflow float32 (and 1e-300 would).
 Temperature = Annotated[float, Range(ge=1e-6)]
+
+
+def _update(scheme: StatefulScheme, *losses: Tensor) -> tuple[Tensor, Tensor]:
+    """One call of a stateful scheme, outside any compiled graph."""
+    return WeightingScheme.forward(scheme, *losses)
