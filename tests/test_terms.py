@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from term_cases import vectors
 from torch.autograd import gradcheck
 
-from losslang.terms import functions, geometry, regression
+from losslang.terms import functions, geometry, regression, sine
 from losslang.terms.reduction import reduce
 
 REDUCTIONS = ["mean", "sum", "none"]
@@ -62,6 +62,9 @@ def test_sin_angle_is_accurate_in_float32_near_parallel(angle: float, width: int
     truth = kahan_sin_angle(a32, b32)
     error = (geometry.sin_angle(a32, b32, reduction="none").double() - truth).abs().max().item()
     assert error < 4 * torch.finfo(torch.float32).eps
+    if width in sine.WIDTHS:  # the fused path of large batches, at the same accuracy
+        fused = sine.fused_sine(a32, b32, 1, geometry._general_sine)
+        assert (fused.double() - truth).abs().max().item() < 4 * torch.finfo(torch.float32).eps
     textbook_error = (reference_sin_angle(a32, b32).double() - truth).abs().max().item()
     assert angle == 0.5 or textbook_error > 100 * error
 
@@ -199,3 +202,31 @@ def test_log_cosh_is_accurate_in_float32_for_small_and_large_errors(error: float
     exact = math.log1p(2 * math.sinh(error / 2) ** 2) if error < 20 else error - math.log(2)
     assert abs(float(value) - exact) <= 4 * torch.finfo(torch.float32).eps * exact
     assert abs(float(grad) - math.tanh(error)) <= 4 * torch.finfo(torch.float32).eps * math.tanh(error)
+
+
+@pytest.mark.parametrize("width", [2, 3])
+@pytest.mark.parametrize("kind", ["random", "parallel", "anti-parallel", "zero-target", "zero-pred"])
+def test_fused_sine_equals_the_general_formula_in_value_and_gradient(kind: str, width: int) -> None:
+    """terms/sine.py's analytic backward against autograd through geometry's formula."""
+    a, b = pairs(kind, width)
+    fused = sine.fused_sine(a, b, 1, geometry._general_sine)
+    general = geometry._general_sine(a, b, 1)
+    torch.testing.assert_close(fused, general, rtol=1e-12, atol=1e-14)
+    cotangent = torch.randn_like(fused)
+    expected = torch.autograd.grad(general, (a, b), cotangent)
+    torch.testing.assert_close(torch.autograd.grad(fused, (a, b), cotangent), expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("width", [2, 3])
+def test_fused_sine_has_exact_second_derivatives(width: int) -> None:
+    a, b = pairs("random", width)
+    assert torch.autograd.gradgradcheck(lambda x, y: sine.fused_sine(x, y, 1, geometry._general_sine), (a, b))
+
+
+@pytest.mark.slow
+def test_fused_sine_compiles_without_graph_breaks() -> None:
+    a, b = torch.randn(2000, 3, requires_grad=True), torch.randn(2000, 3)  # past FUSED_FROM
+    compiled = torch.compile(lambda x, y: geometry.sin_angle(x, y), fullgraph=True)
+    value = compiled(a, b)
+    torch.testing.assert_close(value, geometry.sin_angle(a, b))
+    torch.testing.assert_close(torch.autograd.grad(value, a), torch.autograd.grad(geometry.sin_angle(a, b), a))

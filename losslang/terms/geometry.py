@@ -13,6 +13,7 @@ from torch.linalg import vector_norm
 from losslang.errors import LossShapeError
 from losslang.terms.reduction import Reduction, masked_inputs, reduce
 from losslang.terms.shapes import fit, same_shape
+from losslang.terms.sine import FUSED_FROM, WIDTHS, fused_sine
 
 
 def sin_angle(
@@ -131,6 +132,13 @@ def _unit(x: Tensor, dim: int) -> tuple[Tensor, Tensor]:
 
 
 def _sin(pred: Tensor, target: Tensor, dim: int) -> Tensor:
+    if pred.shape[dim] in WIDTHS and pred.numel() >= FUSED_FROM:  # 2- and 3-vectors, enough of them
+        return fused_sine(pred, target, dim, _general_sine)
+    return _general_sine(pred, target, dim)
+
+
+def _general_sine(pred: Tensor, target: Tensor, dim: int) -> Tensor:
+    """The sine of any width, through autograd: the formula :mod:`losslang.terms.sine` must equal."""
     pred_length = vector_norm(pred, dim=dim)
     lengths = pred_length * vector_norm(target, dim=dim)
     if pred.shape[dim] == 3:
