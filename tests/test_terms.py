@@ -230,3 +230,43 @@ def test_fused_sine_compiles_without_graph_breaks() -> None:
     value = compiled(a, b)
     torch.testing.assert_close(value, geometry.sin_angle(a, b))
     torch.testing.assert_close(torch.autograd.grad(value, a), torch.autograd.grad(geometry.sin_angle(a, b), a))
+
+
+def number_targets() -> list[str]:
+    from losslang.registry import REGISTRY
+
+    return sorted(
+        name for name, spec in REGISTRY.specs.items() if spec.kind == "loss" and spec.params[1].accepts == "operand"
+    )
+
+
+def test_the_element_wise_losses_take_a_number_as_target() -> None:
+    expected = {"bce", "bce_with_logits", "charbonnier", "focal", "gaussian_nll", "hinge_embedding", "huber"}
+    expected |= {
+        "log_cosh",
+        "mae",
+        "mape",
+        "mse",
+        "msle",
+        "poisson_nll",
+        "quantile",
+        "rmse",
+        "smooth_l1",
+        "soft_margin",
+    }
+    assert set(number_targets()) == expected
+
+
+@pytest.mark.parametrize("term", number_targets())
+@pytest.mark.parametrize("number", [0, 0.25, 1])
+def test_a_number_target_means_a_tensor_of_that_value(term: str, number: float) -> None:
+    """``mse(res, 0)``, the PINN idiom: the same value and gradient as a full tensor, also in a formula."""
+    import losslang
+
+    extra = ", 1.0" if term == "gaussian_nll" else ""
+    res = torch.rand(6, 2, dtype=torch.float64, requires_grad=True)
+    full = torch.full_like(res, float(number))
+    value = losslang.compile(f"{term}(res, {number}{extra})")(res=res).total
+    expected = losslang.compile(f"{term}(res, full{extra})")(res=res, full=full).total
+    torch.testing.assert_close(value, expected)
+    torch.testing.assert_close(torch.autograd.grad(value, res), torch.autograd.grad(expected, res))

@@ -130,7 +130,7 @@ def _by_index(term: str, scores: Tensor, target: Tensor, shape: tuple[int, ...],
 
 def bce(
     probs: Tensor,
-    target: Tensor,
+    target: Tensor | float,
     *,
     weight: Tensor | None = None,
     reduction: Reduction = "mean",
@@ -156,7 +156,7 @@ def bce(
 
 def bce_with_logits(
     logits: Tensor,
-    target: Tensor,
+    target: Tensor | float,
     *,
     weight: Tensor | None = None,
     pos_weight: Tensor | None = None,
@@ -185,7 +185,7 @@ def bce_with_logits(
 
 def focal(
     logits: Tensor,
-    target: Tensor,
+    target: Tensor | float,
     *,
     alpha: Annotated[float, Range(le=1)] = 0.25,
     gamma: NonNegative = 2.0,

@@ -21,7 +21,7 @@ from losslang.terms.shapes import align, fit, floating
 
 def poisson_nll(
     pred: Tensor,
-    target: Tensor,
+    target: Tensor | float,
     *,
     log_input: bool = True,
     full: bool = False,
@@ -45,7 +45,7 @@ def poisson_nll(
 
 def gaussian_nll(
     pred: Tensor,
-    target: Tensor,
+    target: Tensor | float,
     var: Tensor | float,
     *,
     full: bool = False,

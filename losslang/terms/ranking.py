@@ -48,7 +48,7 @@ def margin_ranking(
 
 def hinge_embedding(
     pred: Tensor,
-    target: Tensor,
+    target: Tensor | float,
     *,
     margin: float = 1.0,
     reduction: Reduction = "mean",
@@ -70,7 +70,7 @@ def hinge_embedding(
 
 def soft_margin(
     pred: Tensor,
-    target: Tensor,
+    target: Tensor | float,
     *,
     reduction: Reduction = "mean",
     weight: Tensor | None = None,

@@ -118,7 +118,8 @@ def reduced(
 def pointwise(
     term: str,
     loss: Callable[..., Tensor],
-    *tensors: Tensor,
+    first: Tensor,
+    *others: Tensor | float,
     reduction: Reduction,
     weight: Tensor | None,
     mask: Tensor | None,
@@ -127,7 +128,9 @@ def pointwise(
 ) -> Tensor:
     """An element-wise loss of same-shape, same-dtype tensors, through :func:`reduced`.
 
-    ``names`` name the tensors in the error raised when their shapes or dtypes differ.
+    ``names`` name the tensors in the error raised when their shapes or dtypes differ. A number
+    after the first tensor (the target of ``mse(res, 0)``, the PINN idiom) stands for a tensor of
+    that value shaped like the first, without allocating one.
 
     Example:
         >>> import torch
@@ -135,7 +138,7 @@ def pointwise(
         ...           reduction="sum", weight=torch.tensor([2.0, 1.0]), mask=None)
         tensor(2.)
     """
-    first = tensors[0]
+    tensors = (first, *(t if isinstance(t, Tensor) else first.new_tensor(t).expand_as(first) for t in others))
     plain = weight is None and mask is None and first.is_floating_point() and first.numel()
     if plain and all(tensor.shape == first.shape and tensor.dtype == first.dtype for tensor in tensors[1:]):
         return loss(*tensors, reduction=reduction) if native else reduce(loss(*tensors), reduction)

@@ -21,7 +21,7 @@ from losslang.terms.reduction import Reduction, pointwise
 
 def mse(
     pred: Tensor,
-    target: Tensor,
+    target: Tensor | float,
     *,
     reduction: Reduction = "mean",
     weight: Tensor | None = None,
@@ -39,7 +39,7 @@ def mse(
 
 def mae(
     pred: Tensor,
-    target: Tensor,
+    target: Tensor | float,
     *,
     reduction: Reduction = "mean",
     weight: Tensor | None = None,
@@ -62,7 +62,7 @@ def _absolute_error(pred: Tensor, target: Tensor) -> Tensor:
 
 def huber(
     pred: Tensor,
-    target: Tensor,
+    target: Tensor | float,
     *,
     delta: Positive = 1.0,
     reduction: Reduction = "mean",
@@ -82,7 +82,7 @@ def huber(
 
 def smooth_l1(
     pred: Tensor,
-    target: Tensor,
+    target: Tensor | float,
     *,
     beta: NonNegative = 1.0,
     reduction: Reduction = "mean",
@@ -102,7 +102,7 @@ def smooth_l1(
 
 def rmse(
     pred: Tensor,
-    target: Tensor,
+    target: Tensor | float,
     *,
     reduction: Reduction = "mean",
     weight: Tensor | None = None,
@@ -130,7 +130,7 @@ def _safe_sqrt(x: Tensor) -> Tensor:
 
 def msle(
     pred: Tensor,
-    target: Tensor,
+    target: Tensor | float,
     *,
     reduction: Reduction = "mean",
     weight: Tensor | None = None,
@@ -152,7 +152,7 @@ def _msle(pred: Tensor, target: Tensor) -> Tensor:
 
 def log_cosh(
     pred: Tensor,
-    target: Tensor,
+    target: Tensor | float,
     *,
     reduction: Reduction = "mean",
     weight: Tensor | None = None,
@@ -180,7 +180,7 @@ def _log_cosh(pred: Tensor, target: Tensor) -> Tensor:
 
 def charbonnier(
     pred: Tensor,
-    target: Tensor,
+    target: Tensor | float,
     *,
     eps: Positive = 1e-3,
     reduction: Reduction = "mean",
@@ -204,7 +204,7 @@ def _charbonnier(pred: Tensor, target: Tensor, *, eps: float) -> Tensor:
 
 def quantile(
     pred: Tensor,
-    target: Tensor,
+    target: Tensor | float,
     *,
     q: Fraction = 0.5,
     reduction: Reduction = "mean",
@@ -236,7 +236,7 @@ def _pinball(pred: Tensor, target: Tensor, *, q: float) -> Tensor:
 
 def mape(
     pred: Tensor,
-    target: Tensor,
+    target: Tensor | float,
     *,
     eps: Positive = 1.17e-06,
     reduction: Reduction = "mean",
