@@ -284,6 +284,7 @@ class LossModule(nn.Module):
         if nan_policy == "skip":
             self._names += tuple(f"skipped/{graph.term_names[index - 1]}" for index in graph.guarded)
         self._graph = graph
+        self._metrics = tuple(1 + graph.term_names.index(name) for name in graph.metric_names)
         self._uses_step = checked.uses_step
         self._schemes = schemes(self.body)
         self.register_buffer("step", torch.zeros((), dtype=torch.int64))
@@ -360,6 +361,8 @@ class LossModule(nn.Module):
                 buffers["step"] = buffers["step"] + 1  # a new tensor: the graph may have saved the old one
             else:
                 buffers["step"].add_(1)
+        if any(values[index].requires_grad for index in self._metrics):  # a derivative turned gradients on
+            values = tuple(value.detach() if index in self._metrics else value for index, value in enumerate(values))
         terms = dict(zip(self._names, values, strict=True))
         if self._report_grad_norms and torch.is_grad_enabled():
             terms.update({f"grad_norm/{name}": norm for name, norm in gradient_norms(terms, self._shared).items()})

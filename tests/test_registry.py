@@ -20,7 +20,7 @@ def test_spec_reads_annotations() -> None:
     assert spec is not None and spec.kind == "loss"
     assert [(p.name, p.accepts) for p in spec.params] == [
         ("pred", "tensor"),
-        ("target", "tensor"),
+        ("target", "operand"),  # a tensor, or a number: mse(res, 0)
         ("reduction", "choice"),
         ("weight", "tensor"),
         ("mask", "tensor"),

@@ -119,6 +119,7 @@ def test_every_function_has_a_row() -> None:
     tested |= {"mean", "sum", "max", "min"}  # several-argument forms: tests/test_terms.py
     tested |= {"where"}  # a mask first: test_where_chooses_element_wise_and_the_gradient_follows_the_choice
     tested |= {"accuracy"}  # a metric without gradient: test_accuracy_matches_torchmetrics_style_top_k
+    tested |= {"grad", "partial", "laplacian", "div"}  # tests/test_terms_derivatives.py
     assert tested == {name for name, _, kind, _ in BUILTINS if kind == "function"}  # schedules: test_schedules.py
 
 

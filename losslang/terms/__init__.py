@@ -13,6 +13,7 @@ from torch import Tensor
 
 from losslang.terms import (
     classification,
+    derivatives,
     elementwise,
     functions,
     geometry,
@@ -93,6 +94,10 @@ _FUNCTIONS: list[Callable[..., Tensor]] = [
     functions.cosine_similarity,
     functions.dot,
     functions.detach,
+    derivatives.grad,
+    derivatives.partial,
+    derivatives.laplacian,
+    derivatives.div,
 ]
 
 BUILTINS: list[tuple[str, Callable[..., Tensor], str, tuple[str, ...]]] = [
