@@ -12,6 +12,7 @@ from losslang import ast, printer
 from losslang.module import LossModule
 from losslang.parser import parse
 from losslang.terms.classification import accuracy
+from losslang.weighting import WeightingScheme
 
 
 def tree(node: ast.Node) -> str:
@@ -92,15 +93,21 @@ def summary(loss: LossModule) -> str:
     terms = [f"  {name:<{width}}  {_role(loss, name, masks)}" for name in loss.term_names]
     parameters = [f"  {name}: {tuple(value.shape)}" for name, value in loss.named_parameters()]
     trees = [f"{assign.name} =\n{_indent(tree(assign.value))}" for assign in program.assigns]
+    schemes = _schemes(loss)
     sections = [
         "formula:\n" + _indent(loss.canonical),
         "inputs: " + ", ".join(_input_names(loss)),
         "terms:\n" + "\n".join(terms),
+        *(["weighting:\n" + _indent("\n".join(schemes))] if schemes else []),
         "parameters:" + ("\n" + "\n".join(parameters) if parameters else " none"),
         "term tree:\n" + _indent("\n".join([*trees, f"total =\n{_indent(tree(program.total))}"])),
         "generated code:\n" + _indent(loss.code.strip()),
     ]
     return "\n\n".join(sections)
+
+
+def _schemes(loss: LossModule) -> list[str]:
+    return [module.describe() for module in loss.modules() if isinstance(module, WeightingScheme)]
 
 
 def _input_names(loss: LossModule) -> list[str]:
@@ -219,6 +226,7 @@ def as_dict(loss: LossModule) -> dict[str, object]:
         "terms": [{"name": name, "role": _role(loss, name, masks)} for name in loss.term_names],
         "metrics": list(loss.metric_names),
         "parameters": {name: list(value.shape) for name, value in loss.named_parameters()},
+        "weighting": _schemes(loss),
         "code": loss.code,
     }
 

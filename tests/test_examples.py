@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 from pathlib import Path
 from types import ModuleType
 
@@ -156,3 +157,14 @@ def test_lightning_example_logs_every_term() -> None:
     metrics = example("lightning_loop").main(epochs=2)
     terms = ["total", "first", "second", "l1", "weight/first", "weight/second"]
     assert set(metrics) == {f"{stage}/{name}" for stage in ("train", "val") for name in terms}
+
+
+@pytest.mark.parametrize("weighting", ["sum", "lr_annealing"])
+def test_helmholtz_example_runs_a_short_version(weighting: str) -> None:
+    """CI's short version of docs/pinn.md's runs: the residual with laplacian, the authors' lr_annealing."""
+    result = example("pinn_helmholtz").train(weighting, steps=30, seed=0, batch=32)
+    assert math.isfinite(result["error"]) and result["steps"] == 30
+    if weighting == "lr_annealing":
+        assert result["bc_weight"] > 1.0  # the boundary term is weighted up, as in the paper (here from step 1)
+    else:
+        assert result["bc_weight"] == 1.0

@@ -40,3 +40,13 @@ def test_summary_lists_terms_metrics_and_learned_parameters() -> None:
     assert "  l1                metric (no gradient)" in text
     assert "parameters:\n  body.uncertainty_0.log_variance: (2,)" in text
     assert text.index("term tree:") < text.index("generated code:")
+
+
+def test_explain_names_the_reference_term_of_lr_annealing() -> None:
+    """lr_annealing(bc, res) anneals the residual against the boundary: explain says which is the reference."""
+    from losslang.explain import as_dict, summary
+
+    loss = losslang.compile("lr_annealing(mse(b, 0), mse(r, 0))")
+    line = "lr_annealing: reference mse(b, 0) (weight 1); annealed mse(r, 0); variant authors, keep 0.9, every 10"
+    assert f"weighting:\n  {line}" in summary(loss)
+    assert as_dict(loss)["weighting"] == [line]

@@ -76,6 +76,10 @@ class WeightingScheme(nn.Module):
         """Weight the stacked losses: return each term's contribution to the total (with gradient) and the weights."""
         raise NotImplementedError
 
+    def describe(self) -> str:
+        """What ``losslang explain`` says of the scheme: the terms it weights, and how when it matters."""
+        return f"{self.name} weights {', '.join(self.terms)}"
+
     def snapshot(self) -> dict[str, Tensor]:
         """A copy of the state that a training step moves, for :meth:`restore`.
 
