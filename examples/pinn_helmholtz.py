@@ -18,6 +18,7 @@ boundary weight and the wall time.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import time
@@ -62,7 +63,7 @@ class Network(torch.nn.Module):
 
     def __init__(self, layers: list[int], mean: torch.Tensor, std: torch.Tensor) -> None:
         super().__init__()
-        self.linears = torch.nn.ModuleList(torch.nn.Linear(a, b) for a, b in zip(layers, layers[1:], strict=False))
+        self.linears = torch.nn.ModuleList(torch.nn.Linear(a, b) for a, b in itertools.pairwise(layers))
         for linear in self.linears:
             torch.nn.init.normal_(linear.weight, std=1 / math.sqrt((linear.in_features + linear.out_features) / 2))
             torch.nn.init.zeros_(linear.bias)
