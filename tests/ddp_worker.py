@@ -27,7 +27,7 @@ PLAIN = "recon = mse(pred, y1); l1 = mae(pred, y2); recon + 0.5*mse(pred, y2)"
 SKIPPING = "recon = mse(pred, y1); gradnorm(recon, mse(pred, y2))"
 # The schemes that keep statistics rather than parameters: each rank sees other losses and
 # gradients, so only averaging the statistics over ranks keeps their weights the same.
-SCHEMES = ("dwa", "softadapt", "relobralo", "lr_annealing")
+SCHEMES = ("dwa", "softadapt", "relobralo", "lr_annealing", "rlw")
 SOURCES = {
     "next_to": PLAIN,
     "skipping": SKIPPING,

@@ -260,7 +260,8 @@ RESUMABLE = [
     pytest.param(f"softadapt({ARGS}, beta=5.0)", id="softadapt"),
     pytest.param(f"relobralo({ARGS}, rho=0.5)", id="relobralo"),
     pytest.param(f"dwa({ARGS})", id="dwa"),
-    pytest.param(f"uncertainty({ARGS})", id="uncertainty"),
+    pytest.param(f"rlw({ARGS}, seed=5)", id="rlw"),
+    pytest.param(f"uncertainty({ARGS})", id="uncertainty"),  # last: the one without a step count
 ]
 
 
@@ -705,3 +706,28 @@ def test_lr_annealing_authors_variant_settles_at_the_square_root() -> None:
     for _ in range(200):
         out = paper(res=100 * layer(x).sum(), bc=layer(x).sum())
     assert out["weight/bc"].item() == pytest.approx(top / mean, rel=1e-4)
+
+
+def test_rlw_draws_a_softmax_of_normal_weights_each_step_reproducibly() -> None:
+    """LibMTL's RLW (dist='Normal'): softmax(N(0, I)) per step, here seeded by (seed, step)."""
+    from losslang.weighting.stateful import _mixed_seed
+
+    loss = losslang.compile("rlw(mse(p, y), mae(p, y), mse(p, z), seed=3)")
+    batch = {"p": torch.randn(8), "y": torch.zeros(8), "z": torch.ones(8)}
+    assert loss.eval()(batch)["weight/mse(p, y)"].item() == pytest.approx(1 / 3)  # before any draw: 1/K each
+    loss.train()
+    drawn = []
+    for step in range(4):
+        out = loss(batch)
+        weights = torch.stack([out[f"weight/{name}"] for name in ("mse(p, y)", "mae(p, y)", "mse(p, z)")])
+        expected = torch.softmax(torch.randn(3, generator=torch.Generator().manual_seed(_mixed_seed(3, step))), 0)
+        torch.testing.assert_close(weights, expected)
+        torch.testing.assert_close(
+            out.total, (weights * torch.stack([out["mse(p, y)"], out["mae(p, y)"], out["mse(p, z)"]])).sum()
+        )
+        drawn.append(weights)
+    assert len({tuple(w.tolist()) for w in drawn}) == 4
+    again = losslang.compile("rlw(mse(p, y), mae(p, y), mse(p, z), seed=3)")
+    assert torch.equal(
+        torch.stack([again(batch)["weight/mae(p, y)"] for _ in range(4)]), torch.stack([w[1] for w in drawn])
+    )

@@ -10,6 +10,7 @@ from losslang.weighting.dwa import DWA
 from losslang.weighting.gradnorm import GradNorm
 from losslang.weighting.lr_annealing import LRAnnealing
 from losslang.weighting.relobralo import ReLoBRaLo
+from losslang.weighting.rlw import RLW
 from losslang.weighting.softadapt import SoftAdapt
 from losslang.weighting.stateful import StatefulScheme
 from losslang.weighting.uncertainty import Uncertainty
@@ -21,10 +22,12 @@ SCHEMES: list[tuple[str, type[WeightingScheme], str, tuple[str, ...]]] = [
     ("softadapt", SoftAdapt, "weighting", ()),
     ("relobralo", ReLoBRaLo, "weighting", ()),
     ("dwa", DWA, "weighting", ()),
+    ("rlw", RLW, "weighting", ()),
 ]
 
 __all__ = [
     "DWA",
+    "RLW",
     "SCHEMES",
     "GradNorm",
     "LRAnnealing",

@@ -128,16 +128,5 @@ class ReLoBRaLo(StatefulScheme):
 
     def lookback(self) -> Tensor:
         """The draw ``rho_t`` for this step: a 0-d CPU tensor (0 or 1) that combines with tensors on any device."""
-        generator = torch.Generator().manual_seed(_mixed_seed(self.seed, self.step_count))
+        generator = self.generator(self.seed)
         return (torch.rand((), generator=generator, dtype=torch.float64) < self.rho).to(torch.float64)
-
-
-def _mixed_seed(seed: int, step: int) -> int:
-    """32 well-mixed bits of ``(seed, step)``: the CPU generator keeps only the low 32 bits of its seed.
-
-    SplitMix64's finaliser, so that every bit of ``seed`` and ``step`` moves the result.
-    """
-    z = (seed * 2**32 + step) % 2**64
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) % 2**64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) % 2**64
-    return (z ^ (z >> 31)) % 2**32

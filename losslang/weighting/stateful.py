@@ -48,6 +48,14 @@ class StatefulScheme(WeightingScheme):
             return torch.compiler.disable(_update)(self, *losses)
         return super().forward(*losses)
 
+    def generator(self, seed: int) -> torch.Generator:
+        """A CPU generator freshly seeded from ``(seed, step_count)``, for this step's random draws.
+
+        The draws are reproducible, resume exactly from a ``state_dict`` and are the same on every
+        DDP rank, with no state of their own.
+        """
+        return torch.Generator().manual_seed(_mixed_seed(seed, self.step_count))
+
     def advance(self) -> None:
         """Count one training step."""
         self.steps.add_(1)
@@ -92,6 +100,17 @@ def softmax(scores: Tensor) -> Tensor:
 
 # A softmax temperature: below this, losses divided by it overflow float32 (and 1e-300 would).
 Temperature = Annotated[float, Range(ge=1e-6)]
+
+
+def _mixed_seed(seed: int, step: int) -> int:
+    """32 well-mixed bits of ``(seed, step)``: the CPU generator keeps only the low 32 bits of its seed.
+
+    SplitMix64's finaliser, so that every bit of ``seed`` and ``step`` moves the result.
+    """
+    z = (seed * 2**32 + step) % 2**64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) % 2**64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) % 2**64
+    return (z ^ (z >> 31)) % 2**32
 
 
 def _update(scheme: StatefulScheme, *losses: Tensor) -> tuple[Tensor, Tensor]:
