@@ -9,6 +9,11 @@ points per set per step, and the relative L2 error of ``u`` on a 100 x 100 grid.
 
     python examples/pinn_helmholtz.py --weighting lr_annealing --steps 40001 --seed 0
     python examples/pinn_helmholtz.py --weighting sum --steps 40001 --seed 0      # the baseline
+    python examples/pinn_helmholtz.py --weighting by-hand-after-step --seed 0     # the authors' rule, by hand
+
+The two ``by-hand`` runs write the authors' rule out in plain PyTorch, updating the weight after the
+optimiser step from the batch just trained on (the authors' order) or before it from the batch
+about to be stepped on (the order a loss module can follow): docs/pinn.md compares them.
 
 The residual is written with ``laplacian`` in the formula; ``lr_annealing`` is the authors'
 variant (``losslang.weighting.lr_annealing``). Prints one JSON line: the final error, the
@@ -82,31 +87,77 @@ def train(weighting: str, steps: int, seed: int, batch: int = 128) -> dict[str, 
     generator = torch.Generator().manual_seed(seed)
     standard = torch.rand(100_000, 2, generator=generator) * 2 - 1
     model = Network([2, 50, 50, 50, 1], standard.mean(0), standard.std(0))
-    loss = losslang.compile(TERMS + FORMULAS[weighting]).attach(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.9 ** (step / 1000))
     start = time.perf_counter()
-    for _ in range(steps):
-        x = (torch.rand(batch, 2, generator=generator) * 2 - 1).requires_grad_()
-        boundary = {f"u_b{i + 1}": model(points) for i, points in enumerate(edges(batch, generator))}
-        out = loss(u=model(x), x=x, f=forcing(x), **boundary)
-        optimizer.zero_grad()
-        out.total.backward()
-        optimizer.step()
-        schedule.step()
+    if weighting.startswith("by-hand"):
+        weight = by_hand(model, optimizer, schedule, generator, steps, batch, after=weighting.endswith("after-step"))
+    else:
+        loss = losslang.compile(TERMS + FORMULAS[weighting]).attach(model)
+        for _ in range(steps):
+            x = (torch.rand(batch, 2, generator=generator) * 2 - 1).requires_grad_()
+            boundary = {f"u_b{i + 1}": model(points) for i, points in enumerate(edges(batch, generator))}
+            out = loss(u=model(x), x=x, f=forcing(x), **boundary)
+            optimizer.zero_grad()
+            out.total.backward()
+            optimizer.step()
+            schedule.step()
+        weight = float(out["weight/bc"]) if "weight/bc" in out else 1.0
     grid = torch.stack(torch.meshgrid(torch.linspace(-1, 1, 100), torch.linspace(-1, 1, 100), indexing="ij"), -1)
     grid = grid.reshape(-1, 2)
     with torch.no_grad():
         predicted, truth = model(grid)[:, 0], exact(grid)
     error = float(torch.linalg.vector_norm(predicted - truth) / torch.linalg.vector_norm(truth))
-    weight = float(out["weight/bc"]) if "weight/bc" in out else 1.0
     seconds = time.perf_counter() - start
     return {"weighting": weighting, "seed": seed, "steps": steps, "error": error, "bc_weight": weight, "s": seconds}
 
 
+def by_hand(
+    model: Network,
+    optimizer: torch.optim.Optimizer,
+    schedule: torch.optim.lr_scheduler.LRScheduler,
+    generator: torch.Generator,
+    steps: int,
+    batch: int,
+    *,
+    after: bool,
+) -> float:
+    """The authors' rule in plain PyTorch (Helmholtz2D_model_tf.py, ll. 103-148 and 335-347); the final weight."""
+    matrices = [linear.weight for linear in model.linears]
+    weight = 1.0
+    for step in range(steps):
+        x = (torch.rand(batch, 2, generator=generator) * 2 - 1).requires_grad_()
+        points = edges(batch, generator)
+
+        def losses(x: torch.Tensor = x, points: list[torch.Tensor] = points) -> tuple[torch.Tensor, torch.Tensor]:
+            u = model(x)
+            first = torch.autograd.grad(u.sum(), x, create_graph=True)[0]
+            second = [torch.autograd.grad(first[:, i].sum(), x, create_graph=True)[0][:, i] for i in range(2)]
+            residual = ((second[0] + second[1] + u[:, 0] - forcing(x)) ** 2).mean()
+            return residual, sum((model(p)[:, 0] ** 2).mean() for p in points)
+
+        def anneal(weight: float, residual: torch.Tensor, boundary: torch.Tensor) -> float:
+            top = max(g.abs().max() for g in torch.autograd.grad(residual, matrices, retain_graph=True))
+            grads = torch.autograd.grad(weight * boundary, matrices, retain_graph=True)
+            mean = sum(g.abs().mean() for g in grads) / len(grads)
+            return 0.9 * weight + 0.1 * float(top / mean)
+
+        residual, boundary = losses()
+        if step % 10 == 0 and not after:  # before the step, from the batch about to be stepped on
+            weight = anneal(weight, residual, boundary)
+        optimizer.zero_grad()
+        (residual + weight * boundary).backward()
+        optimizer.step()
+        schedule.step()
+        if step % 10 == 0 and after:  # the authors' order: after the step, from the batch just trained on
+            weight = anneal(weight, *losses())
+    return weight
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--weighting", choices=sorted(FORMULAS), default="lr_annealing")
+    choices = [*sorted(FORMULAS), "by-hand-after-step", "by-hand-before-step"]
+    parser.add_argument("--weighting", choices=choices, default="lr_annealing")
     parser.add_argument("--steps", type=int, default=40_001)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()

@@ -168,3 +168,12 @@ def test_helmholtz_example_runs_a_short_version(weighting: str) -> None:
         assert result["bc_weight"] > 1.0  # the boundary term is weighted up, as in the paper (here from step 1)
     else:
         assert result["bc_weight"] == 1.0
+
+
+def test_lr_annealing_is_the_authors_rule_written_by_hand() -> None:
+    """losslang's lr_annealing and the authors' rule in plain PyTorch, updated before each due step: the same run."""
+    helmholtz = example("pinn_helmholtz")
+    by_hand = helmholtz.train("by-hand-before-step", steps=21, seed=0, batch=32)
+    losslang_run = helmholtz.train("lr_annealing", steps=21, seed=0, batch=32)
+    assert losslang_run["error"] == pytest.approx(by_hand["error"], rel=1e-5)
+    assert losslang_run["bc_weight"] == pytest.approx(by_hand["bc_weight"], rel=1e-5)
