@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import TYPE_CHECKING, Any
 
 __all__ = [
@@ -75,12 +76,16 @@ def __getattr__(name: str) -> Any:
         >>> import losslang
         >>> losslang.LossModule.__module__
         'losslang.module'
+        >>> str(losslang.bounds.Range(gt=0))  # submodules too, as before
+        'greater than 0'
     """
     home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'losslang' has no attribute {name!r}")
-    value = globals()[name] = getattr(importlib.import_module(home), name)
-    return value
+    if home is not None:
+        value = globals()[name] = getattr(importlib.import_module(home), name)
+        return value
+    if not name.startswith("_") and importlib.util.find_spec(f"losslang.{name}") is not None:
+        return importlib.import_module(f"losslang.{name}")  # a submodule: losslang.bounds.Range
+    raise AttributeError(f"module 'losslang' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:

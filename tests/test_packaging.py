@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -83,3 +85,9 @@ def test_the_namespace_is_the_public_api() -> None:
     assert dir(losslang) == sorted([*losslang.__all__, "__version__"])
     for name in losslang.__all__:
         assert getattr(losslang, name).__doc__, name
+
+
+def test_submodules_are_attributes_of_the_package_as_before_the_lazy_import() -> None:
+    code = "import losslang\nassert losslang.bounds.Range and losslang.weighting.RLW and losslang.terms.BUILTINS\n"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
