@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from term_cases import DEVICES
 from torch.autograd import gradcheck
 
 import losslang
@@ -14,8 +15,8 @@ from losslang.terms.derivatives import div, grad, laplacian, partial
 PI = math.pi
 
 
-def points(n: int = 64) -> torch.Tensor:
-    return (torch.rand(n, 2, dtype=torch.float64) * 2 - 1).requires_grad_()
+def points(n: int = 64, device: str = "cpu") -> torch.Tensor:
+    return (torch.rand(n, 2, dtype=torch.float64, device=device) * 2 - 1).requires_grad_()
 
 
 def helmholtz(x: torch.Tensor) -> torch.Tensor:
@@ -23,8 +24,9 @@ def helmholtz(x: torch.Tensor) -> torch.Tensor:
     return torch.sin(PI * x[:, 0]) * torch.sin(4 * PI * x[:, 1])
 
 
-def test_closed_forms_of_the_helmholtz_solution() -> None:
-    x = points()
+@pytest.mark.parametrize("device", DEVICES)
+def test_closed_forms_of_the_helmholtz_solution(device: str) -> None:
+    x = points(device=device)
     u = helmholtz(x)
     a, b = x[:, 0].detach(), x[:, 1].detach()
     u_x = PI * torch.cos(PI * a) * torch.sin(4 * PI * b)
