@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # The checks that need a GPU, as one run on a machine with CUDA (the session's device machine):
 # the term tables (float64 against torch, float16/bfloat16 against float64, autocast), the derivative
-# terms, and every
-# other CUDA test, then the harness's quick run on CUDA in float32 and under autocast.
+# terms and every other CUDA test, then the harness's quick run on CUDA in float32 and under autocast.
 # Run from the repository root; $OUT (if set) receives the logs and the report.
 # lark is not on that machine's image: carry its wheel in .whl/ (pip download --no-deps -d .whl lark==1.3.1).
 set -uo pipefail
