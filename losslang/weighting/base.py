@@ -77,7 +77,13 @@ class WeightingScheme(nn.Module):
         raise NotImplementedError
 
     def describe(self) -> str:
-        """What ``losslang explain`` says of the scheme: the terms it weights, and how when it matters."""
+        """What ``losslang explain`` says of the scheme: the terms it weights, and how when it matters.
+
+        Example:
+            >>> from losslang.weighting import DWA
+            >>> DWA(["recon", "kl"]).describe()
+            'dwa weights recon, kl'
+        """
         return f"{self.name} weights {', '.join(self.terms)}"
 
     def snapshot(self) -> dict[str, Tensor]:

@@ -53,6 +53,13 @@ class StatefulScheme(WeightingScheme):
 
         The draws are reproducible, resume exactly from a ``state_dict`` and are the same on every
         DDP rank, with no state of their own.
+
+        Example:
+            >>> import torch
+            >>> from losslang.weighting import RLW
+            >>> scheme = RLW(["a", "b"])
+            >>> torch.equal(torch.rand(2, generator=scheme.generator(7)), torch.rand(2, generator=scheme.generator(7)))
+            True
         """
         return torch.Generator().manual_seed(_mixed_seed(seed, self.step_count))
 
