@@ -36,7 +36,8 @@ def samples_for_a_million(row: Row) -> int:
     return max(10**6 // per_sample, 2)
 
 
-def cast(value: Any, dtype: torch.dtype, device: str) -> Any:
+def cast(value: Any, dtype: torch.dtype, device: str | None = None) -> Any:
+    """A floating-point tensor in ``dtype`` (on ``device``); other values as they are."""
     if isinstance(value, Tensor):
         return value.to(device=device, dtype=dtype if value.is_floating_point() else value.dtype)
     return value
@@ -80,7 +81,7 @@ def test_half_precision_matches_float64(row: Row, dtype: torch.dtype, reduction:
     args, options = inputs(row, regime, dtype, device)
     leaves = [arg.clone().requires_grad_(i in row.grad) for i, arg in enumerate(args)]
     wide = [arg.double().detach().requires_grad_(i in row.grad) for i, arg in enumerate(args)]
-    wide_options = {k: v.double() if isinstance(v, Tensor) and v.is_floating_point() else v for k, v in options.items()}
+    wide_options = {k: cast(v, torch.float64) for k, v in options.items()}
     try:
         expected = call(row, term_of(row), tuple(wide), reduction=reduction, **wide_options)
     except (ValueError, RuntimeError):  # the scaled inputs left the term's domain (probabilities past 1)
@@ -109,9 +110,7 @@ def float32_gradients(
     single = [
         arg.float().requires_grad_(i in row.grad) if arg.is_floating_point() else arg for i, arg in enumerate(args)
     ]
-    single_options = {
-        k: v.float() if isinstance(v, Tensor) and v.is_floating_point() else v for k, v in options.items()
-    }
+    single_options = {k: cast(v, torch.float32) for k, v in options.items()}
     value = call(row, term_of(row), tuple(single), reduction=reduction, **single_options)
     return torch.autograd.grad(value, [single[i] for i in row.grad], cotangent.float())
 
@@ -133,10 +132,8 @@ def test_under_autocast_every_term_computes_and_returns_float32(row: Row, device
     if row.pre:  # outside autocast, whose CPU lists round log_softmax to bfloat16
         args = (row.pre(args[0].float()).to(dtype), *args[1:])
     leaves = [arg.clone().requires_grad_(i in row.grad) for i, arg in enumerate(args)]
-    single = [arg.float() if arg.is_floating_point() else arg for arg in args]
-    single_options = {
-        k: v.float() if isinstance(v, Tensor) and v.is_floating_point() else v for k, v in options.items()
-    }
+    single = [cast(arg, torch.float32) for arg in args]
+    single_options = {k: cast(v, torch.float32) for k, v in options.items()}
     expected = term_of(row)(*single, reduction="mean", **single_options)
     with torch.autocast(device, dtype=dtype):
         value = term_of(row)(*leaves, reduction="mean", **options)

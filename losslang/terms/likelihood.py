@@ -74,9 +74,8 @@ def gaussian_nll(
     shape = tuple(pred.shape)
     if isinstance(target, Tensor) and target.dim() == pred.dim() and target.shape != pred.shape:
         target = fit("gaussian_nll", "target", target, shape).expand_as(pred)  # type: ignore[union-attr]
-    if not isinstance(var, Tensor):
-        var = torch.full_like(pred, var)
-    var = align(fit("gaussian_nll", "var", var, shape, torch_aligns_right=False), pred.dim()).expand_as(pred)  # type: ignore[arg-type]
+    if isinstance(var, Tensor):  # a number is expanded by pointwise, like a number target
+        var = align(fit("gaussian_nll", "var", var, shape, torch_aligns_right=False), pred.dim()).expand_as(pred)  # type: ignore[arg-type]
     loss = functools.partial(_gaussian_nll, full=full, eps=eps)
     names = ("pred", "target", "var")
     return pointwise(

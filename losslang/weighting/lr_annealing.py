@@ -157,7 +157,6 @@ def _mean_abs(grads: list[Tensor], *, per_layer: bool) -> Tensor:
     """The mean absolute entry: over all ``grads`` pooled, or the mean over tensors of each tensor's mean."""
     # Summed in float32 or wider: a float16 sum of many gradients overflows past 65504.
     dtype = torch.promote_types(grads[0].dtype, torch.float32)
-    sums = torch.stack([g.abs().sum(dtype=dtype) for g in grads])
     if per_layer:
-        return (sums / torch.tensor([max(g.numel(), 1) for g in grads], dtype=dtype, device=sums.device)).mean()
-    return sums.sum() / sum(g.numel() for g in grads)
+        return torch.stack([g.abs().sum(dtype=dtype) / max(g.numel(), 1) for g in grads]).mean()
+    return torch.stack([g.abs().sum(dtype=dtype) for g in grads]).sum() / sum(g.numel() for g in grads)
