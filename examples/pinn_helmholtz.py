@@ -11,9 +11,11 @@ points per set per step, and the relative L2 error of ``u`` on a 100 x 100 grid.
     python examples/pinn_helmholtz.py --weighting sum --steps 40001 --seed 0      # the baseline
     python examples/pinn_helmholtz.py --weighting by-hand-after-step --seed 0     # the authors' rule, by hand
 
-The two ``by-hand`` runs write the authors' rule out in plain PyTorch, updating the weight after the
-optimiser step from the batch just trained on (the authors' order) or before it from the batch
-about to be stepped on (the order a loss module can follow): docs/pinn.md compares them.
+``lr_annealing`` calls ``loss.update_weights`` after each optimiser step, so the weight is updated
+from the batch just trained on, as the authors' code does; ``lr_annealing-before-step`` leaves it
+out, and the scheme updates at the start of each due step from that step's batch. The two
+``by-hand`` runs write the authors' rule out in plain PyTorch in either order: docs/pinn.md
+compares all four.
 
 The residual is written with ``laplacian`` in the formula; ``lr_annealing`` is the authors'
 variant (``losslang.weighting.lr_annealing``). Prints one JSON line: the final error, the
@@ -93,15 +95,26 @@ def train(weighting: str, steps: int, seed: int, batch: int = 128) -> dict[str, 
     if weighting.startswith("by-hand"):
         weight = by_hand(model, optimizer, schedule, generator, steps, batch, after=weighting.endswith("after-step"))
     else:
-        loss = losslang.compile(TERMS + FORMULAS[weighting]).attach(model)
+        loss = losslang.compile(TERMS + FORMULAS[weighting.removesuffix("-before-step")]).attach(model)
         for _ in range(steps):
             x = (torch.rand(batch, 2, generator=generator) * 2 - 1).requires_grad_()
-            boundary = {f"u_b{i + 1}": model(points) for i, points in enumerate(edges(batch, generator))}
-            out = loss(u=model(x), x=x, f=forcing(x), **boundary)
+            points = edges(batch, generator)
+
+            def inputs(x: torch.Tensor = x, points: list[torch.Tensor] = points) -> dict[str, torch.Tensor]:
+                return {
+                    "u": model(x),
+                    "x": x,
+                    "f": forcing(x),
+                    **{f"u_b{i + 1}": model(p) for i, p in enumerate(points)},
+                }
+
+            out = loss(inputs())
             optimizer.zero_grad()
             out.total.backward()
             optimizer.step()
             schedule.step()
+            if not weighting.endswith("-before-step"):
+                loss.update_weights(inputs)  # the authors' order: after the step, from the batch just trained on
         weight = float(out["weight/bc"]) if "weight/bc" in out else 1.0
     grid = torch.stack(torch.meshgrid(torch.linspace(-1, 1, 100), torch.linspace(-1, 1, 100), indexing="ij"), -1)
     grid = grid.reshape(-1, 2)
@@ -122,7 +135,12 @@ def by_hand(
     *,
     after: bool,
 ) -> float:
-    """The authors' rule in plain PyTorch (Helmholtz2D_model_tf.py, ll. 103-148 and 335-347); the final weight."""
+    """The authors' rule in plain PyTorch (Helmholtz2D_model_tf.py, ll. 103-148 and 335-347); the final weight.
+
+    Updated at the steps ``lr_annealing(every=10)`` updates at: before step 0, then either before
+    steps 10, 20, ... or (``after``) after steps 9, 19, ... The authors' loop updates after steps
+    0, 10, 20, ... and not before step 0: the same rule, one step apart.
+    """
     matrices = [linear.weight for linear in model.linears]
     weight = 1.0
     for step in range(steps):
@@ -143,20 +161,20 @@ def by_hand(
             return 0.9 * weight + 0.1 * float(top / mean)
 
         residual, boundary = losses()
-        if step % 10 == 0 and not after:  # before the step, from the batch about to be stepped on
+        if step % 10 == 0 and not (after and step):  # before the due step, from the batch about to be stepped on
             weight = anneal(weight, residual, boundary)
         optimizer.zero_grad()
         (residual + weight * boundary).backward()
         optimizer.step()
         schedule.step()
-        if step % 10 == 0 and after:  # the authors' order: after the step, from the batch just trained on
+        if (step + 1) % 10 == 0 and after:  # the authors' order: after the step, from the batch just trained on
             weight = anneal(weight, *losses())
     return weight
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    choices = [*sorted(FORMULAS), "by-hand-after-step", "by-hand-before-step"]
+    choices = [*sorted(FORMULAS), "lr_annealing-before-step", "by-hand-after-step", "by-hand-before-step"]
     parser.add_argument("--weighting", choices=choices, default="lr_annealing")
     parser.add_argument("--steps", type=int, default=40_001)
     parser.add_argument("--seed", type=int, default=0)

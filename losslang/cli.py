@@ -59,6 +59,11 @@ def parser() -> argparse.ArgumentParser:
     trained.add_argument(
         "--safe-names", action="store_true", help="log terms under logger-safe keys: mse(p, y) as mse_p_y"
     )
+    trained.add_argument(
+        "--baseline",
+        action="store_true",
+        help="train again with every weighting scheme replaced by a plain sum, and overlay both runs in the plot",
+    )
     plotted = command("plot", "_plot", "redraw the per-term curves of one run.csv, or overlay several")
     plotted.add_argument("csv", nargs="+", help="run.csv files written by losslang train")
     plotted.add_argument("--out", help="the PNG to write (default: next to the first CSV)")

@@ -175,6 +175,7 @@ def _train(args: argparse.Namespace) -> int:
         allow_imports=args.allow_imports,
         dry_run=args.dry_run,
         safe_names=args.safe_names,
+        baseline=args.baseline,
     )
     saved = [str(path) for path in (run.csv_path, run.png_path, run.checkpoint_path) if path is not None]
     if saved:

@@ -395,6 +395,54 @@ class LossModule(nn.Module):
                 scheme.shared = self._shared
         return self
 
+    def update_weights(self, closure: Callable[[], Mapping[str, Any]]) -> bool:
+        """After ``optimizer.step()``: make the weighting schemes' next due update now, from ``closure()``'s batch.
+
+        ``lr_annealing`` updates its weights every ``every`` steps from gradients. By itself it
+        does so at the start of the due step, from that step's batch; its authors update after the
+        optimiser step, from the batch just trained on, which is what this method does (the
+        forward then skips the update it already made). ``closure`` returns the batch evaluated
+        with the updated parameters, ``{"u": model(x), ...}``; it is called only when an update is
+        due, so the extra forward pass costs one step in ``every``. Nothing else moves: the step
+        counter and the other schemes' state stay as they are. In eval mode, or with no update
+        due, it does nothing. Under DDP every rank calls it, as every rank steps.
+
+        Returns:
+            Whether an update was made.
+
+        Example:
+            >>> import torch, losslang
+            >>> model = torch.nn.Linear(2, 1)
+            >>> loss = losslang.compile("lr_annealing(mse(u, 1), mse(u, 0), every=2)").attach(model)
+            >>> optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+            >>> x = torch.randn(8, 2)
+            >>> for step in range(3):
+            ...     out = loss(u=model(x))
+            ...     optimizer.zero_grad()
+            ...     out.total.backward()
+            ...     optimizer.step()
+            ...     print(loss.update_weights(lambda: {"u": model(x)}))  # the update due at step 2, made now
+            False
+            True
+            False
+        """
+        due = [scheme for scheme in self._schemes if scheme.due()]
+        if not self.training or not due:
+            return False
+        batch = closure()
+        modes = {module: module.training for module in self.modules()}
+        self.eval()  # the step counter and the schemes not due stay where they are
+        for scheme in due:
+            scheme.training = scheme.ahead = True
+        try:
+            self(batch)
+        finally:
+            for scheme in due:
+                scheme.ahead = False
+            for module, training in modes.items():
+                module.training = training
+        return True
+
     def _gather(self, given: Mapping[str, Any]) -> list[Any]:
         """The inputs in the graph's order, read through nested mappings for dotted names."""
         values = [_lookup(given, path) for path in self._paths]

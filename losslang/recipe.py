@@ -1,5 +1,10 @@
 """A training config -> everything a run needs: the model, the data, the optimizer and the loss, checked.
 
+The data is a synthetic dataset (``data.dataset``), batched and held out as usual, or a
+physics-informed problem (``data.problem``), which samples fresh points every step and validates
+against its exact solution. ``model.apply`` says which inputs the model is applied to and under
+which names its outputs reach the loss (default ``{output: x}``).
+
 Every section (``seed``, ``epochs``, ``model``, ``data``, ``optimizer``, ``run``, ``loss``) is
 checked before anything trains, each fault at its YAML node with a did-you-mean, so that
 ``losslang check`` on a training config catches what ``losslang train`` would fail on.
@@ -9,19 +14,21 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from losslang.bounds import Range
 from losslang.config import build
 from losslang.datasets import DATASET_OPTIONS, DATASETS
 from losslang.document import Document, Key, read
 from losslang.errors import LossLangError, did_you_mean, shown
 from losslang.module import LossModule
+from losslang.problems import PROBLEM_OPTIONS, PROBLEMS, Helmholtz2D
 
 SECTIONS = ("seed", "epochs", "model", "data", "optimizer", "run", "loss")
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "silu": nn.SiLU}
@@ -31,6 +38,7 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "adamw": torch.optim.AdamW,
     "rmsprop": torch.optim.RMSprop,
 }
+STEPS = Range(ge=1, le=10_000_000)  # data.steps: how many steps of a problem's fresh points make an epoch
 VALIDATION = 0.2  # the share of the samples held out for validation, unless data.validation says otherwise
 
 
@@ -43,10 +51,13 @@ class Recipe:
         settings: its sections, with the defaults filled in.
         loss: the compiled loss, attached to the model.
         model: the MLP the config describes.
-        data: the training split: equally long tensors by name.
-        validation: the held-out split (empty tensors when ``data.validation`` is 0).
+        data: the training split: equally long tensors by name (empty for a problem).
+        validation: the held-out split (empty tensors when ``data.validation`` is 0, or for a problem).
         optimizer: over the model's and the loss's parameters.
         run: the ``run`` section's options.
+        problem: the physics-informed problem that samples each step's points, if the data is one.
+        apply: the model's outputs by the name the loss reads them under, each from the input it is applied to.
+        schedule: the learning-rate decay of ``optimizer.decay_rate`` and ``decay_steps``, if given.
     """
 
     document: Document
@@ -57,6 +68,20 @@ class Recipe:
     validation: dict[str, Tensor]
     optimizer: torch.optim.Optimizer
     run: dict[str, Any]
+    problem: Helmholtz2D | None = None
+    apply: dict[str, str] = field(default_factory=lambda: {"output": "x"})
+    schedule: torch.optim.lr_scheduler.LRScheduler | None = None
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """How many steps an epoch takes: ``data.steps`` for a problem, the batches of the split otherwise."""
+        if self.problem is not None:
+            return int(self.settings["data"].get("steps", 1000))
+        return -(-len(next(iter(self.data.values()))) // self.settings["data"].get("batch_size", 32))
+
+    def outputs(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """The batch and the model's outputs on it, as the loss reads them."""
+        return {**batch, **{name: self.model(batch[key]) for name, key in self.apply.items()}}
 
 
 def is_training_config(data: Any) -> bool:
@@ -85,11 +110,19 @@ def prepare(config: str | Path | Mapping[str, Any], *, allow_imports: bool = Fal
     settings = _settings(document)
     torch.manual_seed(settings["seed"])
     loss = build(document, ("loss",), settings["loss"], allow_imports)
-    data, validation = _split(document, settings["data"], _dataset(document, settings["data"]))
-    model = _model(document, settings["model"], data)
+    spec = settings["data"]
+    problem = _problem(document, spec) if isinstance(spec, Mapping) and "problem" in spec else None
+    if problem is None:
+        data, validation = _split(document, spec, _dataset(document, spec))
+        points = {name: values.shape[-1] for name, values in data.items() if values.dim() > 1}
+    else:
+        data, validation = {}, {}
+        points = {name: values.shape[-1] for name, values in problem.sample(torch.Generator()).items()}
+    model, apply = _model(document, settings["model"], points)
     loss.attach(model)
-    optimizer = _optimizer(document, settings["optimizer"], [*model.parameters(), *loss.parameters()])
-    return Recipe(document, settings, loss, model, data, validation, optimizer, _options(document, settings["run"]))
+    optimizer, schedule = _optimizer(document, settings["optimizer"], [*model.parameters(), *loss.parameters()])
+    options = _options(document, settings["run"])
+    return Recipe(document, settings, loss, model, data, validation, optimizer, options, problem, apply, schedule)
 
 
 def _settings(document: Document) -> dict[str, Any]:
@@ -132,28 +165,66 @@ def _checked(
     return section
 
 
-def _model(document: Document, spec: Any, data: Mapping[str, Tensor]) -> nn.Module:
-    mlp = _checked(document, ("model",), spec, {"mlp": dict}).get("mlp")
+def _model(document: Document, spec: Any, points: Mapping[str, int]) -> tuple[nn.Module, dict[str, str]]:
+    """The MLP, and ``model.apply``: each output's name and the input it is applied to.
+
+    ``points`` gives the width of each input the model could be applied to.
+    """
+    section = _checked(document, ("model",), spec, {"mlp": dict, "apply": dict})
+    mlp = section.get("mlp")
     if mlp is None:
         raise document.error(("model",), "needs an mlp: {inputs: N, hidden: [...], outputs: M, activation: tanh}")
     path = ("model", "mlp")
-    mlp = _checked(document, path, mlp, {"inputs": int, "hidden": list, "outputs": int, "activation": str})
+    allowed = {"inputs": int, "hidden": list, "outputs": int, "activation": str, "init": str}
+    mlp = _checked(document, path, mlp, allowed)
     activation = mlp.get("activation", "tanh")
     if activation not in ACTIVATIONS:
         raise _unknown(document, path, "activation", mlp, ACTIVATIONS, "activation")
+    if mlp.get("init", "default") not in INITS:
+        raise _unknown(document, path, "init", mlp, INITS, "init")
     widths = [mlp.get("inputs", 1), *mlp.get("hidden", []), mlp.get("outputs", 1)]
     if not all(isinstance(width, int) and not isinstance(width, bool) and 0 < width <= 100_000 for width in widths):
         raise document.error(path, f"layer widths must be integers from 1 to 100,000, not {shown(widths)}")
-    features = data["x"].shape[-1]
-    if widths[0] != features:
-        dataset = document.data["data"]["dataset"]
-        reason = f"is {widths[0]}, but the dataset {dataset} gives x with {features} feature{'s' * (features != 1)}"
-        where = (*path, "inputs") if "inputs" in mlp else path
-        raise document.error(where, f"{reason}: model.mlp.inputs and the data section disagree; make them match")
+    apply = _apply(document, section.get("apply", {"output": "x"}), points)
+    data = document.data["data"]
+    source = f"the dataset {data['dataset']}" if "dataset" in data else f"the problem {data['problem']}"
+    for key in apply.values():
+        if widths[0] != points[key]:
+            reason = f"is {widths[0]}, but {source} gives {key} with {points[key]} feature{'s' * (points[key] != 1)}"
+            where = (*path, "inputs") if "inputs" in mlp else path
+            raise document.error(where, f"{reason}: model.mlp.inputs and the data section disagree; make them match")
     layers: list[nn.Module] = []
     for index, (width_in, width_out) in enumerate(itertools.pairwise(widths)):
         layers += [nn.Linear(width_in, width_out)] + ([ACTIVATIONS[activation]()] if index < len(widths) - 2 else [])
-    return nn.Sequential(*layers)
+    for layer in layers:
+        if isinstance(layer, nn.Linear):
+            INITS[mlp.get("init", "default")](layer)
+    return nn.Sequential(*layers), apply
+
+
+def _apply(document: Document, apply: Mapping[Any, Any], points: Mapping[str, int]) -> dict[str, str]:
+    """``model.apply``, checked: output names to the inputs (of at least one feature column) the model reads."""
+    path = ("model", "apply")
+    if not apply:
+        raise document.error(path, "must name at least one output, as {output: x}")
+    for name, key in apply.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise document.error((*path, name), f"an output's name must be a formula name, not {shown(name)}")
+        if key not in points:
+            hint = did_you_mean(key, points) if isinstance(key, str) else ""
+            reads = ", ".join(points)
+            raise document.error((*path, name), f"the model cannot be applied to {shown(key)}{hint}; it reads {reads}")
+    return dict(apply)
+
+
+def _xavier_normal(layer: nn.Linear) -> None:
+    """Xavier-normal weights and zero biases, as the physics-informed literature's code initialises."""
+    nn.init.xavier_normal_(layer.weight)
+    nn.init.zeros_(layer.bias)
+
+
+# How model.mlp.init initialises each linear layer: torch's own default, or Xavier-normal with zero biases.
+INITS: dict[str, Callable[[nn.Linear], None]] = {"default": lambda layer: None, "xavier_normal": _xavier_normal}
 
 
 def _dataset(document: Document, spec: Any) -> dict[str, Tensor]:
@@ -164,16 +235,20 @@ def _dataset(document: Document, spec: Any) -> dict[str, Tensor]:
     batch_size = spec.get("batch_size", 32)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise document.error((*path, "batch_size"), f"must be a positive integer, not {shown(batch_size)}")
-    ranges = DATASET_OPTIONS[spec["dataset"]]
+    _integers(document, spec["dataset"], options, DATASET_OPTIONS[spec["dataset"]])
+    return DATASETS[spec["dataset"]](**options)
+
+
+def _integers(document: Document, owner: str, options: Mapping[str, Any], ranges: Mapping[str, Range]) -> None:
+    """Check the data section's ``options`` of the dataset or problem ``owner``: known names, integers in range."""
     for name, value in options.items():
         if name not in ranges:
             hint = did_you_mean(name, ranges) if isinstance(name, str) else ""
             raise document.error(
-                (*path, name), f"{spec['dataset']} has no option {shown(name)}{hint}; it has {', '.join(ranges)}"
+                ("data", name), f"{owner} has no option {shown(name)}{hint}; it has {', '.join(ranges)}"
             )
         if isinstance(value, bool) or not isinstance(value, int) or not ranges[name].admits(value):
-            raise document.error((*path, name), f"must be an integer {ranges[name]}, not {shown(value)}")
-    return DATASETS[spec["dataset"]](**options)
+            raise document.error(("data", name), f"must be an integer {ranges[name]}, not {shown(value)}")
 
 
 def _unknown(
@@ -199,11 +274,20 @@ def _split(document: Document, spec: Mapping[str, Any], data: dict[str, Tensor])
     return {k: v[: samples - held] for k, v in data.items()}, {k: v[samples - held :] for k, v in data.items()}
 
 
-def _optimizer(document: Document, spec: Any, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+def _optimizer(
+    document: Document, spec: Any, params: list[nn.Parameter]
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler | None]:
+    """The optimizer, and the learning-rate decay ``lr * decay_rate ** (step / decay_steps)`` if asked for."""
     path = ("optimizer",)
     if not isinstance(spec, Mapping) or spec.get("name", "adam") not in OPTIMIZERS:
         raise _unknown(document, path, "name", spec, OPTIMIZERS, "optimizer")
-    options = {name: value for name, value in spec.items() if name != "name"}
+    options = {name: value for name, value in spec.items() if name not in ("name", "decay_rate", "decay_steps")}
+    decay = {name: spec[name] for name in ("decay_rate", "decay_steps") if name in spec}
+    rate, steps = decay.get("decay_rate", 1.0), decay.get("decay_steps", 1)
+    if decay and (isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate <= 1):
+        raise document.error((*path, "decay_rate"), f"must be a number above 0 and at most 1, not {shown(rate)}")
+    if decay and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise document.error((*path, "decay_steps"), f"must be a positive integer, not {shown(steps)}")
     for name, value in options.items():
         numbers = value if isinstance(value, list) else [value]
         if not numbers or not all(isinstance(number, int | float) and math.isfinite(number) for number in numbers):
@@ -211,6 +295,21 @@ def _optimizer(document: Document, spec: Any, params: list[nn.Parameter]) -> tor
                 (*path, name), f"must be a finite number, a boolean or a list of numbers, not {shown(value)}"
             )
     try:
-        return OPTIMIZERS[spec.get("name", "adam")](params, **options)
+        optimizer = OPTIMIZERS[spec.get("name", "adam")](params, **options)
     except (TypeError, ValueError, RuntimeError) as error:
         raise document.error(path, f"bad optimizer option: {error}") from None
+    if not decay:
+        return optimizer, None
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: rate ** (step / steps))
+
+
+def _problem(document: Document, spec: Mapping[str, Any]) -> Helmholtz2D:
+    """The physics-informed problem of ``data.problem``, its options checked."""
+    path = ("data",)
+    if spec["problem"] not in PROBLEMS:
+        raise _unknown(document, path, "problem", spec, PROBLEMS, "problem")
+    if "dataset" in spec:
+        raise document.error((*path, "problem"), "give either dataset or problem, not both")
+    options = {name: value for name, value in spec.items() if name != "problem"}
+    _integers(document, spec["problem"], options, {**PROBLEM_OPTIONS[spec["problem"]], "steps": STEPS})
+    return PROBLEMS[spec["problem"]](**{name: value for name, value in options.items() if name != "steps"})

@@ -20,6 +20,7 @@ from typing import Any, TextIO
 import torch
 from torch import Tensor, nn
 
+from losslang.baseline import plain_sum
 from losslang.errors import LossConfigError, LossLangError, LossValueError
 from losslang.module import LossModule
 from losslang.plot import plot_run
@@ -54,6 +55,7 @@ def train(
     stream: TextIO | None = None,
     dry_run: bool = False,
     safe_names: bool = False,
+    baseline: bool = False,
 ) -> Run:
     """Train the config's model on its dataset with its loss, logging every term.
 
@@ -67,6 +69,9 @@ def train(
         stream: where the final table and the paths written go (default: stdout).
         dry_run: build everything and run one training step; write nothing.
         safe_names: log every term under its logger-safe key (see :meth:`LossOutput.metrics`).
+        baseline: train the same config a second time (same seed) with every weighting scheme
+            replaced by the plain sum of its terms, into ``<run dir>/baseline``, and overlay both
+            runs in the plot: an adaptive scheme has to beat equal weights to be worth it.
 
     Example:
         >>> import io, tempfile
@@ -83,29 +88,44 @@ def train(
     """
     stream = stream or sys.stdout
     recipe = prepare(config, allow_imports=allow_imports)
-    settings, options = recipe.settings, recipe.run
-    total_epochs = 1 if dry_run else epochs if epochs is not None else settings["epochs"]
-    batch_size = settings["data"].get("batch_size", 32)
-    epochs_of_batches = (_batches(recipe.data, batch_size, settings["seed"] + epoch) for epoch in range(total_epochs))
-    rows = _steps(recipe, epochs_of_batches, safe_names)
+    compared = _baseline(config, allow_imports) if baseline else None  # refused before anything trains
+    total_epochs = 1 if dry_run else epochs if epochs is not None else recipe.settings["epochs"]
     if dry_run:
-        run = Run(recipe.model, recipe.loss, [next(rows)])
+        run = Run(recipe.model, recipe.loss, [next(_steps(recipe, total_epochs, safe_names))])
         print(f"dry run: one step ok\n{_table(run.history)}", file=stream)
         return run
-    folder = _fresh_folder(recipe, Path(run_dir or options.get("dir", "runs/losslang")))
-    run = Run(recipe.model, recipe.loss, folder=folder, csv_path=folder / "run.csv")
-    steps = total_epochs * -(-len(next(iter(recipe.data.values()))) // batch_size)
-    with _Logger(run.csv_path, folder if options.get("tensorboard") else None) as logger:
-        for row in _bar(rows, steps, progress):
-            logger.write(row)
-            run.history.append(row)
-    meta = {"config": _name(config), "metrics": list(recipe.loss.metric_names)}
-    (folder / "run.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-    if options.get("plot", True) and run.history:
-        run.png_path = _plot(run.csv_path, folder / "run.png", stream)
-    if options.get("checkpoint", True):
+    folder = _fresh_folder(recipe, Path(run_dir or recipe.run.get("dir", "runs/losslang")))
+    run = _run(recipe, folder, total_epochs, safe_names, progress, _name(config))
+    csvs = [run.csv_path]
+    if compared is not None:
+        plain = _run(compared, folder / "baseline", total_epochs, safe_names, progress, "baseline")
+        csvs.append(plain.csv_path)
+        print(f"baseline, {compared.loss}:\n{_table(plain.history)}\n\n{recipe.loss}:", file=stream)
+    if recipe.run.get("plot", True) and run.history:
+        run.png_path = _plot(csvs, folder / "run.png", stream)
+    if recipe.run.get("checkpoint", True):
         run.checkpoint_path = _checkpoint(recipe, folder / "checkpoint.pt", len(run.history))
     print(_table(run.history), file=stream)
+    return run
+
+
+def _baseline(config: str | Path | Mapping[str, Any], allow_imports: bool) -> Recipe:
+    """The same config, built again (the same seed: the same model and data), with a plain-sum loss."""
+    recipe = prepare(config, allow_imports=allow_imports)
+    recipe.loss = plain_sum(recipe.loss).attach(recipe.model)
+    return recipe
+
+
+def _run(recipe: Recipe, folder: Path, epochs: int, safe: bool, progress: bool, name: str) -> Run:
+    """Train ``recipe`` for ``epochs``, writing ``run.csv`` and ``run.json`` to ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    run = Run(recipe.model, recipe.loss, folder=folder, csv_path=folder / "run.csv")
+    with _Logger(run.csv_path, folder if recipe.run.get("tensorboard") else None) as logger:
+        for row in _bar(_steps(recipe, epochs, safe), epochs * recipe.steps_per_epoch, progress):
+            logger.write(row)
+            run.history.append(row)
+    meta = {"config": name, "metrics": list(recipe.loss.metric_names)}
+    (folder / "run.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return run
 
 
@@ -140,23 +160,36 @@ def _checkpoint(recipe: Recipe, path: Path, steps: int) -> Path:
     return path
 
 
-def _batches(data: dict[str, Tensor], size: int, seed: int) -> list[dict[str, Tensor]]:
-    """One epoch of batches in a shuffled order that the seed fixes."""
-    order = torch.randperm(len(next(iter(data.values()))), generator=torch.Generator().manual_seed(seed))
-    return [
-        {name: values[order[start : start + size]] for name, values in data.items()}
-        for start in range(0, len(order), size)
-    ]
+def _epochs(recipe: Recipe, epochs: int) -> Iterator[Iterator[dict[str, Tensor]]]:
+    """Each epoch's batches: the split shuffled in an order the seed fixes, or a problem's fresh points."""
+    seed, size = recipe.settings["seed"], recipe.settings["data"].get("batch_size", 32)
+    if recipe.problem is not None:
+        generator, problem = torch.Generator().manual_seed(seed), recipe.problem
+        for _ in range(epochs):
+            yield (problem.sample(generator) for _ in range(recipe.steps_per_epoch))
+        return
+    for epoch in range(epochs):
+        order = torch.randperm(len(recipe.data["x"]), generator=torch.Generator().manual_seed(seed + epoch))
+        data = recipe.data
+        yield ({name: values[order[i : i + size]] for name, values in data.items()} for i in range(0, len(order), size))
 
 
-def _steps(recipe: Recipe, epochs: Iterator[list[dict[str, Tensor]]], safe: bool) -> Iterator[dict[str, float]]:
-    """Train, one row of metrics per step: the step's terms, and the validation split's from the last epoch's end."""
-    model, loss, optimizer = recipe.model, recipe.loss, recipe.optimizer
+def _steps(recipe: Recipe, epochs: int, safe: bool) -> Iterator[dict[str, float]]:
+    """Train, one row of metrics per step: the step's terms, and the validation's as of the last epoch's end.
+
+    The validation is taken before the first step and after each epoch's last, whose row has it:
+    the last row holds the trained model's.
+
+    After each optimiser step the loss's due weight update is made from the batch just trained
+    on (:meth:`LossModule.update_weights`: ``lr_annealing`` as its authors run it).
+    """
+    loss, optimizer = recipe.loss, recipe.optimizer
     validation = _validate(recipe, safe)
     step = 0
-    for epoch, batches in enumerate(epochs):
-        for batch in batches:
-            out = loss({**batch, "output": model(batch["x"])})
+    for epoch, batches in enumerate(_epochs(recipe, epochs)):
+        batches = list(batches)
+        for index, batch in enumerate(batches):
+            out = loss(recipe.outputs(batch))
             if not out.total.requires_grad:
                 raise LossValueError(
                     f"the total does not depend on the model's output, so there is nothing to train: {loss}; "
@@ -170,19 +203,29 @@ def _steps(recipe: Recipe, epochs: Iterator[list[dict[str, Tensor]]], safe: bool
                 raise LossConfigError(
                     f"optimizer: the optimizer's step failed: {type(error).__name__}: {error}"
                 ) from None
+            if recipe.schedule is not None:
+                recipe.schedule.step()
+            loss.update_weights(lambda batch=batch: recipe.outputs(batch))
+            if index == len(batches) - 1:  # the epoch's last row has the validation at its end
+                validation = _validate(recipe, safe)
             yield {"step": step, "epoch": epoch, **out.metrics(safe=safe), **validation}
             step += 1
-        validation = _validate(recipe, safe)
 
 
 def _validate(recipe: Recipe, safe: bool) -> dict[str, float]:
-    """The loss's terms on the validation split, as ``val/<term>``, in eval mode (no state moves)."""
+    """The validation metrics, from the model as it stands.
+
+    The loss's terms on the held-out split as ``val/<term>``, in eval mode (no state moves), or a
+    problem's relative error against its exact solution, ``val/rel_l2_error``.
+    """
+    if recipe.problem is not None:
+        return {"val/rel_l2_error": recipe.problem.error(recipe.model)}
     if not len(recipe.validation["x"]):
         return {}
     recipe.loss.eval()
     try:
         with torch.no_grad():
-            out = recipe.loss({**recipe.validation, "output": recipe.model(recipe.validation["x"])})
+            out = recipe.loss(recipe.outputs(recipe.validation))
         return out.metrics(prefix="val/", safe=safe)
     finally:
         recipe.loss.train()

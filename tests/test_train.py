@@ -161,6 +161,50 @@ TRAIN_ERRORS = [
         None,
         id="missing-input-at-first-step",
     ),
+    pytest.param(
+        "model: {mlp: {inputs: 2}}\ndata: {problem: helmholz2d}\nloss: mse(output, 0)\n",
+        "train.yaml:2:8: data.problem: unknown problem 'helmholz2d' (did you mean 'helmholtz2d'?); "
+        "choose one of helmholtz2d",
+        id="problem",
+    ),
+    pytest.param(
+        "model: {mlp: {inputs: 2}}\ndata: {problem: helmholtz2d, points: 0}\nloss: mse(output, 0)\n",
+        "train.yaml:2:30: data.points: must be an integer between 1 and 1e+07, not 0",
+        id="problem-points",
+    ),
+    pytest.param(
+        "model: {mlp: {inputs: 2}}\ndata: {problem: helmholtz2d, samples: 10}\nloss: mse(output, 0)\n",
+        "train.yaml:2:30: data.samples: helmholtz2d has no option 'samples'; it has points, steps",
+        id="problem-option",
+    ),
+    pytest.param(
+        "model: {mlp: {inputs: 2}}\ndata: {problem: helmholtz2d, dataset: classification}\nloss: mse(output, 0)\n",
+        "train.yaml:2:8: data.problem: give either dataset or problem, not both",
+        id="problem-and-dataset",
+    ),
+    pytest.param(
+        "model: {mlp: {inputs: 2}, apply: {u: x_b5}}\ndata: {problem: helmholtz2d}\nloss: mse(u, 0)\n",
+        "train.yaml:1:35: model.apply.u: the model cannot be applied to 'x_b5' (did you mean 'x_b1'?); "
+        "it reads x, f, x_b1, x_b2, x_b3, x_b4",
+        id="apply",
+    ),
+    pytest.param(
+        "model: {mlp: {inputs: 3}, apply: {u: x}}\ndata: {problem: helmholtz2d}\nloss: mse(u, 0)\n",
+        "train.yaml:1:15: model.mlp.inputs: is 3, but the problem helmholtz2d gives x with 2 features: "
+        "model.mlp.inputs and the data section disagree; make them match",
+        id="apply-width",
+    ),
+    pytest.param(
+        "model: {mlp: {inputs: 2, init: glorot}}\ndata: {problem: helmholtz2d}\nloss: mse(output, 0)\n",
+        "train.yaml:1:26: model.mlp.init: unknown init 'glorot'; choose one of default, xavier_normal",
+        id="init",
+    ),
+    pytest.param(
+        "model: {mlp: {inputs: 1}}\ndata: {dataset: linear_multilabel}\noptimizer: {decay_rate: 1.5, decay_steps: 10}\n"
+        "loss: mse(output, label1)\n",
+        "train.yaml:3:13: optimizer.decay_rate: must be a number above 0 and at most 1, not 1.5",
+        id="decay-rate",
+    ),
 ]
 
 
@@ -283,3 +327,81 @@ def test_check_on_a_training_config_checks_every_section(tmp_path: Path, text: s
     assert result.returncode == 1 and result.stderr.startswith(f"error: {tmp_path}/{message}")
     good = cli("check", str(EXAMPLES / "multilabel.yaml"))
     assert "read as: the training config" in good.stdout
+
+
+PINN = {
+    "seed": 0,
+    "epochs": 2,
+    "model": {
+        "mlp": {"inputs": 2, "hidden": [16], "outputs": 1, "init": "xavier_normal"},
+        "apply": {"u": "x", "u_b1": "x_b1", "u_b2": "x_b2", "u_b3": "x_b3", "u_b4": "x_b4"},
+    },
+    "data": {"problem": "helmholtz2d", "points": 16, "steps": 5},
+    "optimizer": {"name": "adam", "lr": 0.01, "decay_rate": 0.5, "decay_steps": 5},
+    "loss": {
+        "terms": {
+            "res": "mse(laplacian(u, x)[:, 0] + u[:, 0] - f, 0)",
+            "bc": "mse(u_b1, 0) + mse(u_b2, 0) + mse(u_b3, 0) + mse(u_b4, 0)",
+        },
+        "total": "lr_annealing(res, bc, every=2)",
+    },
+}
+
+
+def test_a_problem_samples_fresh_points_each_step_and_validates_against_the_exact_solution(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The PINN job from a config alone: laplacian in the formula, the decay, the error as val/rel_l2_error."""
+    from losslang.module import LossModule
+    from losslang.problems import Helmholtz2D
+
+    updates = []
+    update_weights = LossModule.update_weights
+    monkeypatch.setattr(
+        LossModule, "update_weights", lambda self, closure: updates.append(update_weights(self, closure))
+    )
+    run = train(PINN, run_dir=tmp_path, progress=False, stream=io.StringIO())
+    assert len(run.history) == 10 and updates == [False, True] * 5  # after every second step: every=2, after the step
+    errors = [row["val/rel_l2_error"] for row in run.history]
+    assert errors[0] == errors[3] != errors[4] == errors[8] != errors[9]  # taken at the start and after each epoch
+    assert errors[-1] == pytest.approx(Helmholtz2D().error(run.model), rel=1e-6)  # the last row: the trained model
+    assert run.final["weight/bc"] != 1.0
+    assert float(run.model[0].bias.detach().abs().sum()) != 0.0  # trained from Xavier-normal weights, zero biases
+
+
+def test_learning_rate_decay_follows_decay_rate_and_decay_steps() -> None:
+    from losslang.recipe import prepare
+
+    recipe = prepare(PINN)
+    assert recipe.schedule is not None
+    for _ in range(5):
+        recipe.optimizer.step()
+        recipe.schedule.step()
+    assert recipe.optimizer.param_groups[0]["lr"] == pytest.approx(0.01 * 0.5)  # 0.5 ** (5 / 5)
+    assert all(float(layer.bias.abs().sum()) == 0.0 for layer in recipe.model if isinstance(layer, torch.nn.Linear))
+
+
+def test_baseline_trains_the_same_config_with_a_plain_sum_and_overlays_both(tmp_path: Path) -> None:
+    stream = io.StringIO()
+    run = train(PINN, run_dir=tmp_path / "run", progress=False, stream=stream, baseline=True)
+    baseline = read_run(tmp_path / "run" / "baseline" / "run.csv")
+    assert "weight/bc" in run.final and not any(name.startswith("weight/") for name in baseline)
+    assert baseline["res"][0] == run.history[0]["res"]  # the same seed: the same model and first batch
+    assert baseline["val/rel_l2_error"][-1] != run.final["val/rel_l2_error"]
+    assert run.png_path is not None and run.png_path.stat().st_size > 0
+    assert "baseline, res = mse(" in stream.getvalue() and "\nres + bc:\n" in stream.getvalue()
+
+
+def test_baseline_of_a_loss_without_a_scheme_is_refused_before_training(tmp_path: Path) -> None:
+    config = {**PINN, "loss": "mse(u, 0)"}
+    with pytest.raises(losslang.LossConfigError, match="no weighting scheme to replace by a plain sum: mse"):
+        train(config, run_dir=tmp_path, progress=False, stream=io.StringIO(), baseline=True)
+    assert not (tmp_path / "run.csv").exists()
+
+
+def test_train_command_takes_baseline(tmp_path: Path) -> None:
+    path = tmp_path / "pinn.yaml"
+    path.write_text(__import__("yaml").safe_dump({**PINN, "epochs": 1}))
+    result = cli("train", str(path), "--baseline", "--out", str(tmp_path / "run"), "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "run" / "baseline" / "run.csv").exists() and "baseline, " in result.stdout

@@ -731,3 +731,57 @@ def test_rlw_draws_a_softmax_of_normal_weights_each_step_reproducibly() -> None:
     assert torch.equal(
         torch.stack([again(batch)["weight/mae(p, y)"] for _ in range(4)]), torch.stack([w[1] for w in drawn])
     )
+
+
+def test_update_weights_makes_the_next_due_update_after_the_step_and_moves_nothing_else() -> None:
+    """loss.update_weights(closure): lr_annealing's due update from the batch just trained on, once, and only it."""
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 1)
+    loss = losslang.compile("lr_annealing(mse(u, y), mse(u, 0), every=3) + dwa(mse(u, y), mae(u, y))").attach(model)
+    annealing = next(scheme for scheme in loss.modules() if isinstance(scheme, LRAnnealing))
+    annealed = next(name for name, buffer in loss.named_buffers() if buffer is annealing.weights)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    x, y = torch.randn(16, 3), torch.randn(16, 1)
+    calls, made = [], []
+
+    def batch() -> dict[str, torch.Tensor]:
+        calls.append(1)
+        return {"u": model(x), "y": y}
+
+    for _ in range(7):
+        out = loss(u=model(x), y=y)
+        optimizer.zero_grad()
+        out.total.backward()
+        optimizer.step()
+        before = {name: value.clone() for name, value in loss.state_dict().items() if torch.is_tensor(value)}
+        made.append(loss.update_weights(batch))
+        after = loss.state_dict()
+        changed = {name for name, value in before.items() if not torch.equal(value, after[name])}
+        assert changed == ({annealed} if made[-1] else set())  # not the step counters, not dwa's state
+    assert made == [False, False, True, False, False, True, False]  # after steps 2 and 5: steps 3 and 6 were due
+    assert len(calls) == 2  # the closure runs only when an update is due
+    assert annealing.step_count == 7 and int(loss.step) == 7
+    loss.eval()
+    assert not loss.update_weights(batch) and len(calls) == 2  # eval mode: nothing
+
+
+def test_update_weights_gives_the_rule_at_the_stepped_parameters_and_the_forward_skips_it() -> None:
+    """The weight update_weights sets is lr_annealing's rule from the batch just trained on, after the step."""
+    torch.manual_seed(1)
+    layer = torch.nn.Linear(2, 1, bias=False)
+    loss = losslang.compile("lr_annealing(mse(u, y), mse(u, 0), every=2, keep=0.5, variant='paper')").attach(layer)
+    optimizer = torch.optim.SGD(layer.parameters(), lr=0.1)
+    x, y = torch.randn(8, 2), torch.randn(8, 1)
+    for _ in range(2):  # step 0 updates in its forward; step 1 is not due
+        optimizer.zero_grad()
+        out = loss(u=layer(x), y=y)
+        out.total.backward()
+        optimizer.step()
+    old = float(out["weight/mse(u, 0)"])
+    assert loss.update_weights(lambda: {"u": layer(x), "y": y})  # step 2's update, now
+    u = layer(x)
+    (g_res,) = torch.autograd.grad(((u - y) ** 2).mean(), layer.weight, retain_graph=True)
+    (g_bc,) = torch.autograd.grad((u**2).mean(), layer.weight)
+    expected = 0.5 * old + 0.5 * float(g_res.abs().max() / g_bc.abs().mean())
+    assert float(loss(u=layer(x), y=y)["weight/mse(u, 0)"]) == pytest.approx(expected, rel=1e-6)  # no second update
+    assert float(loss(u=layer(x), y=y)["weight/mse(u, 0)"]) == pytest.approx(expected, rel=1e-6)  # step 3: not due

@@ -35,6 +35,20 @@ class WeightingScheme(nn.Module):
         super().__init__()
         self.terms = tuple(terms)
         self.shared: list[Tensor] = []  # set by LossModule.attach; not state
+        self.ahead = False  # set by LossModule.update_weights while it makes the next step's update
+
+    def due(self) -> bool:
+        """Whether the next training step updates the weights from gradients, an update that can be made ahead.
+
+        :meth:`LossModule.update_weights` makes it after the optimiser step. Only
+        ``lr_annealing`` has such updates; the other schemes update inside every step.
+
+        Example:
+            >>> from losslang.weighting import DWA
+            >>> DWA(["a", "b"]).due()
+            False
+        """
+        return False
 
     def forward(self, *losses: Tensor) -> tuple[Tensor, Tensor]:
         """Return ``(weighted total, weights)`` for the scalar ``losses``, one per term."""

@@ -76,11 +76,13 @@ class LRAnnealing(StatefulScheme):
         lambda_i    <- keep * lambda_i + (1 - keep) * lambda_hat_i       (i >= 1)
 
     and the total is ``L_0 + sum_{i>=1} lambda_i L_i`` with the weights just updated held
-    constant. The authors update after the optimiser step from that step's batch; here the update
-    is at the start of the next step, from its batch (the same parameters, the next batch). An
-    update costs one extra backward pass per term; without an autograd graph (``torch.no_grad()``)
-    nothing is updated. Gradient statistics are averaged over DDP ranks. ``losslang explain``
-    names the reference term.
+    constant. By itself the scheme updates at the start of a due step, from that step's batch.
+    The authors update after the optimiser step, from the batch just trained on: call
+    ``loss.update_weights(closure)`` after ``optimizer.step()`` and the next due update is made
+    there (:meth:`LossModule.update_weights`); on the Helmholtz benchmark that order is what
+    reproduces the paper's result. An update costs one extra backward pass per term; without an
+    autograd graph (``torch.no_grad()``) nothing is updated. Gradient statistics are averaged over
+    DDP ranks. ``losslang explain`` names the reference term.
 
     Args:
         terms: the names of the weighted terms, the reference first (given by the compiler).
@@ -109,6 +111,7 @@ class LRAnnealing(StatefulScheme):
         self.keep = float(keep)
         self.every = int(every)
         self.variant = variant
+        self.done_ahead = False  # update_weights made the update due at the next step
 
     @property
     def name(self) -> str:
@@ -126,11 +129,26 @@ class LRAnnealing(StatefulScheme):
         options = f"variant {self.variant}, keep {self.keep:g}, every {self.every}"
         return f"{self.name}: reference {self.terms[0]} (weight 1); annealed {annealed}; {options}"
 
+    def due(self) -> bool:
+        """Whether the next training step updates the weights (and no update ahead has made it already).
+
+        Example:
+            >>> scheme = LRAnnealing(["res", "bc"], every=10)
+            >>> scheme.due(), scheme.step_count
+            (True, 0)
+        """
+        return self.step_count % self.every == 0 and not self.done_ahead
+
     def combine(self, losses: Tensor) -> tuple[Tensor, Tensor]:
         """In training mode, update the weights when due; then ``lambda_i L_i`` per term."""
         if self.training and losses.requires_grad:
-            if self.step_count % self.every == 0:
+            if self.ahead:  # LossModule.update_weights: the next step's update, from this batch
                 self.update(losses)
+                self.done_ahead = True
+                return self.weighted(losses)
+            if self.due():
+                self.update(losses)
+            self.done_ahead = False
             self.advance()
         return self.weighted(losses)
 
