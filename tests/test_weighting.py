@@ -23,7 +23,7 @@ def sign(x: float) -> float:
 
 
 def softmax(xs: list[float]) -> list[float]:
-    exps = [math.exp(x) for x in xs]
+    exps = [math.exp(x - max(xs)) for x in xs]  # max-shifted, as tf.nn.softmax and torch.softmax are
     return [e / sum(exps) for e in exps]
 
 
@@ -31,47 +31,66 @@ def softmax(xs: list[float]) -> list[float]:
 
 
 def reference_softadapt(seq, *, beta=0.1, loss_weighted=False, normalized=False):
+    """The authors' package (dr-aheydari/SoftAdapt, softadapt/algorithms/*_variant.py and
+    base/_softadapt_base_class.py) with a window of two losses (accuracy_order=1: the slope
+    L(t) - L(t-1)), transcribed: the max-shifted softmax with 1e-8 in its denominator, the
+    loss-weighted numerator the mean loss over the window. One difference, losslang's: the
+    normalised slopes divide by sum |s_j|, as the paper prints it (the package divides by the
+    signed sum, which flips every slope's sign whenever the losses fall on the whole)."""
     weights, out = [1 / len(seq[0])] * len(seq[0]), []
     for t, losses in enumerate(seq):
         if t > 0:
             slopes = [now - before for now, before in zip(losses, seq[t - 1], strict=True)]
             if normalized:
                 slopes = [s / sum(abs(s) for s in slopes) for s in slopes]
+            top = max(slopes)
+            windows = [(now + before) / 2 for now, before in zip(losses, seq[t - 1], strict=True)]
             scores = [
-                math.exp(beta * s) * (loss if loss_weighted else 1.0) for s, loss in zip(slopes, losses, strict=True)
+                math.exp(beta * (s - top)) * (window if loss_weighted else 1.0)
+                for s, window in zip(slopes, windows, strict=True)
             ]
-            weights = [score / sum(scores) for score in scores]
+            weights = [score / (sum(scores) + 1e-8) for score in scores]
         out.append(weights)
     return out
 
 
 def reference_dwa(seq, *, temperature=2.0):
+    """The authors' code (lorenmt/mtan, im2im_pred/utils.py, multi_task_trainer): weights 1 for the
+    first two epochs, then K exp(w_k / T) / sum exp(w_i / T), w_k = L_k(t-1) / L_k(t-2), with
+    each entry of ``seq`` one epoch's mean loss (losslang: one step's)."""
     k, out = len(seq[0]), []
     for t in range(len(seq)):
         if t < 2:
             out.append([1.0] * k)
             continue
-        rates = [last / before for last, before in zip(seq[t - 1], seq[t - 2], strict=True)]
-        out.append([k * w for w in softmax([r / temperature for r in rates])])
+        w = [last / before for last, before in zip(seq[t - 1], seq[t - 2], strict=True)]
+        denominator = sum(math.exp(wi / temperature) for wi in w)
+        out.append([k * math.exp(wi / temperature) / denominator for wi in w])
     return out
 
 
 def reference_relobralo(seq, *, rhos, alpha=0.999, temperature=0.1):
-    m, weights, out = len(seq[0]), [1.0] * len(seq[0]), []
+    """The authors' code (rbischof/relative_balancing, src/update_rules.py ``relobralo`` and the
+    schedule src/train.py sets up), transcribed: lam, l and l0 start at 1; alpha is 1 at the
+    first step, 0 at the second, then ``alpha``; l0 takes the second step's losses; the
+    softmax denominators have 1e-12 added. ``rhos[t]`` is step t's Bernoulli draw; the first
+    step uses rho = 1 (losslang's first step keeps the weights at 1 whatever the draw)."""
+    m, out = len(seq[0]), []
+    lam, last, first = [1.0] * m, [1.0] * m, [1.0] * m
 
     def balance(losses, reference):
         return [
-            m * b for b in softmax([loss / (temperature * ref) for loss, ref in zip(losses, reference, strict=True)])
+            m * b for b in softmax([x / (ref * temperature + 1e-12) for x, ref in zip(losses, reference, strict=True)])
         ]
 
     for t, losses in enumerate(seq):
-        initial, last = balance(losses, seq[0]), balance(losses, seq[t - 1] if t else losses)
-        rho = rhos[t]
-        weights = [
-            alpha * (rho * w + (1 - rho) * b0) + (1 - alpha) * b1
-            for w, b0, b1 in zip(weights, initial, last, strict=True)
-        ]
-        out.append(weights)
+        a, rho = (1.0, 1.0) if t == 0 else (0.0, rhos[t]) if t == 1 else (alpha, rhos[t])
+        hat, hat0 = balance(losses, last), balance(losses, first)
+        lam = [rho * a * w + (1 - rho) * a * b0 + (1 - a) * b for w, b0, b in zip(lam, hat0, hat, strict=True)]
+        last = list(losses)
+        if t == 1:
+            first = list(losses)
+        out.append(lam)
     return out
 
 
@@ -141,6 +160,51 @@ def test_loss_value_scheme_matches_reference(scheme: str, options: dict, expecte
         got = [float(out[f"weight/{name}"]) for name in "abc"]
         assert got == pytest.approx(weights, rel=1e-5)
         assert float(out.total) == pytest.approx(sum(w * x for w, x in zip(weights, losses, strict=True)), rel=1e-5)
+
+
+def recorded_trajectory(steps: int = 40) -> list[tuple[float, float, float]]:
+    """Three terms' losses, step by step, from a real run: a shared trunk with three regression
+    heads of very different scales, trained with their plain sum."""
+    torch.manual_seed(0)
+    trunk, heads = torch.nn.Linear(4, 8), torch.nn.Linear(8, 3)
+    optimizer = torch.optim.SGD([*trunk.parameters(), *heads.parameters()], lr=0.01)
+    x = torch.randn(64, 4)
+    targets = torch.stack([x[:, 0], 10 * x[:, 1], 0.1 * x[:, 2] * x[:, 3]], 1)
+    trajectory = []
+    for _ in range(steps):
+        losses = ((heads(torch.tanh(trunk(x))) - targets) ** 2).mean(0)
+        optimizer.zero_grad()
+        losses.sum().backward()
+        optimizer.step()
+        trajectory.append(tuple(float(loss) for loss in losses.detach()))
+    return trajectory
+
+
+RECORDED = recorded_trajectory()
+
+
+@pytest.mark.parametrize(
+    ("scheme", "options", "reference"),
+    [
+        pytest.param("softadapt", {}, reference_softadapt, id="softadapt"),
+        pytest.param("softadapt", {"loss_weighted": True}, reference_softadapt, id="softadapt-loss-weighted"),
+        pytest.param("softadapt", {"normalized": True}, reference_softadapt, id="softadapt-normalized"),
+        pytest.param("dwa", {}, reference_dwa, id="dwa"),
+        pytest.param("relobralo", {"seed": 3}, reference_relobralo, id="relobralo"),
+        pytest.param("relobralo", {"rho": 0.5, "seed": 3}, reference_relobralo, id="relobralo-rho-0.5"),
+    ],
+)
+def test_loss_value_scheme_follows_the_authors_code_on_a_recorded_trajectory(scheme, options, reference) -> None:
+    """Every step's weights of a 40-step recorded run, with the defaults (the authors'), against their code."""
+    if scheme == "relobralo":
+        draws = seeded_draws(options.get("rho", 0.999), options["seed"], len(RECORDED))
+        expected = reference(RECORDED, rhos=draws)
+    else:
+        expected = reference(RECORDED, **options)
+    loss = losslang.compile(f"{scheme}(a, b, c{keywords(options)})")
+    for losses, weights in zip(RECORDED, expected, strict=True):
+        out = loss(dict(zip("abc", map(torch.tensor, losses), strict=True)))
+        assert [float(out[f"weight/{name}"]) for name in "abc"] == pytest.approx(weights, rel=2e-5)
 
 
 # Gradient schemes: the same references, fed with gradient statistics taken with torch.autograd.
@@ -785,3 +849,29 @@ def test_update_weights_gives_the_rule_at_the_stepped_parameters_and_the_forward
     expected = 0.5 * old + 0.5 * float(g_res.abs().max() / g_bc.abs().mean())
     assert float(loss(u=layer(x), y=y)["weight/mse(u, 0)"]) == pytest.approx(expected, rel=1e-6)  # no second update
     assert float(loss(u=layer(x), y=y)["weight/mse(u, 0)"]) == pytest.approx(expected, rel=1e-6)  # step 3: not due
+
+
+def test_gradnorm_step_direction_is_the_gradient_of_the_published_objective() -> None:
+    """The gradient losslang steps the weights along is autograd's of the objective LibMTL's GradNorm.py
+    (and the paper's eq. 2) minimises, ``sum_i |G_i(w) - mean(G) r_i^alpha|`` with the target held constant."""
+    from losslang.weighting.gradnorm import gradnorm_gradient
+
+    weights = torch.tensor([0.7, 1.3, 1.0], dtype=torch.float64, requires_grad=True)
+    norms = torch.tensor([2.0, 0.5, 1.5], dtype=torch.float64)
+    ratios = torch.tensor([0.9, 0.4, 0.7], dtype=torch.float64)
+    grad_norms = weights * norms
+    rates = ratios / ratios.mean()
+    target = (grad_norms.mean() * rates**1.5).detach()
+    (grad_norms - target).abs().sum().backward()
+    torch.testing.assert_close(gradnorm_gradient(weights.detach(), norms, ratios, alpha=1.5), weights.grad)
+
+
+def test_uncertainty_is_twice_the_uw_loss_of_libmtl_and_mtan() -> None:
+    """LibMTL's UW.py and mtan's trainer minimise ``L / (2 exp(s)) + s / 2``; losslang's ``exp(-s) L + s`` is
+    twice that: the same optimum of s, the model's gradient doubled (docs/weighting.md says so)."""
+    loss = losslang.compile("uncertainty(a, b, init=0.3)")
+    losses = torch.tensor([2.0, 0.25])
+    out = loss(a=losses[0], b=losses[1])
+    s = torch.tensor([0.3, 0.3])
+    published = (losses / (2 * s.exp()) + s / 2).sum()
+    assert float(out.total.detach()) == pytest.approx(2 * float(published), rel=1e-6)

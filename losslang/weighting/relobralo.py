@@ -38,7 +38,7 @@ def relobralo_weights(
     Args:
         weights: ``lambda_i(t-1)``, the previous weights.
         losses: ``L_i(t)``, this step's losses.
-        initial: ``L_i(0)``, the first step's losses.
+        initial: ``L_i(1)``, the lookback's reference: the second step's losses.
         previous: ``L_i(t-1)``, the last step's losses.
         rho: this step's Bernoulli draw: 1 keeps the history, 0 looks back to the first step.
         alpha: the weight of the history against the last step's balance.
@@ -58,16 +58,19 @@ class ReLoBRaLo(StatefulScheme):
     """ReLoBRaLo: weights from each term's progress since the last step and, at random, since the first.
 
     Bischof and Kraus, "Multi-Objective Loss Balancing for Physics-Informed Deep Learning",
-    arXiv 2110.09813 (2021). With ``m`` terms, weights starting at 1, and ``L_i(0)`` the first
-    training step's loss, at each training step ``t``::
+    arXiv 2110.09813 (2021), as the authors' code runs it (rbischof/relative_balancing,
+    ``src/update_rules.py`` ``relobralo`` and the schedule ``src/train.py`` sets up). With ``m``
+    terms and weights starting at 1, at each training step ``t``::
 
         bal_i(t, t') = m * exp(L_i(t) / (T L_i(t'))) / sum_j exp(L_j(t) / (T L_j(t')))
-        lambda_i(t)  = alpha * (rho_t * lambda_i(t-1) + (1 - rho_t) * bal_i(t, 0))
+        lambda_i(t)  = alpha * (rho_t * lambda_i(t-1) + (1 - rho_t) * bal_i(t, 1))
                        + (1 - alpha) * bal_i(t, t-1)
         rho_t ~ Bernoulli(rho)
 
-    and the total is ``sum_i lambda_i(t) L_i(t)`` with this step's weights as constants. At the
-    first step ``bal = 1``, so the weights stay 1. ``rho_t`` is drawn on the CPU from a
+    and the total is ``sum_i lambda_i(t) L_i(t)`` with this step's weights as constants. The
+    first step keeps the weights at 1; the second takes ``lambda(1) = bal(1, 0)`` (the authors'
+    ``alpha`` is 0 there), and its losses are the lookback's reference ``L_i(1)`` (the paper
+    prints ``L_i(0)``; the authors' code stores the second step's). ``rho_t`` is drawn on the CPU from a
     ``torch.Generator`` freshly seeded from ``(seed, t)``: the draws are reproducible, resume
     identically from a ``state_dict`` and agree on every DDP rank, without a device
     synchronisation. Losses are averaged over DDP ranks. The softmax subtracts its maximum, so
@@ -85,8 +88,8 @@ class ReLoBRaLo(StatefulScheme):
         >>> scheme = ReLoBRaLo(["a", "b"], alpha=0.5, temperature=1.0, rho=1.0)
         >>> for a, b in [(1.0, 1.0), (1.0, 2.0)]:
         ...     total, weights = scheme(torch.tensor(a), torch.tensor(b))
-        >>> weights  # b doubled: 0.5 * 1 + 0.5 * 2 * softmax(1, 2)
-        tensor([0.7689, 1.2311])
+        >>> weights  # b doubled: the second step's weights are 2 * softmax(1, 2)
+        tensor([0.5379, 1.4621])
     """
 
     initial: Tensor
@@ -117,12 +120,13 @@ class ReLoBRaLo(StatefulScheme):
 
     def update(self, current: Tensor) -> None:
         """New weights from the (rank-averaged) losses of this step, the last one and the first."""
-        if self.step_count == 0:
+        if self.step_count == 1:  # the authors' schedule: alpha = 0 here, and this step's losses are the reference
+            self.weights.copy_(balance(current, self.previous.to(current), temperature=self.temperature))
             self.initial.copy_(current)
-            self.previous.copy_(current)
-        weights, initial, previous = (buffer.to(current) for buffer in (self.weights, self.initial, self.previous))
-        options = {"alpha": self.alpha, "temperature": self.temperature}
-        self.weights.copy_(relobralo_weights(weights, current, initial, previous, rho=self.lookback(), **options))
+        elif self.step_count > 1:
+            weights, initial, previous = (buffer.to(current) for buffer in (self.weights, self.initial, self.previous))
+            options = {"alpha": self.alpha, "temperature": self.temperature}
+            self.weights.copy_(relobralo_weights(weights, current, initial, previous, rho=self.lookback(), **options))
         self.previous.copy_(current)
         self.advance()
 

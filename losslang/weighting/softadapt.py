@@ -22,9 +22,10 @@ def softadapt_weights(
 
     Args:
         slopes: ``s_i``, each term's change since the previous step.
-        losses: ``L_i(t)``, each term's current loss; used by the loss-weighted variant only.
+        losses: ``f_i``, each term's loss over the slope's window (the mean of ``L_i(t-1)`` and
+            ``L_i(t)``, as the authors' package averages it); used by the loss-weighted variant only.
         beta: the softmax's sharpness; positive favours the terms that improve least.
-        loss_weighted: weight the softmax by the losses: ``L_i exp(beta s_i) / sum_j L_j exp(beta s_j)``.
+        loss_weighted: weight the softmax by the losses: ``f_i exp(beta s_i) / sum_j f_j exp(beta s_j)``.
         normalized: use the normalised slopes ``s_i / sum_j |s_j|``.
 
     Example:
@@ -51,14 +52,17 @@ class SoftAdapt(StatefulScheme):
 
         s_i = L_i(t) - L_i(t-1)
         w_i = exp(beta s_i) / sum_j exp(beta s_j)                   (original)
-        w_i = L_i exp(beta s_i) / sum_j L_j exp(beta s_j)           (loss_weighted=true)
+        w_i = f_i exp(beta s_i) / sum_j f_j exp(beta s_j)           (loss_weighted=true)
+        f_i = (L_i(t-1) + L_i(t)) / 2
         s_i <- s_i / sum_j |s_j|   before the softmax               (normalized=true; both combine)
 
     The weights sum to 1, as in the paper, so the total ``sum_i w_i L_i`` is a convex combination
     (``1/n`` of the unweighted sum when the weights are equal). The first training step, which
     has no slope yet, uses equal weights ``1/n``. The weights from this step's slopes weight this
     step's losses, as constants. The slope is the one-step difference of the paper's basic
-    formulation (the authors' package can also fit it over a longer window of losses).
+    formulation (the authors' package can also fit it over a longer window of losses), and the
+    loss-weighted variant weights by the mean loss over that window, as the package does.
+    docs/weighting.md lists what was checked against the package and what differs.
     Losses are averaged over DDP ranks.
 
     Args:
@@ -101,8 +105,9 @@ class SoftAdapt(StatefulScheme):
     def update(self, current: Tensor) -> None:
         """New weights from the slopes since the previous step's (rank-averaged) losses."""
         if self.step_count > 0:
-            slopes = current - self.previous.to(current)
+            previous = self.previous.to(current)
             options = {"loss_weighted": self.loss_weighted, "normalized": self.normalized}
-            self.weights.copy_(softadapt_weights(slopes, current, beta=self.beta, **options))
+            window = (previous + current) / 2  # the loss-weighted variant's f_i
+            self.weights.copy_(softadapt_weights(current - previous, window, beta=self.beta, **options))
         self.previous.copy_(current)
         self.advance()
