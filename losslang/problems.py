@@ -67,6 +67,13 @@ class Helmholtz2D:
         f = self.forcing(x)  # before x requires grad: f is data, not a function of the points
         return {"x": x.requires_grad_(), "f": f, **{f"x_b{i + 1}": edge for i, edge in enumerate(edges)}}
 
+    def moments(self) -> tuple[Tensor, Tensor]:
+        """The mean and standard deviation of the interior points, uniform on the square: 0 and ``1/sqrt(3)``.
+
+        The authors standardise the network's inputs by them (from 100,000 samples).
+        """
+        return torch.zeros(2), torch.full((2,), 1 / math.sqrt(3))
+
     def error(self, model: nn.Module | Callable[[Tensor], Tensor]) -> float:
         """The relative L2 error ``|u - u_exact| / |u_exact|`` of ``model``'s first output on the 100 x 100 grid."""
         axis = torch.linspace(-1, 1, 100)

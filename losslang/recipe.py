@@ -115,10 +115,12 @@ def prepare(config: str | Path | Mapping[str, Any], *, allow_imports: bool = Fal
     if problem is None:
         data, validation = _split(document, spec, _dataset(document, spec))
         points = {name: values.shape[-1] for name, values in data.items() if values.dim() > 1}
+        moments = data["x"].mean(0), data["x"].std(0)
     else:
         data, validation = {}, {}
         points = {name: values.shape[-1] for name, values in problem.sample(torch.Generator()).items()}
-    model, apply = _model(document, settings["model"], points)
+        moments = problem.moments()
+    model, apply = _model(document, settings["model"], points, moments)
     loss.attach(model)
     optimizer, schedule = _optimizer(document, settings["optimizer"], [*model.parameters(), *loss.parameters()])
     options = _options(document, settings["run"])
@@ -165,17 +167,21 @@ def _checked(
     return section
 
 
-def _model(document: Document, spec: Any, points: Mapping[str, int]) -> tuple[nn.Module, dict[str, str]]:
+def _model(
+    document: Document, spec: Any, points: Mapping[str, int], moments: tuple[Tensor, Tensor]
+) -> tuple[nn.Module, dict[str, str]]:
     """The MLP, and ``model.apply``: each output's name and the input it is applied to.
 
-    ``points`` gives the width of each input the model could be applied to.
+    ``points`` gives the width of each input the model could be applied to; ``moments`` the mean
+    and standard deviation of ``x`` (over the training split, or a problem's domain), by which
+    ``mlp.standardize: true`` standardises every input first.
     """
     section = _checked(document, ("model",), spec, {"mlp": dict, "apply": dict})
     mlp = section.get("mlp")
     if mlp is None:
         raise document.error(("model",), "needs an mlp: {inputs: N, hidden: [...], outputs: M, activation: tanh}")
     path = ("model", "mlp")
-    allowed = {"inputs": int, "hidden": list, "outputs": int, "activation": str, "init": str}
+    allowed = {"inputs": int, "hidden": list, "outputs": int, "activation": str, "init": str, "standardize": bool}
     mlp = _checked(document, path, mlp, allowed)
     activation = mlp.get("activation", "tanh")
     if activation not in ACTIVATIONS:
@@ -199,7 +205,31 @@ def _model(document: Document, spec: Any, points: Mapping[str, int]) -> tuple[nn
     for layer in layers:
         if isinstance(layer, nn.Linear):
             INITS[mlp.get("init", "default")](layer)
+    if mlp.get("standardize", False):
+        layers.insert(0, Standardize(*moments))
     return nn.Sequential(*layers), apply
+
+
+class Standardize(nn.Module):
+    """``(x - mean) / std`` with fixed statistics, the first layer of a standardising MLP.
+
+    Example:
+        >>> import torch
+        >>> Standardize(torch.tensor([1.0]), torch.tensor([2.0]))(torch.tensor([[5.0]]))
+        tensor([[2.]])
+    """
+
+    mean: Tensor
+    std: Tensor
+
+    def __init__(self, mean: Tensor, std: Tensor) -> None:
+        super().__init__()
+        self.register_buffer("mean", mean.detach().clone())
+        self.register_buffer("std", std.detach().clamp_min(1e-12))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``x`` standardised."""
+        return (x - self.mean) / self.std
 
 
 def _apply(document: Document, apply: Mapping[Any, Any], points: Mapping[str, int]) -> dict[str, str]:

@@ -405,3 +405,18 @@ def test_train_command_takes_baseline(tmp_path: Path) -> None:
     result = cli("train", str(path), "--baseline", "--out", str(tmp_path / "run"), "--no-progress")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "run" / "baseline" / "run.csv").exists() and "baseline, " in result.stdout
+
+
+def test_standardize_puts_the_inputs_moments_first() -> None:
+    """mlp.standardize: the problem's domain moments (0, 1/sqrt(3)), or the training split's x."""
+    from losslang.recipe import Standardize, prepare
+
+    pinn = prepare({**PINN, "model": {**PINN["model"], "mlp": {**PINN["model"]["mlp"], "standardize": True}}})
+    first = pinn.model[0]
+    assert isinstance(first, Standardize) and torch.equal(first.mean, torch.zeros(2))
+    torch.testing.assert_close(first.std, torch.full((2,), 3**-0.5))
+    config = {"model": {"mlp": {"inputs": 1, "standardize": True}}, "data": {"dataset": "linear_multilabel"}}
+    recipe = prepare({**config, "loss": "mse(output, label1)"})
+    torch.testing.assert_close(recipe.model[0].mean, recipe.data["x"].mean(0))
+    standardised = recipe.model[0](recipe.data["x"])
+    torch.testing.assert_close(standardised.std(0), torch.ones(1))
