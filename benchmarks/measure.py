@@ -264,32 +264,63 @@ def _fresh_process() -> dict[str, float]:
     return {key: min(run[key] for run in runs) for key in runs[0]}
 
 
-SCHEME_NAMES = ("uncertainty", "gradnorm", "lr_annealing", "softadapt", "relobralo", "dwa")
+GRAMIAN_SCHEMES = ("upgrad", "mgda", "pcgrad", "cagrad", "imtl_g", "dualproj", "aligned_mtl")
+SCHEME_NAMES = (
+    "uncertainty",
+    "gradnorm",
+    "lr_annealing",
+    "softadapt",
+    "relobralo",
+    "dwa",
+    "rlw",
+    "famo",
+    "famo, update_weights",
+    *GRAMIAN_SCHEMES,
+    *(f"{name}, features" for name in GRAMIAN_SCHEMES),
+)
 SCHEME_TERMS = "mse(out[:, 0], y0), mse(out[:, 1], y1), mae(out[:, 2], y2)"
 
 
 def scheme_costs(repeats: int, block_s: float) -> dict[str, float]:
     """Median per-step ratio of each weighting scheme to a plain sum of the same three terms.
 
-    A step is what training does: a small MLP's forward (16 -> 64 -> 3, batch 64), the loss and
-    the backward of both; the gradient-based schemes are attached to the MLP. One thread's
-    wall clock, every variant interleaved.
+    A step is what training does: a shared-trunk MLP's forward (trunk 16 -> 256 -> 256 -> 32, tanh;
+    three heads 32 -> 1; batch 64), the loss and the backward of both. The gradient-based schemes are
+    attached to the MLP; ``, features`` attaches the gradient-conflict schemes with
+    ``features="h"``, the trunk's output, instead. ``famo, update_weights`` adds the after-step
+    update (a forward pass of model and loss without graph). One thread's wall clock, every
+    variant interleaved.
     """
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(16, 64), torch.nn.Tanh(), torch.nn.Linear(64, 3))
-    batch = {"x": torch.randn(64, 16), **{f"y{i}": torch.randn(64) for i in range(3)}}
-    sources = {"sum": SCHEME_TERMS.replace("), ", ") + ")} | {name: f"{name}({SCHEME_TERMS})" for name in SCHEME_NAMES}
-    losses = {name: losslang.compile(source).attach(model) for name, source in sources.items()}
+    trunk = torch.nn.Sequential(
+        torch.nn.Linear(16, 256), torch.nn.Tanh(), torch.nn.Linear(256, 256), torch.nn.Tanh(), torch.nn.Linear(256, 32)
+    )
+    heads = torch.nn.Linear(32, 3)  # three heads of one output each
+    model = torch.nn.Sequential(trunk, heads)
+    batch = {"x": torch.randn(64, 16), **{f"y{i}": torch.randn(64).abs() + 1 for i in range(3)}}
 
-    def step(loss: losslang.LossModule) -> Step:
+    def inputs() -> dict[str, torch.Tensor]:
+        h = trunk(batch["x"])
+        return {**batch, "h": h, "out": heads(h)}
+
+    def build(name: str) -> losslang.LossModule:
+        scheme = name.split(",")[0]
+        source = SCHEME_TERMS.replace("), ", ") + ") if name == "sum" else f"{scheme}({SCHEME_TERMS})"
+        return losslang.compile(source).attach(model, features="h" if name.endswith("features") else None)
+
+    def step(name: str) -> Step:
+        loss = build(name)
+
         def run() -> None:
-            out = loss({**batch, "out": model(batch["x"])})
-            out.total.backward()
+            loss(inputs()).total.backward()
+            if name.endswith("update_weights"):
+                with torch.no_grad():
+                    loss.update_weights(inputs)
 
         return run
 
     samples = interleaved(
-        {name: step(loss) for name, loss in losses.items()}, repeats=repeats, block_s=block_s, sync=lambda: None
+        {name: step(name) for name in ("sum", *SCHEME_NAMES)}, repeats=repeats, block_s=block_s, sync=lambda: None
     )
     return {f"scheme/{name}": median_ratio(samples.wall[name], samples.wall["sum"]) for name in SCHEME_NAMES} | {
         "scheme/sum_us": statistics.median(samples.wall["sum"]) * 1e6

@@ -56,15 +56,35 @@ def regression_angle(samples: int = 256, features: int = 4, seed: int = 0) -> di
     return {"x": x, "target": x @ weight}
 
 
+def conflicting_tasks(samples: int = 512, seed: int = 0) -> dict[str, Tensor]:
+    """Two regression tasks that compete for a shared representation, on scales 100x apart.
+
+    ``y1 = x[:, :4] @ a`` and ``y2 = 10 * x[:, 4:] @ b`` read disjoint halves of ``x``: a model whose
+    shared trunk narrows to one unit cannot fit both, so every step trades one task against the
+    other, and a plain sum of their MSEs favours ``y2``, whose loss is 100 times larger.
+
+    Example:
+        >>> data = conflicting_tasks(6)
+        >>> sorted(data), tuple(data["x"].shape)
+        (['x', 'y1', 'y2'], (6, 8))
+    """
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(samples, 8, generator=generator)
+    a, b = torch.randn(4, 1, generator=generator), torch.randn(4, 1, generator=generator)
+    return {"x": x, "y1": x[:, :4] @ a / 2, "y2": 10 * x[:, 4:] @ b / 2}
+
+
 _SAMPLES, _WIDTH, _SEED = Range(ge=1, le=10_000_000), Range(ge=1, le=10_000), Range(ge=0, lt=2**63)
 # The options each dataset takes, and the integers each may be: a config is refused before torch sees it.
 DATASET_OPTIONS: dict[str, dict[str, Range]] = {
     "linear_multilabel": {"samples": _SAMPLES, "seed": _SEED},
     "classification": {"samples": _SAMPLES, "features": _WIDTH, "classes": _WIDTH, "seed": _SEED},
     "regression_angle": {"samples": _SAMPLES, "features": _WIDTH, "seed": _SEED},
+    "conflicting_tasks": {"samples": _SAMPLES, "seed": _SEED},
 }
 DATASETS: dict[str, Callable[..., dict[str, Tensor]]] = {
     "linear_multilabel": linear_multilabel,
     "classification": classification,
     "regression_angle": regression_angle,
+    "conflicting_tasks": conflicting_tasks,
 }

@@ -32,7 +32,7 @@ from losslang.errors import (
 from losslang.parser import parse
 from losslang.registry import REGISTRY
 from losslang.skipping import Snapshot, schemes, skip_non_finite, snapshot
-from losslang.weighting import WeightingScheme
+from losslang.weighting import GramianScheme
 
 NanPolicy = Literal["propagate", "skip"]
 
@@ -289,6 +289,7 @@ class LossModule(nn.Module):
         self._schemes = schemes(self.body)
         self.register_buffer("step", torch.zeros((), dtype=torch.int64))
         self._shared: list[Tensor] = []
+        self._features: tuple[str, ...] | None = None  # attach(features=...): the input's path
         self._report_grad_norms = False
         # The hot path calls the generated ``forward`` itself: ``GraphModule.__call__`` only adds
         # two wrappers and a hook check per call (and prints fx's own report of an error). Not a
@@ -337,6 +338,8 @@ class LossModule(nn.Module):
             step = given.get("step")  # a mapping under "step" holds inputs such as step.x, not a step
             override = step is not None and not isinstance(step, Mapping)
             args.append(_step_value(step, buffers["step"].device) if override else buffers["step"])
+        if self._features is not None:
+            self._use_features(given)
         skipping = self.nan_policy == "skip"
         # A call that fails leaves the schemes' state as it was: it may have moved before the fault.
         states = snapshot(self._schemes) if self._schemes and self.training else []
@@ -368,14 +371,26 @@ class LossModule(nn.Module):
             terms.update({f"grad_norm/{name}": norm for name, norm in gradient_norms(terms, self._shared).items()})
         return LossOutput(terms)
 
-    def attach(self, model_or_params: nn.Module | Tensor | Iterable[Tensor], *, grad_norms: bool = False) -> LossModule:
+    def attach(
+        self,
+        model_or_params: nn.Module | Tensor | Iterable[Tensor],
+        *,
+        grad_norms: bool = False,
+        features: str | None = None,
+    ) -> LossModule:
         """Give the loss the model's shared parameters, once, before training.
 
-        Weighting schemes that balance gradients (``gradnorm``, ``lr_annealing``) need them. With
+        Weighting schemes that balance gradients (``gradnorm``, ``lr_annealing`` and the
+        gradient-conflict schemes ``upgrad``, ``mgda``, ...) need them. With
         ``grad_norms=True`` every forward also reports ``grad_norm/<term>``, the L2 norm of each
         term's gradient with respect to those parameters: one extra backward pass per term, a
         cost you turn on to see which term dominates. Attached parameters are not saved or
         pickled with the loss: attach again after loading.
+
+        ``features="h"`` names a batch input, a shared representation the terms are computed from
+        (the trunk's output): the gradient-conflict schemes then take each term's gradient with
+        respect to it instead of the parameters (LibMTL's ``rep_grad``). Each batch must hold it,
+        computed by the model (requiring grad).
 
         Raises:
             LossValueError: none of the parameters requires grad.
@@ -390,10 +405,32 @@ class LossModule(nn.Module):
         """
         self._shared = trainable(model_or_params)
         self._report_grad_norms = grad_norms
-        for scheme in self.modules():
-            if isinstance(scheme, WeightingScheme):
-                scheme.shared = self._shared
+        self._features = None if features is None else tuple(features.split("."))
+        for scheme in self._schemes:
+            scheme.shared = self._shared
+            if isinstance(scheme, GramianScheme):
+                scheme.features = features is not None
         return self
+
+    def _use_features(self, given: Mapping[str, Any]) -> None:
+        """Hand this batch's ``features`` input to the gradient-conflict schemes, as what they differentiate by."""
+        name = ".".join(self._features)
+        features = _lookup(given, self._features)
+        if features is _ABSENT:
+            have = sorted(str(key) for key in given)
+            raise LossInputError(
+                f"missing input {name!r}{did_you_mean(name, have)}, the features that attach(features=...) names; "
+                f"the batch holds {', '.join(have) or 'nothing'}"
+            )
+        if not isinstance(features, Tensor) or not features.requires_grad:
+            what = "a tensor without gradient" if isinstance(features, Tensor) else shown(features)
+            raise LossValueError(
+                f"attach(features={name!r}): the batch's {name!r} must be the shared representation the model "
+                f"computed (a tensor that requires grad), not {what}"
+            )
+        for scheme in self._schemes:
+            if isinstance(scheme, GramianScheme):
+                scheme.shared = [features]
 
     def update_weights(self, closure: Callable[[], Mapping[str, Any]]) -> bool:
         """After ``optimizer.step()``: make the weighting schemes' next due update now, from ``closure()``'s batch.

@@ -64,7 +64,8 @@ def plot_run(
 
     Metrics (no gradient) are dashed, the validation split's terms (``val/``) dotted in their
     term's colour, the total drawn thicker; dynamic weights and gradient norms get a second panel.
-    Several CSVs overlay their runs, told apart by line width and labelled by their folder.
+    Several CSVs overlay their runs: a colour per run, labelled by its folder, and a marker per
+    term.
 
     Args:
         csv_path: a run CSV written by ``losslang train``, or several to overlay.
@@ -108,7 +109,11 @@ def plot_run(
             base = name.removeprefix("val/")
             colour = colours.setdefault(base, f"C{len(colours) % 10}")
             style = ":" if name.startswith("val/") else "--" if base in meta.get("metrics", ()) else "-"
-            width = (2.6 if base == "total" else 1.6) * (1 - 0.3 * index)
+            width = 2.6 if base == "total" else 1.6
+            marks: dict[str, Any] = {}
+            if len(runs) > 1:  # a colour per run; the terms of one kind told apart by their markers
+                colour = f"C{index % 10}"
+                marks = {"marker": _MARKERS[list(colours).index(base) % len(_MARKERS)], "markevery": 0.1}
             axis.plot(steps, values, color=colour, alpha=0.2, linewidth=0.8)
             axis.plot(
                 steps,
@@ -117,6 +122,7 @@ def plot_run(
                 linestyle=style,
                 linewidth=width,
                 label=f"{label}{name}",
+                **marks,
             )
     title = " vs ".join(str(meta.get("config") or path.parent.name) for path, _, meta in runs)
     for axis, heading, ylabel in zip(
@@ -153,6 +159,9 @@ def plot_run(
     finally:
         plt.close(figure)
     return target
+
+
+_MARKERS = ("o", "s", "^", "D", "v", "x")  # the terms' markers when several runs are overlaid
 
 
 def _is_weight(name: str) -> bool:

@@ -27,7 +27,8 @@ PLAIN = "recon = mse(pred, y1); l1 = mae(pred, y2); recon + 0.5*mse(pred, y2)"
 SKIPPING = "recon = mse(pred, y1); gradnorm(recon, mse(pred, y2))"
 # The schemes that keep statistics rather than parameters: each rank sees other losses and
 # gradients, so only averaging the statistics over ranks keeps their weights the same.
-SCHEMES = ("dwa", "softadapt", "relobralo", "lr_annealing", "rlw")
+SCHEMES = ("dwa", "softadapt", "relobralo", "lr_annealing", "rlw", "famo", "upgrad", "pcgrad")
+GRADIENTS = ("skipping", "lr_annealing", "upgrad", "pcgrad")  # the setups whose schemes read parameter gradients
 SOURCES = {
     "next_to": PLAIN,
     "skipping": SKIPPING,
@@ -57,8 +58,8 @@ def train(setup: str, rank: int) -> dict[str, object]:
     torch.manual_seed(0)
     source = SOURCES.get(setup, WEIGHTED)
     model, loss = nn.Linear(3, 2), losslang.compile(source, nan_policy="skip" if setup == "skipping" else "propagate")
-    if setup in ("skipping", "lr_annealing"):
-        loss.attach(model)  # gradnorm and lr_annealing read the gradients of the shared parameters
+    if setup in GRADIENTS:
+        loss.attach(model)  # gradnorm, lr_annealing, upgrad and pcgrad read the gradients of the shared parameters
     if setup == "wrapped":
         step = DistributedDataParallel(Wrapper(model, loss))
         params = list(step.parameters())

@@ -107,7 +107,7 @@ def test_a_term_dropped_on_one_rank_leaves_the_weights_identical_on_every_rank(r
     assert first["model_params"] == pytest.approx(second["model_params"])
 
 
-@pytest.mark.parametrize("scheme", ["dwa", "softadapt", "relobralo", "lr_annealing"])
+@pytest.mark.parametrize("scheme", ["dwa", "softadapt", "relobralo", "lr_annealing", "famo", "upgrad", "pcgrad"])
 def test_schemes_with_statistics_keep_the_same_state_on_every_rank(ranks: list[dict], scheme: str) -> None:
     first, second = (rank[scheme] for rank in ranks)
     assert first["local"]["total"] != pytest.approx(second["local"]["total"])  # the data differ

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import losslang
+from losslang.plot import read_run
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
@@ -185,3 +186,17 @@ def test_lr_annealing_is_the_authors_rule_written_by_hand(order: str) -> None:
     assert losslang_run["bc_weight"] == pytest.approx(by_hand["bc_weight"], rel=1e-5)
     other = helmholtz.train("by-hand-before-step" if order == "after-step" else "by-hand-after-step", steps=41, seed=0)
     assert other["bc_weight"] != pytest.approx(by_hand["bc_weight"], rel=1e-3)  # the two orders are told apart
+
+
+def test_conflicting_tasks_compares_the_five_methods_from_one_config_each(tmp_path: Path) -> None:
+    """CI's short version of docs/weighting.md's comparison: every config trains, and the table has their rows."""
+    compare = example("conflicting_tasks")
+    configs = sorted(path.stem for path in (EXAMPLES / "conflicting_tasks").glob("*.yaml"))
+    assert configs == sorted(compare.METHODS)
+    rows = compare.compare(epochs=2, seeds=(0,), folder=tmp_path)
+    assert [row["method"] for row in rows] == list(compare.METHODS)
+    assert all(math.isfinite(row["y1"]) and math.isfinite(row["y2"]) for row in rows)
+    table = compare.table(rows)
+    assert table.count("\n") == len(rows) + 1 and "| `famo` | 0 |" in table
+    famo = read_run(tmp_path / "famo-0" / "run.csv")
+    assert famo["weight/y1_loss"][-1] != famo["weight/y1_loss"][0]  # the weights moved

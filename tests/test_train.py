@@ -104,7 +104,7 @@ TRAIN_ERRORS = [
     pytest.param(
         "model: {mlp: {inputs: 1}}\ndata: {dataset: mnist}\nloss: mse(output, label1)\n",
         "train.yaml:2:8: data.dataset: unknown dataset 'mnist'; choose one of linear_multilabel, classification, "
-        "regression_angle",
+        "regression_angle, conflicting_tasks",
         id="dataset",
     ),
     pytest.param(

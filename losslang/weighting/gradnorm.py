@@ -10,12 +10,10 @@ from torch import Tensor
 
 from losslang.bounds import Range
 from losslang.weighting.base import synced
-from losslang.weighting.stateful import StatefulScheme, relative
+from losslang.weighting.stateful import StatefulScheme, StepSize, adam_direction, relative
 
 _EPS = 1e-12  # guards the division by a mean loss ratio of zero
 _FLOOR = 1e-6  # weights are clamped here before renormalising, so that they stay positive
-_BETAS = (0.9, 0.999)  # torch.optim.Adam's defaults
-_ADAM_EPS = 1e-8
 
 
 def gradnorm_gradient(weights: Tensor, norms: Tensor, ratios: Tensor, *, alpha: float) -> Tensor:
@@ -33,21 +31,6 @@ def gradnorm_gradient(weights: Tensor, norms: Tensor, ratios: Tensor, *, alpha: 
     rates = ratios / ratios.mean().clamp_min(_EPS)  # r_i
     targets = grad_norms.mean() * rates**alpha  # Gbar * r_i^alpha
     return torch.sign(grad_norms - targets) * norms
-
-
-def adam_direction(grad: Tensor, exp_avg: Tensor, exp_avg_sq: Tensor, step: int) -> tuple[Tensor, Tensor, Tensor]:
-    """Adam's bias-corrected step direction for update number ``step`` (from 1), and the new moments.
-
-    Example:
-        >>> import torch
-        >>> direction, _, _ = adam_direction(torch.tensor([-2.0, 3.0]), torch.zeros(2), torch.zeros(2), 1)
-        >>> direction  # the first step is the sign
-        tensor([-1.,  1.])
-    """
-    exp_avg = _BETAS[0] * exp_avg + (1 - _BETAS[0]) * grad
-    exp_avg_sq = _BETAS[1] * exp_avg_sq + (1 - _BETAS[1]) * grad**2
-    scale = (exp_avg_sq / (1 - _BETAS[1] ** step)).sqrt() + _ADAM_EPS
-    return exp_avg / (1 - _BETAS[0] ** step) / scale, exp_avg, exp_avg_sq
 
 
 def renormalised(weights: Tensor) -> Tensor:
@@ -112,7 +95,7 @@ class GradNorm(StatefulScheme):
         terms: Sequence[str],
         *,
         alpha: Annotated[float, Range(ge=0, le=100)] = 1.5,
-        lr: Annotated[float, Range(gt=0, le=100)] = 0.025,
+        lr: StepSize = 0.025,
         optimizer: Literal["adam", "sgd"] = "adam",
     ) -> None:
         super().__init__(terms)

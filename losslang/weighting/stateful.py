@@ -83,6 +83,10 @@ class StatefulScheme(WeightingScheme):
         self.step_count = int(self.steps)  # one host read per load, never one per step
 
 
+BETAS = (0.9, 0.999)  # torch.optim.Adam's defaults, for the schemes that step their own weights with Adam
+ADAM_EPS = 1e-8
+
+
 def relative(current: Tensor, reference: Tensor) -> Tensor:
     """``current / reference``, and 1 where the reference is 0: no progress can be measured from a zero.
 
@@ -104,6 +108,24 @@ def softmax(scores: Tensor) -> Tensor:
     """
     return torch.softmax(torch.nan_to_num(scores), dim=0)  # softmax subtracts the max: no overflow
 
+
+def adam_direction(grad: Tensor, exp_avg: Tensor, exp_avg_sq: Tensor, step: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Adam's bias-corrected step direction for update number ``step`` (from 1), and the new moments.
+
+    Example:
+        >>> import torch
+        >>> direction, _, _ = adam_direction(torch.tensor([-2.0, 3.0]), torch.zeros(2), torch.zeros(2), 1)
+        >>> direction  # the first step is the sign
+        tensor([-1.,  1.])
+    """
+    exp_avg = BETAS[0] * exp_avg + (1 - BETAS[0]) * grad
+    exp_avg_sq = BETAS[1] * exp_avg_sq + (1 - BETAS[1]) * grad**2
+    scale = (exp_avg_sq / (1 - BETAS[1] ** step)).sqrt() + ADAM_EPS
+    return exp_avg / (1 - BETAS[0] ** step) / scale, exp_avg, exp_avg_sq
+
+
+# The step size of weights a scheme steps itself with Adam (gradnorm's weights, famo's logits).
+StepSize = Annotated[float, Range(gt=0, le=100)]
 
 # A softmax temperature: below this, losses divided by it overflow float32 (and 1e-300 would).
 Temperature = Annotated[float, Range(ge=1e-6)]
