@@ -32,7 +32,6 @@ from losslang.errors import (
 from losslang.parser import parse
 from losslang.registry import REGISTRY
 from losslang.skipping import Snapshot, schemes, skip_non_finite, snapshot
-from losslang.terms.precision import CASTS, shared_casts
 from losslang.weighting import GramianScheme
 
 NanPolicy = Literal["propagate", "skip"]
@@ -345,14 +344,11 @@ class LossModule(nn.Module):
         # A call that fails leaves the schemes' state as it was: it may have moved before the fault.
         states = snapshot(self._schemes) if self._schemes and self.training else []
         grad_enabled = torch.is_grad_enabled()
-        casts = shared_casts()  # an input several terms read in half precision is cast to float32 once
         try:
             values = self._run(*args)
         except Exception as error:
             torch.set_grad_enabled(grad_enabled)  # a metric that raised has left gradients switched off
             raise _restored(failure(self._graph, args, error), states) from None
-        finally:
-            CASTS.reset(casts)
         if not all(isinstance(value, Tensor) for value in values):
             raise _restored(self._not_tensors(values, args), states)
         if values[0].dim() or not values[0].is_floating_point():

@@ -17,15 +17,10 @@ convention at once, instead of term by term:
 The casts are ordinary autograd ops, so each input's gradient arrives in its own dtype. Inputs
 of other dtypes (float32, float64, integer indices, boolean masks) are passed through untouched,
 and a call with none of them in half precision outside autocast costs one check.
-
-Within one evaluation of a loss (:func:`shared_casts`), a tensor that several terms read is cast
-once: ``mse(pred, y) + mae(pred, y)`` makes one float32 copy of ``pred``, not two, and its
-gradient is summed in float32 before it is cast back.
 """
 
 from __future__ import annotations
 
-import contextvars
 import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -76,44 +71,8 @@ def _device(args: tuple[Any, ...]) -> str | None:
     return next((arg.device.type for arg in args if isinstance(arg, Tensor)), None)
 
 
-# The float32 copies made during one evaluation of a loss, keyed by their source's id (each entry
-# holds the source, so that the id cannot be reused before the evaluation ends), its version (an
-# in-place change makes a new copy) and the grad mode (a metric's copy, made without gradient, is
-# never a loss term's). None: no evaluation.
-Casts = dict[tuple[int, int, bool], tuple[Tensor, Tensor]]
-CASTS: contextvars.ContextVar[Casts | None] = contextvars.ContextVar("casts", default=None)
-
-
-def shared_casts() -> contextvars.Token[Casts | None]:
-    """Start sharing float32 copies between terms, until ``CASTS.reset(token)``.
-
-    Example:
-        >>> import torch
-        >>> x = torch.ones(3, dtype=torch.bfloat16)
-        >>> token = shared_casts()
-        >>> _float(x) is _float(x)
-        True
-        >>> CASTS.reset(token)
-        >>> _float(x) is _float(x)
-        False
-    """
-    return CASTS.set({})
-
-
-def _float(value: Tensor) -> Tensor:
-    """``value.float()``, shared within an evaluation."""
-    casts = CASTS.get()
-    if casts is None or torch.compiler.is_compiling():  # a compiled graph shares its casts itself
-        return value.float()
-    key = (id(value), value._version, torch.is_grad_enabled())
-    cached = casts.get(key)
-    if cached is None:
-        cached = casts[key] = (value, value.float())
-    return cached[1]
-
-
 def _cast(values: tuple[Any, ...], dtypes: tuple[torch.dtype, ...]) -> tuple[Any, ...]:
-    return tuple(_float(value) if isinstance(value, Tensor) and value.dtype in dtypes else value for value in values)
+    return tuple(value.float() if isinstance(value, Tensor) and value.dtype in dtypes else value for value in values)
 
 
 def _cast_keywords(kwargs: dict[str, Any], dtypes: tuple[torch.dtype, ...]) -> dict[str, Any]:
