@@ -34,7 +34,36 @@ SOURCES = {
     "skipping": SKIPPING,
     **{scheme: f"recon = mse(pred, y1); l1 = mae(pred, y2); {scheme}(recon, mse(pred, y2))" for scheme in SCHEMES},
 }
-SETUPS = ("separate", "wrapped", "next_to", "skipping", *SCHEMES)
+SETUPS = ("separate", "wrapped", "next_to", "skipping", *SCHEMES, "features")
+
+
+class Trunk(nn.Module):
+    """A shared trunk and a head: the features setup differentiates by the trunk's output."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.trunk, self.head = nn.Linear(3, 4), nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = torch.tanh(self.trunk(x))
+        return h, self.head(h)
+
+
+def train_features(rank: int) -> dict[str, object]:
+    """upgrad with attach(model, features="h"): each rank's Gramian of its own representation, averaged."""
+    torch.manual_seed(0)
+    model = Trunk()
+    loss = losslang.compile(SOURCES["upgrad"]).attach(model, features="h")
+    ddp_model = DistributedDataParallel(model)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+    for _ in range(STEPS):
+        x, y1, y2 = rank_data(rank)
+        h, pred = ddp_model(x)
+        out = loss(h=h, pred=pred, y1=y1, y2=y2)
+        optimizer.zero_grad()
+        out.total.backward()
+        optimizer.step()
+    return report(out, model, loss)
 
 
 class Wrapper(nn.Module):
@@ -55,6 +84,8 @@ def rank_data(rank: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 
 
 def train(setup: str, rank: int) -> dict[str, object]:
+    if setup == "features":
+        return train_features(rank)
     torch.manual_seed(0)
     source = SOURCES.get(setup, WEIGHTED)
     model, loss = nn.Linear(3, 2), losslang.compile(source, nan_policy="skip" if setup == "skipping" else "propagate")

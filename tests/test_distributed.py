@@ -118,3 +118,12 @@ def test_schemes_with_statistics_keep_the_same_state_on_every_rank(ranks: list[d
     assert first["local"][weights[0]] != first["local"][weights[1]]  # they started equal and moved
     assert first["mean"] == second["mean"] and first["step"] == second["step"] == 20
     assert first["model_params"] == pytest.approx(second["model_params"])
+
+
+def test_features_mode_averages_the_gramians_and_every_rank_takes_the_same_weights(ranks: list[dict]) -> None:
+    first, second = (rank["features"] for rank in ranks)
+    assert first["local"]["total"] != pytest.approx(second["local"]["total"])  # the data differ
+    assert first["scheme_state"] == second["scheme_state"]
+    weights = ["weight/recon", "weight/mse(pred, y2)"]
+    assert [first["local"][name] for name in weights] == [second["local"][name] for name in weights]
+    assert first["model_params"] == pytest.approx(second["model_params"])
