@@ -325,6 +325,9 @@ RESUMABLE = [
     pytest.param(f"relobralo({ARGS}, rho=0.5)", id="relobralo"),
     pytest.param(f"dwa({ARGS})", id="dwa"),
     pytest.param(f"rlw({ARGS}, seed=5)", id="rlw"),
+    pytest.param(f"famo({ARGS})", id="famo"),
+    pytest.param(f"pcgrad({ARGS}, seed=2)", id="pcgrad"),
+    pytest.param(f"upgrad({ARGS})", id="upgrad"),
     pytest.param(f"uncertainty({ARGS})", id="uncertainty"),  # last: the one without a step count
 ]
 
