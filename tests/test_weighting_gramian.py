@@ -207,3 +207,24 @@ def test_skip_grad_norms_metrics_and_the_yaml_weighting_section_work_as_with_eve
     assert int(scheme.steps) == 1  # a step that dropped a term leaves the scheme's state where it was
     out.total.backward()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_an_op_vmap_cannot_batch_falls_back_to_one_backward_per_term(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Jacobian is one batched backward pass; where vmap cannot batch one, one pass per term gives the same."""
+    torch.manual_seed(5)
+    model = Trunk()
+    data = batch()
+    loss = losslang.compile(FORMULA.format("upgrad")).attach(model)
+    batched = loss({**data, **model(data["x"])})
+    grad = torch.autograd.grad
+
+    def unbatchable(*args: object, is_grads_batched: bool = False, **kwargs: object) -> object:
+        if is_grads_batched:
+            raise RuntimeError("vmap: this backward is not batchable")
+        return grad(*args, **kwargs)
+
+    monkeypatch.setattr(torch.autograd, "grad", unbatchable)
+    fresh = losslang.compile(FORMULA.format("upgrad")).attach(model)
+    looped = fresh({**data, **model(data["x"])})
+    for term in ("mse(p1, y1)", "mse(p2, y2)", "mae(p3, y3)"):
+        torch.testing.assert_close(batched[f"weight/{term}"], looped[f"weight/{term}"], rtol=1e-5, atol=1e-6)

@@ -121,14 +121,22 @@ class WeightingScheme(nn.Module):
             if buffer is not None:
                 buffer.copy_(snapshot[name])
 
-    def gradients(self, loss: Tensor) -> list[Tensor]:
-        """The gradient of ``loss`` with respect to the attached shared parameters, leaving ``.grad`` alone."""
+    def gradients(self, loss: Tensor, *, batched: bool = False) -> list[Tensor]:
+        """The gradient of ``loss`` with respect to the attached shared parameters, leaving ``.grad`` alone.
+
+        With ``batched``, ``loss`` holds one loss per term and each gradient gets a leading
+        dimension, one row per term, from one batched backward pass.
+        """
         if not self.shared:
             raise LossValueError(
                 f"{self.name}() needs the model's shared parameters: call loss.attach(model) once before training"
             )
-        grads = torch.autograd.grad(loss, self.shared, retain_graph=True, allow_unused=True)
-        return [torch.zeros_like(p) if g is None else g for p, g in zip(self.shared, grads, strict=True)]
+        outputs = torch.eye(len(loss), dtype=loss.dtype, device=loss.device) if batched else None
+        grads = torch.autograd.grad(
+            loss, self.shared, outputs, retain_graph=True, allow_unused=True, is_grads_batched=batched
+        )
+        shape = (len(loss),) if batched else ()
+        return [p.new_zeros(shape + p.shape) if g is None else g for p, g in zip(self.shared, grads, strict=True)]
 
 
 def synced(statistic: Tensor) -> Tensor:

@@ -77,16 +77,24 @@ class GramianScheme(StatefulScheme):
 
     def gramian(self, losses: Tensor) -> Tensor:
         """``J J^T`` of the terms' gradients, rank-averaged as the module docstring says."""
-        rows = []
-        for loss in losses:
-            grads = self.gradients(loss)
-            dtype = torch.promote_types(grads[0].dtype, torch.float32)
-            rows.append(torch.cat([g.reshape(-1).to(dtype) for g in grads]))
-        jacobian = torch.stack(rows)
+        jacobian = self.jacobian(losses)
         if self.features:
             return synced(jacobian @ jacobian.T)
         jacobian = synced(jacobian)
         return jacobian @ jacobian.T
+
+    def jacobian(self, losses: Tensor) -> Tensor:
+        """One row per term: its gradient with respect to the attached tensors, flattened, in float32 or wider.
+
+        One batched backward pass (``is_grads_batched``, vmap over the backward) when every op on
+        the way supports it, one pass per term otherwise.
+        """
+        try:
+            grads = self.gradients(losses, batched=True)
+        except RuntimeError:  # an op whose backward vmap cannot batch
+            grads = [torch.stack(per_term) for per_term in zip(*map(self.gradients, losses), strict=True)]
+        dtype = torch.promote_types(grads[0].dtype, torch.float32)
+        return torch.cat([g.reshape(len(losses), -1).to(dtype) for g in grads], dim=1)
 
 
 def _torchjd_weighting(class_name: str, scheme: str, options: dict[str, Any]) -> Any:
