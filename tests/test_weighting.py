@@ -777,7 +777,7 @@ def test_lr_annealing_authors_variant_settles_at_the_square_root() -> None:
 
 def test_rlw_draws_a_softmax_of_normal_weights_each_step_reproducibly() -> None:
     """LibMTL's RLW (dist='Normal'): softmax(N(0, I)) per step, here seeded by (seed, step)."""
-    from losslang.weighting.stateful import _mixed_seed
+    from losslang.weighting.stateful import mixed_seed
 
     loss = losslang.compile("rlw(mse(p, y), mae(p, y), mse(p, z), seed=3)")
     batch = {"p": torch.randn(8), "y": torch.zeros(8), "z": torch.ones(8)}
@@ -787,7 +787,7 @@ def test_rlw_draws_a_softmax_of_normal_weights_each_step_reproducibly() -> None:
     for step in range(4):
         out = loss(batch)
         weights = torch.stack([out[f"weight/{name}"] for name in ("mse(p, y)", "mae(p, y)", "mse(p, z)")])
-        expected = torch.softmax(torch.randn(3, generator=torch.Generator().manual_seed(_mixed_seed(3, step))), 0)
+        expected = torch.softmax(torch.randn(3, generator=torch.Generator().manual_seed(mixed_seed(3, step))), 0)
         torch.testing.assert_close(weights, expected)
         torch.testing.assert_close(
             out.total, (weights * torch.stack([out["mse(p, y)"], out["mae(p, y)"], out["mse(p, z)"]])).sum()

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import losslang
-from losslang.weighting.stateful import _mixed_seed
+from losslang.weighting.stateful import mixed_seed
 
 aggregation = pytest.importorskip("torchjd.aggregation")
 
@@ -55,7 +55,7 @@ def batch(seed: int = 0) -> dict[str, torch.Tensor]:
 def reference(name: str, jacobian: torch.Tensor, step: int = 0, seed: int = 0) -> torch.Tensor:
     """TorchJD's weighting on the Gramian of ``jacobian``, PCGrad's order drawn as losslang draws it."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(_mixed_seed(seed, step))
+        torch.manual_seed(mixed_seed(seed, step))
         return WEIGHTINGS[name]()(jacobian @ jacobian.T)
 
 

@@ -28,20 +28,21 @@ from torch import Tensor
 from losslang.bounds import Count, Range
 from losslang.errors import LossConfigError
 from losslang.weighting.base import synced
-from losslang.weighting.stateful import StatefulScheme, _mixed_seed
+from losslang.weighting.stateful import StatefulScheme, mixed_seed
 
 
 class GramianScheme(StatefulScheme):
     """Base of the TorchJD schemes: the Jacobian, its Gramian, TorchJD's weights, ``sum_i w_i L_i``.
 
-    In training mode, with an autograd graph, each call takes one backward pass per term (with
-    respect to the attached parameters, or the ``features`` input), forms ``G = J J^T`` in float32
-    or wider and asks TorchJD's weighting for the weights; they weight this step's losses as
+    In training mode, with an autograd graph, each call takes the terms' Jacobian (with respect
+    to the attached parameters, or the ``features`` input), forms ``G = J J^T`` in float32 or
+    wider and asks TorchJD's weighting for the weights; they weight this step's losses as
     constants and are kept for eval mode, which reuses the last ones (1 each at first). A weighting
     that draws random numbers (PCGrad's order) draws them from ``(seed, step)``, so that runs
     repeat and DDP ranks agree.
 
-    Subclasses name TorchJD's weighting class and its options in :meth:`weighting`.
+    Subclasses name TorchJD's weighting class in ``torchjd_name`` and its options in
+    :meth:`solver_options`.
     """
 
     needs_parameters = True
@@ -70,7 +71,7 @@ class GramianScheme(StatefulScheme):
             # A non-finite term gives no weights: they stay (nan_policy="skip" redoes the step without it).
             if bool(torch.isfinite(gramian).all()):
                 with torch.random.fork_rng(devices=[]):
-                    torch.manual_seed(_mixed_seed(self.seed, self.step_count))
+                    torch.manual_seed(mixed_seed(self.seed, self.step_count))
                     self.weights.copy_(self.solver(gramian))
             self.advance()
         return self.weighted(losses)

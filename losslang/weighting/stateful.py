@@ -61,7 +61,7 @@ class StatefulScheme(WeightingScheme):
             >>> torch.equal(torch.rand(2, generator=scheme.generator(7)), torch.rand(2, generator=scheme.generator(7)))
             True
         """
-        return torch.Generator().manual_seed(_mixed_seed(seed, self.step_count))
+        return torch.Generator().manual_seed(mixed_seed(seed, self.step_count))
 
     def advance(self) -> None:
         """Count one training step."""
@@ -131,10 +131,16 @@ StepSize = Annotated[float, Range(gt=0, le=100)]
 Temperature = Annotated[float, Range(ge=1e-6)]
 
 
-def _mixed_seed(seed: int, step: int) -> int:
+def mixed_seed(seed: int, step: int) -> int:
     """32 well-mixed bits of ``(seed, step)``: the CPU generator keeps only the low 32 bits of its seed.
 
-    SplitMix64's finaliser, so that every bit of ``seed`` and ``step`` moves the result.
+    SplitMix64's finaliser, so that every bit of ``seed`` and ``step`` moves the result. The seed
+    of every random draw a scheme makes at a step: its own generator's, or the global generator's
+    inside ``torch.random.fork_rng`` for a solver that draws from it (PCGrad's order).
+
+    Example:
+        >>> mixed_seed(0, 1) != mixed_seed(0, 2) and 0 <= mixed_seed(7, 3) < 2**32
+        True
     """
     z = (seed * 2**32 + step) % 2**64
     z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) % 2**64
