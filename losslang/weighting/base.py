@@ -36,12 +36,14 @@ class WeightingScheme(nn.Module):
         self.terms = tuple(terms)
         self.shared: list[Tensor] = []  # set by LossModule.attach; not state
         self.ahead = False  # set by LossModule.update_weights while it makes the next step's update
+        self.done_ahead = False  # update_weights made it: the next step does not make it again
 
     def due(self) -> bool:
         """Whether the next training step updates the weights from gradients, an update that can be made ahead.
 
-        :meth:`LossModule.update_weights` makes it after the optimiser step. Only
-        ``lr_annealing`` has such updates; the other schemes update inside every step.
+        :meth:`LossModule.update_weights` makes it after the optimiser step, from the batch just
+        trained on. ``lr_annealing`` and ``famo`` have such updates; the other schemes update
+        inside every step.
 
         Example:
             >>> from losslang.weighting import DWA

@@ -96,7 +96,6 @@ class FAMO(StatefulScheme):
         # The losses before the step, in float64: the update takes the logarithm of their change over
         # one step, a difference of nearly equal numbers that float32 state would round away.
         self.register_buffer("before", torch.zeros(len(self.terms), dtype=torch.float64))
-        self.done_ahead = False  # update_weights made the update the next step would make
 
     def due(self) -> bool:
         """Whether a step's losses await their after-step update (every step after the first).

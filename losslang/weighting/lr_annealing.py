@@ -111,7 +111,6 @@ class LRAnnealing(StatefulScheme):
         self.keep = float(keep)
         self.every = int(every)
         self.variant = variant
-        self.done_ahead = False  # update_weights made the update due at the next step
 
     @property
     def name(self) -> str:
