@@ -151,6 +151,7 @@ def main(out_dir: str) -> None:
     rank = dist.get_rank()
     try:
         results = {setup: train(setup, rank) for setup in SETUPS}
+        dist.barrier()  # both ranks done before either tears gloo down: a rank that leaves first can abort the other
     finally:
         dist.destroy_process_group()
     Path(out_dir, f"rank{rank}.json").write_text(json.dumps(results))
