@@ -132,15 +132,10 @@ class FAMO(StatefulScheme):
                 f"famo() takes the logarithm of each term minus min_loss={self.min_loss:g}: {', '.join(names)} "
                 f"is not above it; give famo a lower min_loss"
             )
-        if self.training and self.ahead:  # LossModule.update_weights: the same batch, after the step
-            self.update(current)
-            self.done_ahead = True
-        elif self.training:
-            if self.due():  # no update_weights since the last step: this batch's losses stand in
-                self.update(current)
-            self.done_ahead = False
+        # Ahead (update_weights): the same batch after the step. Otherwise, when no update_weights
+        # came since the last step, this batch's losses stand in; a step's losses are the next "before".
+        if self.training and self.step_when_due(lambda: self.update(current)):
             self.before.copy_(current)
-            self.advance()
         weights = famo_weights(self.logits.to(current), current, min_loss=self.min_loss)
         if self.training:
             self.weights.copy_(weights)

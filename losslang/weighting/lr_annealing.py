@@ -141,14 +141,7 @@ class LRAnnealing(StatefulScheme):
     def combine(self, losses: Tensor) -> tuple[Tensor, Tensor]:
         """In training mode, update the weights when due; then ``lambda_i L_i`` per term."""
         if self.training and losses.requires_grad:
-            if self.ahead:  # LossModule.update_weights: the next step's update, from this batch
-                self.update(losses)
-                self.done_ahead = True
-                return self.weighted(losses)
-            if self.due():
-                self.update(losses)
-            self.done_ahead = False
-            self.advance()
+            self.step_when_due(lambda: self.update(losses))
         return self.weighted(losses)
 
     def update(self, losses: Tensor) -> None:

@@ -9,7 +9,7 @@ synchronise with the device at every step.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any
 
 import torch
@@ -67,6 +67,29 @@ class StatefulScheme(WeightingScheme):
         """Count one training step."""
         self.steps.add_(1)
         self.step_count += 1
+
+    def step_when_due(self, update: Callable[[], None]) -> bool:
+        """One training call of a scheme whose update can be made ahead (:meth:`due`); whether it was a step.
+
+        Inside :meth:`LossModule.update_weights` (``self.ahead``): make the next step's update now,
+        and count nothing. Otherwise this is a step: make its update if due and not made ahead
+        already, then count it.
+
+        Example:
+            >>> from losslang.weighting import LRAnnealing
+            >>> scheme, made = LRAnnealing(["a", "b"], every=2), []
+            >>> [scheme.step_when_due(lambda: made.append(scheme.step_count)) for _ in range(3)], made
+            ([True, True, True], [0, 2])
+        """
+        if self.ahead:
+            update()
+            self.done_ahead = True
+            return False
+        if self.due():
+            update()
+        self.done_ahead = False
+        self.advance()
+        return True
 
     def weighted(self, losses: Tensor) -> tuple[Tensor, Tensor]:
         """``(w_i * L_i, w)`` with the current weights, as constants in the losses' dtype."""
