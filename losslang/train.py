@@ -160,18 +160,19 @@ def _checkpoint(recipe: Recipe, path: Path, steps: int) -> Path:
     return path
 
 
-def _epochs(recipe: Recipe, epochs: int) -> Iterator[Iterator[dict[str, Tensor]]]:
+def _epochs(recipe: Recipe, epochs: int) -> Iterator[list[dict[str, Tensor]]]:
     """Each epoch's batches: the split shuffled in an order the seed fixes, or a problem's fresh points."""
     seed, size = recipe.settings["seed"], recipe.settings["data"].get("batch_size", 32)
-    if recipe.problem is not None:
-        generator, problem = torch.Generator().manual_seed(seed), recipe.problem
-        for _ in range(epochs):
-            yield (problem.sample(generator) for _ in range(recipe.steps_per_epoch))
-        return
+    generator = torch.Generator().manual_seed(seed)  # a problem's points: one stream over all epochs
     for epoch in range(epochs):
+        if recipe.problem is not None:
+            yield [recipe.problem.sample(generator) for _ in range(recipe.steps_per_epoch)]
+            continue
         order = torch.randperm(len(recipe.data["x"]), generator=torch.Generator().manual_seed(seed + epoch))
-        data = recipe.data
-        yield ({name: values[order[i : i + size]] for name, values in data.items()} for i in range(0, len(order), size))
+        yield [
+            {name: values[order[i : i + size]] for name, values in recipe.data.items()}
+            for i in range(0, len(order), size)
+        ]
 
 
 def _steps(recipe: Recipe, epochs: int, safe: bool) -> Iterator[dict[str, float]]:
@@ -187,7 +188,6 @@ def _steps(recipe: Recipe, epochs: int, safe: bool) -> Iterator[dict[str, float]
     validation = _validate(recipe, safe)
     step = 0
     for epoch, batches in enumerate(_epochs(recipe, epochs)):
-        batches = list(batches)
         for index, batch in enumerate(batches):
             out = loss(recipe.outputs(batch))
             if not out.total.requires_grad:
