@@ -17,8 +17,10 @@ out, and the scheme updates at the start of each due step from that step's batch
 ``by-hand`` runs write the authors' rule out in plain PyTorch in either order: docs/pinn.md
 compares all four.
 
-The residual is written with ``laplacian`` in the formula; ``lr_annealing`` is the authors'
-variant (``losslang.weighting.lr_annealing``). Prints one JSON line: the final error, the
+The problem (its points, forcing, exact solution and error) is ``losslang.problems.Helmholtz2D``,
+the one ``losslang train examples/pinn_helmholtz.yaml`` samples; the residual is written with
+``laplacian`` in the formula; ``lr_annealing`` is the authors' variant
+(``losslang.weighting.lr_annealing``). Prints one JSON line: the final error, the
 boundary weight and the wall time.
 """
 
@@ -33,8 +35,8 @@ import time
 import torch
 
 import losslang
+from losslang.problems import Helmholtz2D
 
-A1, A2, LAM = 1.0, 4.0, 1.0
 FORMULAS = {
     "sum": "res + bc",
     "lr_annealing": "lr_annealing(res, bc)",
@@ -43,26 +45,7 @@ TERMS = """
 res = mse(laplacian(u, x)[:, 0] + u[:, 0] - f, 0)
 bc = mse(u_b1, 0) + mse(u_b2, 0) + mse(u_b3, 0) + mse(u_b4, 0)
 """
-
-
-def exact(x: torch.Tensor) -> torch.Tensor:
-    return torch.sin(A1 * math.pi * x[:, 0]) * torch.sin(A2 * math.pi * x[:, 1])
-
-
-def forcing(x: torch.Tensor) -> torch.Tensor:
-    return (LAM - (A1 * math.pi) ** 2 - (A2 * math.pi) ** 2) * exact(x)
-
-
-def edges(n: int, generator: torch.Generator) -> list[torch.Tensor]:
-    """``n`` points on each edge: y = -1, x = 1, y = 1, x = -1."""
-    t = torch.rand(4, n, generator=generator) * 2 - 1
-    ones = torch.ones(n)
-    return [
-        torch.stack([t[0], -ones], 1),
-        torch.stack([ones, t[1]], 1),
-        torch.stack([t[2], ones], 1),
-        torch.stack([-ones, t[3]], 1),
-    ]
+EDGES = ("x_b1", "x_b2", "x_b3", "x_b4")
 
 
 class Network(torch.nn.Module):
@@ -91,22 +74,19 @@ def train(weighting: str, steps: int, seed: int, batch: int = 128) -> dict[str, 
     model = Network([2, 50, 50, 50, 1], standard.mean(0), standard.std(0))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.9 ** (step / 1000))
+    problem = Helmholtz2D(points=batch)
     start = time.perf_counter()
     if weighting.startswith("by-hand"):
-        weight = by_hand(model, optimizer, schedule, generator, steps, batch, after=weighting.endswith("after-step"))
+        after = weighting.endswith("after-step")
+        weight = by_hand(model, optimizer, schedule, problem, generator, steps, after=after)
     else:
         loss = losslang.compile(TERMS + FORMULAS[weighting.removesuffix("-before-step")]).attach(model)
         for _ in range(steps):
-            x = (torch.rand(batch, 2, generator=generator) * 2 - 1).requires_grad_()
-            points = edges(batch, generator)
+            points = problem.sample(generator)
 
-            def inputs(x: torch.Tensor = x, points: list[torch.Tensor] = points) -> dict[str, torch.Tensor]:
-                return {
-                    "u": model(x),
-                    "x": x,
-                    "f": forcing(x),
-                    **{f"u_b{i + 1}": model(p) for i, p in enumerate(points)},
-                }
+            def inputs(points: dict[str, torch.Tensor] = points) -> dict[str, torch.Tensor]:
+                edges = {f"u_b{i + 1}": model(points[name]) for i, name in enumerate(EDGES)}
+                return {"u": model(points["x"]), "x": points["x"], "f": points["f"], **edges}
 
             out = loss(inputs())
             optimizer.zero_grad()
@@ -116,11 +96,7 @@ def train(weighting: str, steps: int, seed: int, batch: int = 128) -> dict[str, 
             if not weighting.endswith("-before-step"):
                 loss.update_weights(inputs)  # the authors' order: after the step, from the batch just trained on
         weight = float(out["weight/bc"]) if "weight/bc" in out else 1.0
-    grid = torch.stack(torch.meshgrid(torch.linspace(-1, 1, 100), torch.linspace(-1, 1, 100), indexing="ij"), -1)
-    grid = grid.reshape(-1, 2)
-    with torch.no_grad():
-        predicted, truth = model(grid)[:, 0], exact(grid)
-    error = float(torch.linalg.vector_norm(predicted - truth) / torch.linalg.vector_norm(truth))
+    error = problem.error(model)
     seconds = time.perf_counter() - start
     return {"weighting": weighting, "seed": seed, "steps": steps, "error": error, "bc_weight": weight, "s": seconds}
 
@@ -129,9 +105,9 @@ def by_hand(
     model: Network,
     optimizer: torch.optim.Optimizer,
     schedule: torch.optim.lr_scheduler.LRScheduler,
+    problem: Helmholtz2D,
     generator: torch.Generator,
     steps: int,
-    batch: int,
     *,
     after: bool,
 ) -> float:
@@ -144,15 +120,15 @@ def by_hand(
     matrices = [linear.weight for linear in model.linears]
     weight = 1.0
     for step in range(steps):
-        x = (torch.rand(batch, 2, generator=generator) * 2 - 1).requires_grad_()
-        points = edges(batch, generator)
+        points = problem.sample(generator)
 
-        def losses(x: torch.Tensor = x, points: list[torch.Tensor] = points) -> tuple[torch.Tensor, torch.Tensor]:
+        def losses(points: dict[str, torch.Tensor] = points) -> tuple[torch.Tensor, torch.Tensor]:
+            x = points["x"]
             u = model(x)
             first = torch.autograd.grad(u.sum(), x, create_graph=True)[0]
             second = [torch.autograd.grad(first[:, i].sum(), x, create_graph=True)[0][:, i] for i in range(2)]
-            residual = ((second[0] + second[1] + u[:, 0] - forcing(x)) ** 2).mean()
-            return residual, sum((model(p)[:, 0] ** 2).mean() for p in points)
+            residual = ((second[0] + second[1] + u[:, 0] - points["f"]) ** 2).mean()
+            return residual, sum((model(points[name])[:, 0] ** 2).mean() for name in EDGES)
 
         def anneal(weight: float, residual: torch.Tensor, boundary: torch.Tensor) -> float:
             top = max(g.abs().max() for g in torch.autograd.grad(residual, matrices, retain_graph=True))
