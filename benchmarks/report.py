@@ -14,7 +14,7 @@ import torch
 
 from benchmarks.cases import CASES, twenty_terms
 from benchmarks.measure import SCHEME_NAMES, SCHEME_TERMS, STARTUP, median_ratio
-from benchmarks.tables import NONE, fmt, header, line, median, ratio, size_label
+from benchmarks.tables import NONE, WIDE, fmt, header, line, median, ratio, size_label
 from benchmarks.targets import targets
 
 if TYPE_CHECKING:
@@ -79,6 +79,13 @@ METHOD = """\
   the median is taken. Clock: {clock}
 - losslang runs in training mode (the step counter advances every call) and builds the output
   mapping with every term each call. Hand-written modules return only the total.
+- Half-precision rows (float16, bfloat16) run every variant under `torch.autocast`, as a
+  mixed-precision training step runs its loss. There losslang's built-in terms compute in float32
+  (DESIGN.md, as torch's own losses do under autocast), while a hand-written module's own `abs`, `-`
+  and `mean` compute in half precision (its "max rel. error" against float32 is about 3e-3). These
+  rows therefore also time `hand-written, float32 arithmetic`: the same module on its inputs cast to
+  float32 inside the step. The targets judge a half-precision row against it, and list the ratio to
+  `b` separately.
 - `c` is `losslang.compile(..., compile=True)`, `d` is `torch.compile(hand_written)`; both compile
   afresh (`torch._dynamo.reset()`) at each size and dtype, and the compile time is excluded.
 - Peak memory (CPU): one forward + backward under `torch.profiler.profile(profile_memory=True)`; every
@@ -99,11 +106,12 @@ def case_tables(rows: Sequence[Row], clock: str) -> list[str]:
         mine = [row for row in rows if row.case == case.name]
         if not mine:
             continue
-        extras = [label for label, _ in case.extras]
+        extras = [label for label, _ in case.extras] + ([WIDE] if any(WIDE in row.seconds for row in mine) else [])
         lines += [f"### {case.name}: {case.title}", "", "```", case.formula, "```", ""]
         lines += [case.note, ""] if case.note else []
         cells = ["device", "size", "dtype", "a µs", "b µs", "c µs", "d µs", "a/b", "c/b", "d/b"]
-        lines += header(*cells, *(f"{label} / b" for label in extras), *wall, "max rel. error")
+        cells += [f"{label} / b" for label in extras] + ([f"a / {WIDE}"] if WIDE in extras else [])
+        lines += header(*cells, *wall, "max rel. error")
         lines += [timing_line(row, extras, wall=bool(wall)) for row in mine]
         lines += ["", *header("device", "size", "dtype", *MEMORY_COLUMNS)]
         lines += [memory_line(row) for row in mine]
@@ -115,6 +123,7 @@ def timing_line(row: Row, extras: Sequence[str], *, wall: bool = False) -> str:
     """Median times and ratios of one row; ``wall``: also the wall-clock ratio a/b."""
     times = [fmt(median(row, v) * 1e6, 1) if v in row.seconds else NONE for v in "abcd"]
     ratios = [fmt(ratio(row, v)) for v in ("a", "c", "d", *extras)]
+    ratios += [fmt(ratio(row, "a", WIDE))] if WIDE in extras else []
     ratios += [fmt(median_ratio(row.wall["a"], row.wall["b"]))] if wall else []
     error = max(row.errors.values())
     return line(row.device, size_label(row.size), row.dtype, *times, *ratios, f"{error:.1e}")

@@ -28,6 +28,7 @@ from torch import Tensor
 
 from benchmarks import measure, report
 from benchmarks.cases import CASES, Case, losslang_module
+from benchmarks.tables import WIDE
 
 LOSSLANG, HAND, LOSSLANG_COMPILED, HAND_COMPILED, COPY = "a", "b", "c", "d", "copy"
 DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -99,6 +100,11 @@ def _hand_variant(module: Callable[..., Tensor], batch: dict[str, Tensor], leave
     return Variant(lambda: module(**batch), leaves)
 
 
+def widened(batch: dict[str, Tensor]) -> dict[str, Tensor]:
+    """``batch`` with its half-precision tensors cast to float32 (differentiable casts: gradients reach the leaves)."""
+    return {name: tensor.float() if tensor.dtype in HALF else tensor for name, tensor in batch.items()}
+
+
 def under_autocast(total: Callable[[], Tensor], device: torch.device, dtype: torch.dtype) -> Callable[[], Tensor]:
     """``total`` run inside ``torch.autocast(device, dtype)``, as a mixed-precision training step runs its loss."""
 
@@ -125,6 +131,8 @@ def _variants(case: Case, batch: dict[str, Tensor], compiled: bool) -> dict[str,
     leaves = [batch[name] for name in case.leaves]
     loss, hand = losslang_module(case).to(device), case.hand().to(device)
     found = {LOSSLANG: Variant(lambda: loss(batch).total, leaves), HAND: _hand_variant(hand, batch, leaves)}
+    if any(tensor.dtype in HALF for tensor in batch.values()):  # the same module, computing in float32
+        found[WIDE] = Variant(lambda: hand(**widened(batch)), leaves)
     for label, build in case.extras:
         found[label] = _hand_variant(build().to(device), batch, leaves)
     if compiled:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from benchmarks.cases import STEP_FORMULA
-from benchmarks.tables import header, line, ratio, ratios, size_label, verdict
+from benchmarks.tables import HALF_DTYPES, WIDE, header, line, ratio, ratios, same_arithmetic, size_label, verdict
 
 if TYPE_CHECKING:
     from benchmarks.report import Results
@@ -31,13 +31,21 @@ def targets(results: Results) -> list[str]:
     return lines
 
 
-def _every_row(rows: Sequence[Row], label: str, keep: Callable[[Row], bool], limit: float) -> tuple[str, str]:
+def _every_row(
+    rows: Sequence[Row],
+    label: str,
+    keep: Callable[[Row], bool],
+    limit: float,
+    reference: Callable[[Row], str] = same_arithmetic,
+) -> tuple[str, str]:
     """Judge each row ``keep`` selects on its own (one case, dtype, device and size): none may pass ``limit``.
 
-    No median pools rows of different cases or dtypes, so a failing row cannot hide behind the others;
+    Each row's ``label`` is divided by its ``reference`` variant: by default the hand-written module
+    computing in the arithmetic losslang's terms use (``b``; in half precision, :data:`WIDE`). No
+    median pools rows of different cases or dtypes, so a failing row cannot hide behind the others;
     every row that misses is named with its ratio.
     """
-    judged = [(value, row) for row in rows if keep(row) and (value := ratio(row, label)) is not None]
+    judged = [(value, row) for row in rows if keep(row) and (value := ratio(row, label, reference(row))) is not None]
     missed = sorted(((value, row) for value, row in judged if value > limit), key=lambda pair: -pair[0])
     worst, row = max(judged, key=lambda pair: pair[0])
     measured = f"{len(judged) - len(missed)} of {len(judged)} rows met; worst {worst:.3f} ({_where(row)})"
@@ -53,14 +61,22 @@ def _where(row: Row) -> str:
 def _eager_targets(rows: Sequence[Row]) -> list[str]:
     eager = [row for row in rows if row.case in EAGER_CASES]
     lines = []
+    same = f" (half precision: against `{WIDE}`, the arithmetic DESIGN.md prescribes under autocast)"
     for label, keep, limit in (
-        ("every case and dtype: losslang eager / hand-written eager ≤ 1.05 at ≥ 1e5 elements", _large, 1.05),
-        ("every case and dtype: losslang eager / hand-written eager ≤ 1.25 at 1e3 elements", _small, 1.25),
+        ("every case and dtype: losslang eager / hand-written eager ≤ 1.05 at ≥ 1e5 elements" + same, _large, 1.05),
+        ("every case and dtype: losslang eager / hand-written eager ≤ 1.25 at 1e3 elements" + same, _small, 1.25),
         ("mission, float32: losslang eager / hand-written eager ≤ 1.10 at 1e3 elements", _mission(_small), 1.10),
         ("mission, float32: losslang eager / hand-written eager ≤ 1.00 at ≥ 1e5 elements", _mission(_large), 1.00),
     ):
         if any(keep(row) for row in eager):
             lines.append(line(label, *_every_row(eager, "a", keep, limit)))
+    half = [row for row in eager if row.dtype in HALF_DTYPES]
+    if any(_large(row) for row in half):  # the issue's wording, against b's half-precision arithmetic
+        label = (
+            "half precision: losslang eager / hand-written eager computing in half precision ≤ 1.05 at ≥ 1e5 "
+            "elements (not a goal under DESIGN.md: losslang's terms compute in float32 under autocast, b does not)"
+        )
+        lines.append(line(label, *_every_row(half, "a", _large, 1.05, lambda row: "b")))
     repeated = ratios(rows, "a", lambda r: r.case == "repeated")
     if repeated:
         median = statistics.median(repeated)
@@ -160,16 +176,19 @@ def _bytes(count: int) -> str:
 
 
 def _memory_targets(rows: Sequence[Row]) -> list[str]:
-    peaks = [(row.peak["a"] / row.peak["b"], row) for row in rows if row.peak.get("b")]
+    peaks = [
+        (row.peak["a"] / row.peak[same_arithmetic(row)], row) for row in rows if row.peak.get(same_arithmetic(row))
+    ]
     if not peaks:
         return []
     worst, row = max(peaks, key=lambda pair: pair[0])
     over: dict[str, int] = {}
     for value, r in peaks:
         if value > 1:
-            over[r.case] = max(over.get(r.case, 0), r.peak["a"] - r.peak["b"])
+            over[r.case] = max(over.get(r.case, 0), r.peak["a"] - r.peak[same_arithmetic(r)])
     middle = statistics.median(value for value, _ in peaks)
     above = ", ".join(f"{name} (at most {_bytes(excess)})" for name, excess in over.items()) or "none"
     where = f"{row.case}, {size_label(row.size)}, {row.dtype}"
     measured = f"median a/b {middle:.3f}, worst {worst:.3f} ({where}); above b: {above}"
-    return [line("peak memory of forward+backward ≤ hand-written eager", measured, verdict(worst <= 1.0))]
+    label = "peak memory of forward+backward ≤ hand-written eager (half precision: its float32 arithmetic)"
+    return [line(label, measured, verdict(worst <= 1.0))]

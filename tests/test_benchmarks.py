@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import losslang
-from benchmarks import measure, run
+from benchmarks import measure, run, tables, targets
 from benchmarks.cases import CASES, STEP_FORMULA, losslang_module, twenty_terms
 from losslang.terms import regression
 
@@ -154,3 +154,33 @@ def test_interleaved_takes_fewer_repeats_when_over_budget_but_at_least_five() ->
     steps = {"slow": lambda: time.sleep(0.01)}
     samples = measure.interleaved(steps, repeats=20, block_s=0.0, sync=lambda: None, budget_s=0.02)
     assert len(samples.wall["slow"]) == 5
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_half_precision_rows_also_time_the_hand_written_module_in_float32(case) -> None:
+    """The reference a half-precision row is judged against: the same module, its inputs widened to float32."""
+    batch = case.inputs(300, torch.bfloat16, CPU)
+    leaves = leaves_of(case, batch)
+    found = run.variants(case, batch, compiled=False)
+    wide = found[tables.WIDE].value_and_grads()
+    assert wide[0].dtype == torch.float32 and all(grad.dtype == torch.bfloat16 for grad in wide[1:])
+    expected = case.hand()(**{k: v.float() if v.is_floating_point() else v for k, v in batch.items()})
+    torch.testing.assert_close(wide[0], expected.detach())
+    assert len(wide) == 1 + len(leaves)
+    assert tables.WIDE not in run.variants(case, case.inputs(300, torch.float32, CPU), compiled=False)
+
+
+def _row(dtype: str, a: float, b: float, wide: float | None = None) -> run.Row:
+    seconds = {"a": [a] * 3, "b": [b] * 3} | ({tables.WIDE: [wide] * 3} if wide else {})
+    peak = {"a": 1, "b": 1} | ({tables.WIDE: 1} if wide else {})
+    return run.Row("multilabel", "cpu", dtype, 10**6, 10**6, 1, seconds, seconds, peak, {"a": 0.0})
+
+
+def test_each_row_is_judged_against_the_hand_written_module_in_the_same_arithmetic() -> None:
+    rows = [_row("float32", 1.0, 1.0), _row("bfloat16", 2.0, 1.0, wide=2.0)]
+    first = targets._eager_targets(rows)[0]
+    assert "2 of 2 rows met" in first and "**met**" in first  # bfloat16: a / WIDE = 1.0
+    literal = next(line for line in targets._eager_targets(rows) if "computing in half precision" in line)
+    assert "multilabel cpu bfloat16 1e6 2.000" in literal and "**not met**" in literal  # a / b, named
+    slow = [_row("float32", 1.2, 1.0), _row("bfloat16", 2.0, 1.0, wide=2.0)]
+    assert "missed by: multilabel cpu float32 1e6 1.200" in targets._eager_targets(slow)[0]
