@@ -348,7 +348,7 @@ class LossModule(nn.Module):
             values = self._run(*args)
         except Exception as error:
             torch.set_grad_enabled(grad_enabled)  # a metric that raised has left gradients switched off
-            raise _restored(failure(self._graph, args, error), states) from None
+            raise _restored(self._failed(error, args), states) from None
         if not all(isinstance(value, Tensor) for value in values):
             raise _restored(self._not_tensors(values, args), states)
         if values[0].dim() or not values[0].is_floating_point():
@@ -507,16 +507,25 @@ class LossModule(nn.Module):
             f"missing input {name!r}{hint}; the loss needs {needs} and was given {', '.join(have) or 'nothing'}"
         )
 
+    def _failed(self, error: Exception, args: list[Any]) -> LossLangError:
+        """The error for a call that raised: the term it came from, and inputs that are not tensors if any are."""
+        found = failure(self._graph, args, error)
+        reason = self._non_tensor_inputs(args)
+        return LossInputError(f"{reason} ({found})") if reason and not isinstance(found, LossInputError) else found
+
     def _not_tensors(self, values: tuple[Any, ...], args: list[Any]) -> LossLangError:
         """Why an output is not a tensor: inputs that are not tensors, or a term function that returned none."""
         index = next(index for index, value in enumerate(values) if not isinstance(value, Tensor))
-        where = f"{'the total' if index == 0 else f'term {self._names[index]!r}'} is a {type(values[index]).__name__}"
-        named = zip(self.inputs, args, strict=False)  # args may end with the step
-        given = [f"{name!r} is a {type(arg).__name__}" for name, arg in named if not torch.is_tensor(arg)]
-        if given:
-            reason = f"inputs must be tensors ({', '.join(given)}); wrap them in torch.tensor(...)"
+        where = f"{'the total' if index == 0 else f'term {self._names[index]!r}'} is {_kind(values[index])}"
+        if reason := self._non_tensor_inputs(args):
             return LossInputError(f"{where}, not a tensor: {reason}")
         return LossValueError(f"{where}, not a tensor: a term function must return a tensor")
+
+    def _non_tensor_inputs(self, args: list[Any]) -> str | None:
+        """``"inputs must be tensors ('p' is a list); ..."`` when some inputs are not tensors, else ``None``."""
+        named = zip(self.inputs, args, strict=False)  # args may end with the step
+        given = [f"{name!r} is {_kind(arg)}" for name, arg in named if not torch.is_tensor(arg)]
+        return f"inputs must be tensors ({', '.join(given)}); wrap them in torch.tensor(...)" if given else None
 
     def _bad_total(self, total: Tensor) -> LossShapeError:
         if total.dim():
@@ -614,6 +623,14 @@ def _restored(error: LossLangError, states: Snapshot) -> LossLangError:
     for scheme, state in states:
         scheme.restore(state)
     return error
+
+
+def _kind(value: Any) -> str:
+    """``None``, or ``a list`` / ``an ndarray``: what a value is, for a message."""
+    if value is None:
+        return "None"
+    name = type(value).__name__
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
 
 
 def _step_value(step: Any, device: torch.device) -> Tensor:

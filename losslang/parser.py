@@ -204,20 +204,29 @@ def _parse(source: str) -> ast.Program:
         raise LossSyntaxError(error.reason, source=source, line=token.line, column=token.column) from None
     program = dataclasses.replace(_Build().transform(tree), source=source)
     deep = _too_deep(program)
-    if deep is not None and deep.span is not None:
-        raise LossSyntaxError(_TOO_DEEP, source=source, line=deep.span.line, column=deep.span.column)
+    if deep is not None and deep[0].span is not None:
+        node, operators = deep
+        message = _TOO_DEEP
+        if operators > MAX_DEPTH // 2:  # a long a + b + c + ...: each operator nests the ones before it
+            message = (
+                f"the formula nests more than {MAX_DEPTH} levels deep: a chain of operators such as "
+                "a + b + c + ... nests each one in the next; write sum(a, b, c, ...) or mean(...), which take "
+                "any number of terms, or split it into named terms"
+            )
+        raise LossSyntaxError(message, source=source, line=node.span.line, column=node.span.column)
     return program
 
 
-def _too_deep(program: ast.Program) -> ast.Node | None:
-    """The first node nested deeper than ``MAX_DEPTH``, found without recursion."""
-    stack: list[tuple[Any, int]] = [(program, 0)]
+def _too_deep(program: ast.Program) -> tuple[ast.Node, int] | None:
+    """The first node nested deeper than ``MAX_DEPTH``, and how many binary operators hold it; no recursion."""
+    stack: list[tuple[Any, int, int]] = [(program, 0, 0)]
     while stack:
-        node, depth = stack.pop()
+        node, depth, operators = stack.pop()
         if depth > MAX_DEPTH:
-            return node
+            return node, operators
+        operators += isinstance(node, ast.Binary)
         for child in _children(node):
-            stack.append((child, depth + 1))
+            stack.append((child, depth + 1, operators))
     return None
 
 

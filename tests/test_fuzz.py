@@ -206,6 +206,16 @@ def test_deep_nesting_is_a_clean_error(source: str) -> None:
         losslang.compile(source)
 
 
+def test_a_long_chain_of_operators_points_to_sum() -> None:
+    """A flat a + b + ... of hundreds of terms does not look nested: the error names the chain and the fix."""
+    with pytest.raises(losslang.LossSyntaxError, match=r"a chain of operators .* write sum\(a, b, c, \.\.\.\)"):
+        losslang.compile(" + ".join(f"mse(p{i}, y)" for i in range(300)))
+    flat = "sum(" + ", ".join(f"0.5 * mse(p{i}, y)" for i in range(300)) + ")"
+    assert len(losslang.compile(flat).term_names) == 300  # the fix it suggests works
+    with pytest.raises(losslang.LossSyntaxError, match="levels deep; split it into named terms"):
+        losslang.compile("f(" * 300 + "x" + ")" * 300)  # real nesting keeps the plain message
+
+
 def _chain(count: int, line: str, last: str) -> str:
     return "\n".join([*(line.format(i=i, before=i - 1, after=i + 1) for i in range(count)), last])
 

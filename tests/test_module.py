@@ -576,10 +576,20 @@ def test_a_failed_call_leaves_every_scheme_state_and_the_step_as_they_were(schem
         (
             "a = p * 2; a + mse(q, y)",
             {"p": 3, "q": torch.ones(1), "y": torch.zeros(1)},
-            "term 'a' is a int, not a tensor: inputs must be tensors ('p' is a int)",
+            "term 'a' is an int, not a tensor: inputs must be tensors ('p' is an int)",
+        ),
+        (
+            "mse(p, y)",
+            {"p": [1.0, 2.0], "y": torch.zeros(2)},
+            "inputs must be tensors ('p' is a list); wrap them in torch.tensor(...) (term 'mse(p, y)' failed: ",
+        ),
+        (
+            "mse(p, y) + mae(p, y)",
+            {"p": torch.ones(2), "y": None},
+            "inputs must be tensors ('y' is None); wrap them in torch.tensor(...) (term 'mse(p, y)' failed: ",
         ),
     ],
-    ids=["float-inputs", "int-summand"],
+    ids=["float-inputs", "int-summand", "list-into-a-term", "none-into-a-term"],
 )
 def test_non_tensor_values_are_input_errors(formula: str, batch: dict, message: str) -> None:
     with pytest.raises(losslang.LossInputError) as caught:
