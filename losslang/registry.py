@@ -27,6 +27,7 @@ Kind = Literal["loss", "function", "weighting"]
 Accepts = Literal["tensor", "operand", "number", "integer", "dims", "bool", "string", "choice", "numbers", "constant"]
 _REQUIRED = inspect.Parameter.empty
 ENTRY_POINT_GROUP = "losslang.terms"
+KEYWORDS = ("true", "false")  # the grammar's boolean literals: names no call can use
 F = TypeVar("F", bound=Callable[..., Tensor])
 
 
@@ -100,6 +101,9 @@ def spec_of(name: str, fn: Callable[..., Tensor], *, kind: Kind = "loss", aliase
     for word in (name, *aliases):
         if not isinstance(word, str) or not word.isidentifier():
             reason = f"a term name or alias must be an identifier, not {shown(word)}"
+            raise LossArityError(f"cannot register {shown(name)}: {reason}")
+        if word in KEYWORDS:
+            reason = f"{word!r} is a keyword of the language (a boolean), so {word}(...) could never be called"
             raise LossArityError(f"cannot register {shown(name)}: {reason}")
     summary = (inspect.getdoc(fn) or "").split("\n", 1)[0]
     if not isinstance(fn, type):

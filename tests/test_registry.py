@@ -88,6 +88,15 @@ def test_term_name_must_be_an_identifier() -> None:
         spec_of("not a name", lambda x: x)
 
 
+@pytest.mark.parametrize("word", ["true", "false"])
+def test_a_keyword_of_the_language_cannot_be_a_term_name_or_alias(word: str) -> None:
+    """``true(x)`` does not parse: a term under that name could never be called."""
+    with pytest.raises(losslang.LossArityError, match=f"'{word}' is a keyword of the language"):
+        spec_of(word, lambda x: x)
+    with pytest.raises(losslang.LossArityError, match=f"cannot register 'fine': '{word}' is a keyword"):
+        spec_of("fine", lambda x: x, aliases=(word,))
+
+
 class LearnedScale(torch.nn.Module):
     """A learned scale times the mean squared error."""
 
