@@ -319,6 +319,13 @@ class _Checker:
             self.loss_calls.setdefault(call, None)
         if spec.kind == "weighting":
             self.weighted.update(dict.fromkeys(args))
+            twice = next((i for i, arg in enumerate(args) if arg in args[:i]), None)
+            if twice is not None:  # one term, two weights: a copy-paste slip, never a scheme's intent
+                first = args.index(args[twice]) + 1
+                message = f"{spec.name}() weights {str(args[twice])!r} twice (arguments {first} and {twice + 1})"
+                raise self.error(
+                    LossArityError, f"{message}; each term gets one weight, so give it once", node.args[twice]
+                )
         return call
 
     def keyword(self, spec: TermSpec, keyword: ast.Keyword, given: set[str]) -> ast.Keyword:

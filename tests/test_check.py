@@ -225,3 +225,12 @@ def test_suggestions_are_close_or_absent(word: str, suggested: str | None) -> No
         losslang.compile(f"{word}(p, y)")
     hint = f" (did you mean '{suggested}'?)" if suggested else ""
     assert str(caught.value).splitlines()[0].endswith(f"unknown function '{word}'{hint}")
+
+
+@pytest.mark.parametrize("scheme", ["uncertainty", "dwa", "upgrad"])
+def test_a_scheme_given_the_same_term_twice_is_an_error_at_the_second(scheme: str) -> None:
+    """Two weights for one term is a copy-paste slip: refused where the repeat is, with both positions."""
+    source = f"{scheme}(mse(p, y), mae(p, y), mse(p,y))"
+    with pytest.raises(losslang.LossArityError, match=r"weights 'mse\(p, y\)' twice \(arguments 1 and 3\)") as caught:
+        losslang.compile(source)
+    assert (caught.value.line, caught.value.column) == (1, source.index("mse(p,y)") + 1)
