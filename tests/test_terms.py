@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from term_cases import vectors
 from torch.autograd import gradcheck
 
+import losslang
 from losslang.terms import functions, geometry, regression, sine
 from losslang.terms.reduction import reduce
 
@@ -62,8 +63,10 @@ def test_sin_angle_is_accurate_in_float32_near_parallel(angle: float, width: int
     truth = kahan_sin_angle(a32, b32)
     error = (geometry.sin_angle(a32, b32, reduction="none").double() - truth).abs().max().item()
     assert error < 4 * torch.finfo(torch.float32).eps
-    if width in sine.WIDTHS:  # the fused path of large batches, at the same accuracy
-        fused = sine.fused_sine(a32, b32, 1, geometry._general_sine)
+    if width in sine.WIDTHS:  # the components path of large batches, at the same accuracy
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(sine, "COMPONENTS_FROM", 0)
+            fused = sine.fused_sine(a32, b32, 1, geometry._general_sine)
         assert (fused.double() - truth).abs().max().item() < 4 * torch.finfo(torch.float32).eps
     textbook_error = (reference_sin_angle(a32, b32).double() - truth).abs().max().item()
     assert angle == 0.5 or textbook_error > 100 * error
@@ -204,10 +207,18 @@ def test_log_cosh_is_accurate_in_float32_for_small_and_large_errors(error: float
     assert abs(float(grad) - math.tanh(error)) <= 4 * torch.finfo(torch.float32).eps * math.tanh(error)
 
 
+# Where sine.py computes its products: one op each (small batches) or from the components (large).
+PATHS = [pytest.param(10**12, id="ops"), pytest.param(0, id="components")]
+
+
+@pytest.mark.parametrize("components_from", PATHS)
 @pytest.mark.parametrize("width", [2, 3])
 @pytest.mark.parametrize("kind", ["random", "parallel", "anti-parallel", "zero-target", "zero-pred"])
-def test_fused_sine_equals_the_general_formula_in_value_and_gradient(kind: str, width: int) -> None:
+def test_fused_sine_equals_the_general_formula_in_value_and_gradient(
+    kind: str, width: int, components_from: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """terms/sine.py's analytic backward against autograd through geometry's formula."""
+    monkeypatch.setattr(sine, "COMPONENTS_FROM", components_from)
     a, b = pairs(kind, width)
     fused = sine.fused_sine(a, b, 1, geometry._general_sine)
     general = geometry._general_sine(a, b, 1)
@@ -223,9 +234,27 @@ def test_fused_sine_has_exact_second_derivatives(width: int) -> None:
     assert torch.autograd.gradgradcheck(lambda x, y: sine.fused_sine(x, y, 1, geometry._general_sine), (a, b))
 
 
+@pytest.mark.parametrize("components_from", PATHS)
+@pytest.mark.parametrize("width", [1, 2, 3, 5])
+def test_a_nan_vector_gives_a_nan_sine_not_zero(
+    width: int, components_from: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A NaN is not 'parallel up to rounding': it must reach check_finite and nan_policy, not read as 0."""
+    monkeypatch.setattr(sine, "COMPONENTS_FROM", components_from)
+    a, b = torch.randn(4, width), torch.randn(4, width)
+    a[0, 0], b[1, -1], a[2, 0] = float("nan"), float("inf"), float("inf")
+    for term in (geometry.sin_angle, geometry.msa):
+        value = term(a, b, reduction="none")
+        assert value[:3].isnan().all() and value[3].isfinite(), term.__name__
+    assert losslang.compile("sin_angle(p, y)")(p=a, y=b).total.isnan()
+    with pytest.raises(losslang.LossValueError, match="is NaN"):
+        losslang.compile("sin_angle(p, y)", check_finite=True)(p=a, y=b)
+
+
 @pytest.mark.slow
-def test_fused_sine_compiles_without_graph_breaks() -> None:
-    a, b = torch.randn(2000, 3, requires_grad=True), torch.randn(2000, 3)  # past FUSED_FROM
+@pytest.mark.parametrize("vectors", [300, 2000])  # the ops path and the components path
+def test_fused_sine_compiles_without_graph_breaks(vectors: int) -> None:
+    a, b = torch.randn(vectors, 3, requires_grad=True), torch.randn(vectors, 3)
     compiled = torch.compile(lambda x, y: geometry.sin_angle(x, y), fullgraph=True)
     value = compiled(a, b)
     torch.testing.assert_close(value, geometry.sin_angle(a, b))

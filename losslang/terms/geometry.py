@@ -13,7 +13,7 @@ from torch.linalg import vector_norm
 from losslang.errors import LossShapeError
 from losslang.terms.reduction import Reduction, masked_inputs, reduce
 from losslang.terms.shapes import fit, same_shape
-from losslang.terms.sine import FUSED_FROM, WIDTHS, fused_sine
+from losslang.terms.sine import PARALLEL_ULPS, WIDTHS, fused_sine
 
 
 def sin_angle(
@@ -36,6 +36,8 @@ def sin_angle(
     parallel or anti-parallel up to rounding error (an area within a few ulps of ``|a| |b|``)
     get the zero subgradient instead of one picked by the rounding noise. A zero vector has no
     direction: its sine is 1, as ``sin(arccos(cosine_similarity))`` gives, with a zero gradient.
+    A vector with a NaN or infinite component gives NaN, which ``check_finite`` and
+    ``nan_policy`` see, never a silent 0.
 
     Example:
         >>> import torch
@@ -132,7 +134,7 @@ def _unit(x: Tensor, dim: int) -> tuple[Tensor, Tensor]:
 
 
 def _sin(pred: Tensor, target: Tensor, dim: int) -> Tensor:
-    if pred.shape[dim] in WIDTHS and pred.numel() >= FUSED_FROM:  # 2- and 3-vectors, enough of them
+    if pred.shape[dim] in WIDTHS:  # 2- and 3-vectors: one autograd Function, the same values
         return fused_sine(pred, target, dim, _general_sine)
     return _general_sine(pred, target, dim)
 
@@ -149,5 +151,6 @@ def _general_sine(pred: Tensor, target: Tensor, dim: int) -> Tensor:
         area = pred_length * vector_norm(target - along * pred, dim=dim)
     zero = lengths == 0
     sine = area / torch.where(zero, 1.0, lengths)
-    # Parallel up to rounding error: 0, with a zero gradient. A zero vector (area 0): 1.
-    return torch.where(area > 16 * torch.finfo(area.dtype).eps * lengths, sine, zero)
+    # Parallel up to rounding error: 0, with a zero gradient. A zero vector: 1. A NaN or infinite
+    # input gives NaN (inf / inf), which compares false: it stays NaN for check_finite to see.
+    return torch.where((sine <= PARALLEL_ULPS * torch.finfo(sine.dtype).eps) | zero, zero, sine)
