@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import torch
 import torch.nn.functional as F
-from term_cases import classes, deepmuon_msa, sigmoid_focal_loss, vectors
+from term_cases import ROWS, Row, call, classes, deepmuon_msa, sigmoid_focal_loss, vectors
 from torch import Tensor
 from torch.autograd import gradcheck
 
@@ -206,3 +206,22 @@ def test_zero_vectors_have_a_finite_gradient(name: str, options: dict[str, Any])
     value = REGISTRY.lookup(name).fn(x, *other, **options)  # type: ignore[union-attr]
     (grad,) = torch.autograd.grad(value.sum(), x)
     assert grad.isfinite().all()
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")], ids=["nan", "inf"])
+@pytest.mark.parametrize("row", ROWS, ids=[row.id for row in ROWS])
+def test_a_non_finite_input_is_never_silently_finite(row: Row, value: float) -> None:
+    """Wherever torch's reference gives NaN or inf for a bad element, so does the term: check_finite must see it."""
+    args, options = row.make(4)
+    bad = list(args)
+    bad[row.grad[0]] = bad[row.grad[0]].clone()
+    bad[row.grad[0]].view(-1)[0] = value
+    with torch.no_grad():
+        try:
+            expected = call(row, row.reference, tuple(bad), reduction="sum", **options)
+        except (ValueError, RuntimeError):  # outside the reference's domain (probabilities past 1)
+            pytest.skip("the reference refuses the input")
+        if bool(expected.isfinite().all()):
+            pytest.skip("the reference stays finite")
+        term = REGISTRY.lookup(row.term).fn  # type: ignore[union-attr]
+        assert not call(row, term, tuple(bad), reduction="sum", **options).isfinite().all()

@@ -123,9 +123,9 @@ def rmse(
 
 
 def _safe_sqrt(x: Tensor) -> Tensor:
-    """``sqrt`` whose gradient at 0 is 0 rather than infinity (NaN once multiplied by 0)."""
-    positive = x > 0
-    return torch.where(positive, torch.where(positive, x, 1.0).sqrt(), 0.0)
+    """``sqrt`` whose gradient at 0 is 0 rather than infinity (NaN once multiplied by 0); NaN stays NaN."""
+    zero = x == 0
+    return torch.where(zero, 0.0, torch.where(zero, 1.0, x).sqrt())
 
 
 def msle(
