@@ -319,9 +319,10 @@ class _Checker:
             self.loss_calls.setdefault(call, None)
         if spec.kind == "weighting":
             self.weighted.update(dict.fromkeys(args))
-            twice = next((i for i, arg in enumerate(args) if arg in args[:i]), None)
+            seen: dict[ast.Expr, int] = {}  # a set, not args[:i]: a scheme may weight 10,000 terms
+            twice = next((i for i, arg in enumerate(args) if seen.setdefault(arg, i) != i), None)
             if twice is not None:  # one term, two weights: a copy-paste slip, never a scheme's intent
-                first = args.index(args[twice]) + 1
+                first = seen[args[twice]] + 1
                 message = f"{spec.name}() weights {str(args[twice])!r} twice (arguments {first} and {twice + 1})"
                 raise self.error(
                     LossArityError, f"{message}; each term gets one weight, so give it once", node.args[twice]
