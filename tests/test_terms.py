@@ -9,7 +9,7 @@ from term_cases import vectors
 from torch.autograd import gradcheck
 
 import losslang
-from losslang.terms import functions, geometry, regression, sine
+from losslang.terms import functions, geometry, reduction, regression, sine
 from losslang.terms.reduction import reduce
 
 REDUCTIONS = ["mean", "sum", "none"]
@@ -259,6 +259,57 @@ def test_fused_sine_compiles_without_graph_breaks(vectors: int) -> None:
     value = compiled(a, b)
     torch.testing.assert_close(value, geometry.sin_angle(a, b))
     torch.testing.assert_close(torch.autograd.grad(value, a), torch.autograd.grad(geometry.sin_angle(a, b), a))
+
+
+def test_mae_takes_its_one_pass_function_from_fused_from_elements_on() -> None:
+    """Large batches go through the Function, small ones through the ops: both give torch's values."""
+    for size in (reduction.FUSED_FROM - 1, reduction.FUSED_FROM):
+        x, y = torch.randn(size, requires_grad=True), torch.randn(size)
+        value = regression.mae(x, y)
+        fused = type(value.grad_fn).__name__ == "_MeanAbsoluteErrorBackward"
+        assert fused == (size >= reduction.FUSED_FROM)
+        torch.testing.assert_close(value, F.l1_loss(x, y), rtol=0, atol=0)
+        torch.testing.assert_close(torch.autograd.grad(value, x)[0], torch.sign(x - y).detach() / size)
+
+
+@pytest.mark.usefixtures("path")
+def test_mae_backward_runs_twice_and_batched_and_has_exact_second_derivatives() -> None:
+    """retain_graph, is_grads_batched (the gradient-conflict schemes' vmap) and create_graph all agree."""
+    x, y = torch.randn(6, dtype=torch.float64, requires_grad=True), torch.randn(6, dtype=torch.float64)
+    x.data[0] = y[0]  # a zero difference: a zero gradient, as sgn(0) gives
+    value = regression.mae(x, y, reduction="sum")
+    first = torch.autograd.grad(value, x, retain_graph=True)[0]
+    assert torch.equal(first, torch.autograd.grad(value, x, retain_graph=True)[0])
+    assert first[0] == 0 and torch.equal(first[1:], torch.sign(x - y)[1:].detach())
+    (batched,) = torch.autograd.grad(torch.stack([value, 2 * value]), x, torch.eye(2), is_grads_batched=True)
+    torch.testing.assert_close(batched, torch.stack([first, 2 * first]))
+    (grad,) = torch.autograd.grad(regression.mae(x, y), x, create_graph=True)
+    smooth = (y + torch.rand(6, dtype=torch.float64) + 0.1).requires_grad_()  # no kink within gradcheck's step
+    assert torch.autograd.gradgradcheck(lambda a: regression.mae(a, y), (smooth,))
+    assert not torch.autograd.grad(grad.sum(), x, allow_unused=True, materialize_grads=True)[0].any()
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_mae_of_a_large_half_precision_batch_computes_in_float32(dtype: torch.dtype) -> None:
+    x, y = (
+        torch.randn(reduction.FUSED_FROM, dtype=dtype, requires_grad=True),
+        torch.randn(reduction.FUSED_FROM, dtype=dtype),
+    )
+    expected = F.l1_loss(x.float(), y.float())
+    with torch.autocast("cpu", dtype=dtype):
+        value = losslang.compile("mae(p, y)")(p=x, y=y).total
+    assert value.dtype == torch.float32
+    torch.testing.assert_close(value, expected, rtol=0, atol=0)
+    assert torch.autograd.grad(value, x)[0].dtype == dtype
+
+
+@pytest.mark.slow
+def test_mae_one_pass_function_compiles_without_graph_breaks() -> None:
+    x, y = torch.randn(reduction.FUSED_FROM, requires_grad=True), torch.randn(reduction.FUSED_FROM)
+    compiled = torch.compile(lambda p, t: regression.mae(p, t), fullgraph=True)
+    value = compiled(x, y)
+    torch.testing.assert_close(value, F.l1_loss(x, y))
+    torch.testing.assert_close(torch.autograd.grad(value, x), torch.autograd.grad(F.l1_loss(x, y), x))
 
 
 def number_targets() -> list[str]:

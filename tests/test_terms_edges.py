@@ -210,6 +210,7 @@ def test_zero_vectors_have_a_finite_gradient(name: str, options: dict[str, Any])
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf")], ids=["nan", "inf"])
 @pytest.mark.parametrize("row", ROWS, ids=[row.id for row in ROWS])
+@pytest.mark.usefixtures("path")
 def test_a_non_finite_input_is_never_silently_finite(row: Row, value: float) -> None:
     """Wherever torch's reference gives NaN or inf for a bad element, so does the term: check_finite must see it."""
     args, options = row.make(4)

@@ -21,6 +21,7 @@ def on(device: str, value: object) -> object:
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize(("row", "reduction"), by_reduction(ROWS))
+@pytest.mark.usefixtures("path")
 def test_term_matches_reference_in_value_and_gradient(row: Row, reduction: str, device: str) -> None:
     term = REGISTRY.lookup(row.term).fn  # type: ignore[union-attr]
     args, options = row.make(4)
@@ -38,6 +39,7 @@ def test_term_matches_reference_in_value_and_gradient(row: Row, reduction: str, 
 
 
 @pytest.mark.parametrize(("row", "reduction"), by_reduction(ROWS))
+@pytest.mark.usefixtures("path")
 def test_term_passes_gradcheck(row: Row, reduction: str) -> None:
     term = REGISTRY.lookup(row.term).fn  # type: ignore[union-attr]
     args, options = row.make(4)

@@ -17,6 +17,11 @@ from torch import Tensor
 from losslang.terms.shapes import align, fit, same_shape
 
 Reduction = Literal["mean", "sum", "none"]
+# From this many elements on, a term's one-pass autograd Function (``pointwise(fused=...)``) beats
+# autograd through its ops; below, the Function's own call costs more than the passes it saves
+# (measured on mae, fwd+bwd against autograd through its ops: 1.13x at 1e3 elements, 1.05x at 1e4,
+# 0.92x at 3e4, 0.66x at 1e5).
+FUSED_FROM = 16_384
 
 
 def masked_inputs(mask: Tensor | None, *tensors: Tensor) -> tuple[Tensor, ...]:
@@ -125,10 +130,14 @@ def pointwise(
     mask: Tensor | None,
     native: bool = False,
     names: tuple[str, ...] = ("pred", "target"),
+    fused: Callable[[Tensor, Tensor, bool], Tensor] | None = None,
 ) -> Tensor:
     """An element-wise loss of same-shape, same-dtype tensors, through :func:`reduced`.
 
-    ``names`` name the tensors in the error raised when their shapes or dtypes differ. A number
+    ``names`` name the tensors in the error raised when their shapes or dtypes differ.
+    ``fused(pred, target, mean)``, where given, computes the mean (or sum) in one autograd
+    ``Function``; it takes a batch of at least ``FUSED_FROM`` elements with nothing to weight or
+    mask. A number
     after the first tensor (the target of ``mse(res, 0)``, the PINN idiom) stands for a tensor of
     that value shaped like the first, without allocating one.
 
@@ -141,6 +150,8 @@ def pointwise(
     tensors = (first, *(t if isinstance(t, Tensor) else first.new_tensor(t).expand_as(first) for t in others))
     plain = weight is None and mask is None and first.is_floating_point() and first.numel()
     if plain and all(tensor.shape == first.shape and tensor.dtype == first.dtype for tensor in tensors[1:]):
+        if fused is not None and reduction != "none" and first.numel() >= FUSED_FROM:
+            return fused(*tensors, reduction == "mean")
         return loss(*tensors, reduction=reduction) if native else reduce(loss(*tensors), reduction)
     same_shape(term, dict(zip(names, tensors, strict=True)))  # the hot path above, checked in full
     shape = tuple(first.shape)
