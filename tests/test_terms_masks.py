@@ -184,6 +184,19 @@ def test_classes_all_ignored_is_zero_not_nan(name: str, options: dict[str, Any],
     assert value.item() == 0.0 and logits.grad is not None and not logits.grad.any()
 
 
+@pytest.mark.parametrize("ignore_index", [-100, -1, 0, 2, 3, 4, 255])  # below, among and above 4 classes
+@pytest.mark.parametrize("counted", [0, 1, 5])
+def test_cross_entropy_is_zero_exactly_when_every_target_is_ignored(ignore_index: int, counted: int) -> None:
+    """Each place ignore_index can be: only a batch with no counted target is 0; any other is torch's mean."""
+    logits = torch.randn(2, 4, 3, dtype=torch.float64)
+    target = torch.full((2, 3), ignore_index)
+    kept = torch.tensor([c for c in range(4) if c != ignore_index])
+    target.view(-1)[:counted] = kept[torch.arange(counted) % len(kept)]
+    value = REGISTRY.lookup("cross_entropy").fn(logits, target, ignore_index=ignore_index)  # type: ignore[union-attr]
+    expected = torch.nn.functional.cross_entropy(logits, target, ignore_index=ignore_index)
+    assert value.item() == 0.0 if not counted else torch.equal(value, expected)
+
+
 def test_cross_entropy_nan_logits_of_a_counted_target_stay_nan() -> None:
     logits = torch.randn(3, 4)
     logits[1, 0] = float("nan")

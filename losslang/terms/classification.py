@@ -98,11 +98,9 @@ def _classes(
             mean = loss(scores, target, reduction="mean")
             # Nothing counted: torch's 0/0. No target has a gradient, so the backward is already
             # zero; only the value needs fixing, in place (through a detached alias, outside
-            # autograd), which keeps no tensor for the backward. Every target is ignore_index when
-            # the smallest and the largest are: one aminmax pass, a quarter of (target == i).all().
+            # autograd), which keeps no tensor for the backward.
             if target.numel():
-                low, high = torch.aminmax(target)
-                mean.detach().masked_fill_((low == ignore_index) & (high == ignore_index), 0.0)
+                mean.detach().masked_fill_(_all_ignored(target, ignore_index, scores.shape[class_dim]), 0.0)
             else:  # an empty batch: nothing counted
                 mean.detach().fill_(0.0)
             return mean
@@ -110,6 +108,27 @@ def _classes(
         total = (weight[torch.where(counted, target, 0)] * counted).sum()
         return loss(scores, target, reduction="sum") / torch.where(total == 0, 1, total)
     return reduce(loss(scores, target, reduction="none"), reduction, None, mask)
+
+
+def _all_ignored(target: Tensor, ignore_index: int, classes: int) -> Tensor:
+    """Whether every class index in ``target`` is ``ignore_index``, in one reduction pass.
+
+    Run after torch's loss, which raises for any index outside ``[0, classes)`` but the ignored
+    one, so an ``ignore_index`` below the classes (-100, torch's default) is the largest index
+    only when every index is it, and one above them the smallest. An ignored class in between
+    takes both ends (one ``aminmax``, a quarter of ``(target == i).all()``).
+
+    Example:
+        >>> import torch
+        >>> _all_ignored(torch.tensor([-100, -100]), -100, 3), _all_ignored(torch.tensor([0, 2]), 0, 3)
+        (tensor(True), tensor(False))
+    """
+    if ignore_index < 0:
+        return target.max() == ignore_index
+    if ignore_index >= classes:
+        return target.min() == ignore_index
+    low, high = torch.aminmax(target)
+    return (low == ignore_index) & (high == ignore_index)
 
 
 def _by_index(term: str, scores: Tensor, target: Tensor, shape: tuple[int, ...], probabilities: bool) -> bool:
