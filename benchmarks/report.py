@@ -27,6 +27,14 @@ CLOCKS = {
     "  holds all the work (the CPU autograd engine runs the backward on the calling thread) but not the\n"
     "  time other processes on this shared machine held the core; the wall-clock a/b is shown as well.",
 }
+HEAPS = {
+    "warm": "kept warm (`--heap warm`, glibc's `mallopt`): freed memory stays in the process, as on a CPU\n"
+    "  training machine running jemalloc or tcmalloc. With the C library's defaults, large blocks are\n"
+    "  unmapped when freed and page-fault back in on the next use, and which variant pays depends on\n"
+    "  the order they run in (`benchmarks/measure.py`, `warm_heap`).",
+    "default": "the C library's defaults (`--heap default`): from about 1e5 elements on the CPU, page faults\n"
+    "  move the ratios by up to a third depending on the order the variants run in.",
+}
 MEMORY_COLUMNS = (
     "peak a MiB",
     "peak b MiB",
@@ -77,6 +85,7 @@ METHOD = """\
   {repeats} repeats (fewer, at least 5, where they would take over {budget:.0f} s; `--json` keeps
   every sample); tables show the median time per call; ratios are computed per repeat, then
   the median is taken. Clock: {clock}
+- Heap: {heap}
 - losslang runs in training mode (the step counter advances every call) and builds the output
   mapping with every term each call. Hand-written modules return only the total.
 - Half-precision rows (float16, bfloat16) run every variant under `torch.autocast`, as a
@@ -253,6 +262,7 @@ def render(results: Results, config: Config, command: str) -> str:
             repeats=config.repeats,
             budget=config.budget_s,
             clock=CLOCKS[config.clock],
+            heap=HEAPS[config.heap],
         ),
         "",
         "## Targets",

@@ -12,6 +12,7 @@ hand-written eager module, (c) (a) with ``compile=True`` and (d) (b) under ``tor
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import sys
@@ -49,6 +50,7 @@ class Config:
     compile_samples: int = 20
     budget_s: float = 90.0
     clock: str = "wall"
+    heap: str = "default"
     quick: bool = False
 
 
@@ -242,6 +244,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="what the tables report: wall-clock time, or this thread's CPU time (needs --threads 1, CPU only), "
         "which leaves out the time other processes hold the core on a shared machine",
     )
+    parser.add_argument(
+        "--heap",
+        choices=("warm", "default"),
+        default="warm",
+        help="warm: keep freed memory in the process (glibc's mallopt), so that page faults do not depend on the "
+        "order variants run in; default: the C library's own behaviour",
+    )
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "REPORT.md")
     parser.add_argument("--json", type=Path, help="also write the raw samples here")
     return parser.parse_args(argv)
@@ -275,6 +284,7 @@ def config_of(args: argparse.Namespace) -> Config:
     if args.clock == "cpu" and (torch.get_num_threads() != 1 or any(d.type != "cpu" for d in devices)):
         raise SystemExit("--clock cpu measures one thread: use it with --threads 1 and --devices cpu")
     options["clock"] = args.clock
+    options["heap"] = args.heap
     return Config(**options)
 
 
@@ -284,6 +294,8 @@ def main(argv: Sequence[str] | None = None) -> Path:
     if args.threads:
         torch.set_num_threads(args.threads)
     config = config_of(args)
+    if config.heap == "warm" and not measure.warm_heap():  # no mallopt: say what was measured
+        config = dataclasses.replace(config, heap="default")
     command = "python -m benchmarks.run " + " ".join(sys.argv[1:] if argv is None else argv)
     results = run(config)
     args.out.write_text(report.render(results, config, command.strip()), encoding="utf-8")

@@ -5,6 +5,8 @@ No timing is asserted: CI machines are too noisy for that.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -28,7 +30,9 @@ def leaves_of(case, batch):
 @pytest.fixture(scope="module")
 def smoke_report(tmp_path_factory: pytest.TempPathFactory) -> str:
     out = tmp_path_factory.mktemp("bench") / "REPORT.md"
-    path = run.main(["--quick", "--sizes", "1e3", "--repeats", "1", "--block-ms", "0.5", "--out", str(out)])
+    # --heap default: the warm heap would last for the rest of the test process
+    argv = ["--quick", "--sizes", "1e3", "--repeats", "1", "--block-ms", "0.5", "--heap", "default", "--out", str(out)]
+    path = run.main(argv)
     assert path == out
     return out.read_text(encoding="utf-8")
 
@@ -144,6 +148,39 @@ def test_compile_true_does_not_recompile_across_steps(source: str) -> None:
 @pytest.mark.slow
 def test_step_recompile_probe() -> None:
     assert measure.step_recompiles(5, CPU) == {"steps": 5, "first_step": 1, "later_steps": 0, "step": 5}
+
+
+HEAP_PROBE = """
+import resource, sys, torch
+from benchmarks.measure import warm_heap
+if sys.argv[1] == "warm":
+    assert warm_heap()
+def cycle():  # blocks of several sizes freed in another order than they were taken
+    for size in (3 << 18, 1 << 18, 5 << 18, 2 << 18):
+        a = torch.empty(size).fill_(1); b = torch.empty(size // 2).fill_(1); del a
+        c = torch.empty(size * 2).fill_(1); del b, c
+cycle()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(10):
+    cycle()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="glibc's mallopt")
+def test_a_warm_heap_takes_no_page_fault_where_the_default_one_does() -> None:
+    """What ``--heap warm`` is for: the same allocations page-fault afresh each time under glibc's defaults."""
+
+    def faults(heap: str) -> int:
+        command = [sys.executable, "-c", HEAP_PROBE, heap]
+        return int(subprocess.run(command, check=True, capture_output=True, text=True, cwd=measure.ROOT).stdout)
+
+    assert faults("warm") < 50 < faults("default")
+
+
+def test_the_report_says_how_the_heap_was_kept(smoke_report: str) -> None:
+    assert "- Heap: the C library's defaults (`--heap default`)" in smoke_report
+    assert run.config_of(run.parse_args([])).heap == "warm"  # the default, applied by main()
 
 
 def test_report_path_defaults_to_the_benchmarks_folder() -> None:
