@@ -69,9 +69,12 @@ class _MeanAbsoluteError(torch.autograd.Function):
     the signs and their product: three tensors of the batch's size in the backward, two in the
     forward. This keeps the difference, turns it into its signs in place once summed, and the
     backward multiplies them by the incoming gradient: one tensor each way. The values and
-    gradients are autograd's (a zero or NaN difference has a zero gradient, as ``sgn`` gives). A
-    backward that builds a graph (``create_graph=True``) takes the signs through autograd, so the
-    gradient depends on the inputs as autograd's does, with the same (zero) derivative.
+    gradients are autograd's (a zero or NaN difference has a zero gradient, as ``sgn`` gives), and
+    so are second derivatives (``create_graph=True``): the gradient is linear in the incoming one,
+    and its derivative by the inputs is zero, as autograd's is. Unlike autograd's, that gradient is
+    not connected to the inputs in the graph, so differentiating it alone by them is an error
+    rather than zeros; saving the inputs to connect it would keep their float32 copies under
+    autocast (measured: +143 MiB at 1e7 elements in the mission formula).
     """
 
     # forward(ctx, ...) rather than forward + setup_context: less overhead per call, as in sine._Sine.
@@ -80,14 +83,12 @@ class _MeanAbsoluteError(torch.autograd.Function):
         difference = pred - target
         value = difference.abs().sum()
         ctx.count = difference.numel() if mean else 1
-        ctx.save_for_backward(difference.sign_(), pred, target)
+        ctx.save_for_backward(difference.sign_())  # not the inputs: under autocast they are float32 copies
         return value.div_(ctx.count) if mean else value  # torch's mean: the sum divided by the count
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
-        signs, pred, target = ctx.saved_tensors
-        if torch.is_grad_enabled():  # create_graph=True: autograd's own graph, whose derivative is zero
-            signs = torch.sgn(pred - target)
+        (signs,) = ctx.saved_tensors
         pred_grad = signs * (grad / ctx.count)
         return pred_grad, -pred_grad if ctx.needs_input_grad[1] else None, None
 
