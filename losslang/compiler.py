@@ -3,7 +3,8 @@
 The generated code calls the term functions and tensor operators directly, with constants
 inlined: there is no interpreter in the hot path. Nodes are hash-consed on
 ``(function, arguments)``, so an identical sub-expression is computed once wherever it is
-written. Terms the total does not use are computed after it with gradients off.
+written, and a tensor that several built-in terms cast to float32 under autocast is cast once.
+Terms the total does not use are computed after it with gradients off.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from losslang.ast import constant_key
 from losslang.check import Checked
 from losslang.errors import LossArityError, LossLangError
 from losslang.registry import TermSpec
+from losslang.terms.precision import computes_in_float32, float32_copy
 
 _OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
     "+": operator.add,
@@ -107,6 +109,7 @@ class _Builder:
             self.graph.erase_node(grad_off)
             self.graph.erase_node(grad_was)
         self.graph.output((total, *outputs))
+        share_float32_copies(self.graph)
         self.name_parameters()
         module = fx.GraphModule(self.root, self.graph, class_name="LossGraph")
         position = {node: index for index, node in enumerate(self.graph.nodes)}
@@ -217,6 +220,37 @@ class _Builder:
                 raise LossArityError(reason, source=self.checked.source, line=span.line, column=span.column) from None
             self.modules[key] = name
         return self.modules[key]
+
+
+def share_float32_copies(graph: fx.Graph) -> None:
+    """Give the built-in terms that take one tensor a single :func:`float32_copy` of it.
+
+    Under autocast each built-in term casts its inputs to float32; a tensor that four terms take
+    (``pred`` in the mission formula) would be copied four times, and autograd would keep each
+    copy a term saves: more memory than a hand-written loss that casts once. The copy is made just
+    before the first such term, which computes with gradients when any of them does (the metrics,
+    computed without, come after the total). Outside autocast ``float32_copy`` is the tensor itself.
+
+    Example:
+        >>> import losslang
+        >>> print(losslang.compile("mse(p, y) + mae(p, y)").code.strip())  # doctest: +NORMALIZE_WHITESPACE
+        def forward(self, p, y):
+            float32_copy = losslang_terms_precision_float32_copy(p);  p = None
+            float32_copy_1 = losslang_terms_precision_float32_copy(y);  y = None
+            mse = losslang_terms_regression_mse(float32_copy, float32_copy_1)
+            mae = losslang_terms_regression_mae(float32_copy, float32_copy_1);  float32_copy = float32_copy_1 = None
+            add = mse + mae
+            return (add, mse, mae)
+    """
+    position = {node: index for index, node in enumerate(graph.nodes)}
+    for node in list(graph.nodes):
+        takers = sorted((user for user in node.users if computes_in_float32(user.target)), key=position.__getitem__)
+        if len(takers) < 2:
+            continue
+        with graph.inserting_before(takers[0]):
+            copy = graph.call_function(float32_copy, (node,))
+        for user in takers:
+            user.replace_input_with(node, copy)
 
 
 def _subscript(item: ast.Subscript) -> int | slice | Any:

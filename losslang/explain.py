@@ -12,6 +12,7 @@ from losslang import ast, printer
 from losslang.module import LossModule
 from losslang.parser import parse
 from losslang.terms.classification import accuracy
+from losslang.terms.precision import float32_copy
 from losslang.weighting import WeightingScheme
 
 
@@ -134,7 +135,8 @@ def _labels(loss: LossModule) -> dict[fx.Node, str]:
 def _edges(loss: LossModule) -> Iterator[tuple[fx.Node, fx.Node]]:
     for node in _drawn(loss):
         for argument in node.all_input_nodes:
-            yield argument, node
+            # A float32 copy shared by several terms is drawn as the tensor it copies.
+            yield (argument.args[0] if argument.target is float32_copy else argument), node
 
 
 def dot(loss: LossModule) -> str:
@@ -195,12 +197,12 @@ def mermaid(loss: LossModule) -> str:
 
 
 def _drawn(loss: LossModule) -> list[fx.Node]:
-    """The nodes that compute something: inputs and operations, not the gradient-mode switches."""
-    switches = (torch.is_grad_enabled, torch._C._set_grad_enabled)
+    """The nodes that compute something: inputs and operations, not gradient-mode switches or casts."""
+    hidden = (torch.is_grad_enabled, torch._C._set_grad_enabled, float32_copy)
     return [
         node
         for node in loss.body.graph.nodes
-        if node.op in ("placeholder", "call_function", "call_module") and node.target not in switches
+        if node.op in ("placeholder", "call_function", "call_module") and node.target not in hidden
     ]
 
 

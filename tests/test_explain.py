@@ -50,3 +50,12 @@ def test_explain_names_the_reference_term_of_lr_annealing() -> None:
     line = "lr_annealing: reference mse(b, 0) (weight 1); annealed mse(r, 0); variant authors, keep 0.9, every 10"
     assert f"weighting:\n  {line}" in summary(loss)
     assert as_dict(loss)["weighting"] == [line]
+
+
+def test_graphs_draw_a_shared_float32_copy_as_the_tensor_it_copies() -> None:
+    loss = losslang.compile("mse(p, y) + mae(p, y)")
+    assert "float32_copy" in loss.code  # both terms take one copy of p under autocast...
+    drawing = mermaid(loss)
+    assert "float32_copy" not in drawing  # ...which the drawing leaves out: p feeds both terms
+    assert {"  p --> mse", "  p --> mae", "  y --> mse", "  y --> mae"} <= set(drawing.splitlines())
+    assert "float32_copy" not in dot(loss)

@@ -15,6 +15,7 @@ import pytest
 import torch
 from term_cases import DEVICES, ROWS, Row, call
 from torch import Tensor
+from torch.utils._python_dispatch import TorchDispatchMode
 
 import losslang
 from losslang.registry import REGISTRY
@@ -155,6 +156,94 @@ def test_under_autocast_the_mission_total_is_float32_and_exact(device: str, dtyp
     assert all(value.dtype == torch.float32 for value in out.values())
     torch.testing.assert_close(out.total, reference.total, rtol=1e-6, atol=1e-6)
     assert abs(float(out.total) - float(expected.total)) < 0.02 * float(expected.total)
+
+
+class CountingCasts(TorchDispatchMode):
+    """Counts the copies to float32 that torch makes while it is active."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.casts = 0
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        if func is torch.ops.aten._to_copy.default and kwargs.get("dtype") == torch.float32:
+            self.casts += 1
+        return func(*args, **kwargs)
+
+
+SHARED = "0.5*mse(pred, y1) + sin_angle(pred, y) + mean(mae(pred, y1), mae(pred, y2)) + smooth_l1(pred, y)"
+
+
+@pytest.mark.parametrize("dtype", HALVES)
+@pytest.mark.parametrize("size", [64, 30_000], ids=["small", "fused"])
+def test_under_autocast_each_input_is_cast_once_whichever_terms_take_it(dtype: torch.dtype, size: int) -> None:
+    loss = losslang.compile(SHARED)
+    batch = {name: torch.randn(size, 3, dtype=dtype, requires_grad=True) for name in ("pred", "y", "y1", "y2")}
+    with CountingCasts() as counting, torch.autocast("cpu", dtype=dtype):
+        out = loss(batch)
+    assert counting.casts == 4  # pred, y, y1, y2: the five terms share the copies
+    grads = torch.autograd.grad(out.total, list(batch.values()))
+    wide = {name: tensor.detach().float().requires_grad_() for name, tensor in batch.items()}
+    reference = loss(wide)  # the same float32 arithmetic on copies made by hand
+    torch.testing.assert_close(out.total, reference.total)
+    for grad, expected in zip(grads, torch.autograd.grad(reference.total, list(wide.values())), strict=True):
+        assert grad.dtype == dtype
+        torch.testing.assert_close(grad, expected.to(dtype))
+
+
+def test_a_metric_that_takes_the_same_input_leaves_the_gradient_of_the_total_whole() -> None:
+    # The metric runs after the total without gradient: the shared copy is made before the first
+    # term that takes it, with gradient, or pred's gradient would silently be missing.
+    loss = losslang.compile("l1 = mae(pred, y)\nmse(pred, y) + smooth_l1(pred, y)")
+    pred = torch.tensor([1.0, 2.0, 3.0], dtype=torch.bfloat16, requires_grad=True)
+    y = torch.zeros(3, dtype=torch.bfloat16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = loss(pred=pred, y=y)
+    assert "float32_copy" in loss.code
+    assert not out["l1"].requires_grad
+    (grad,) = torch.autograd.grad(out.total, pred)
+    expected = (2 * pred.detach().float() + pred.detach().float().clamp(max=1)) / 3
+    torch.testing.assert_close(grad, expected.to(torch.bfloat16))
+
+
+def test_only_built_in_terms_share_a_copy_and_only_when_two_take_it() -> None:
+    # Your own terms follow torch's per-op autocast rules: they get the tensor as it is.
+    seen: list[torch.dtype] = []
+
+    def own(pred: Tensor, y: Tensor) -> Tensor:
+        seen.append(pred.dtype)
+        return (pred - y).abs().mean()
+
+    loss = losslang.compile("mse(p, y) + mae(p, y) + own(p, y) + abs(mean(q)) + mse(q, y)", terms={"own": own})
+    assert loss.code.count("float32_copy(") == 2  # p and y: q has one built-in term
+    batch = {name: torch.randn(4, dtype=torch.bfloat16) for name in ("p", "q", "y")}
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = loss(batch)
+    assert seen == [torch.bfloat16]
+    assert out.total.dtype == torch.float32
+
+
+def test_outside_autocast_shared_copies_change_nothing() -> None:
+    loss = losslang.compile("mse(p, y) + mae(p, y)")
+    p, y = torch.randn(6, dtype=torch.float16), torch.randn(6, dtype=torch.float16)
+    out = loss(p=p, y=y)
+    assert out.total.dtype == torch.float16
+    assert out["mse(p, y)"].dtype == out["mae(p, y)"].dtype == torch.float16
+    expected = torch.nn.functional.mse_loss(p.float(), y.float()) + torch.nn.functional.l1_loss(p.float(), y.float())
+    torch.testing.assert_close(out.total, expected.half(), rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.slow
+def test_shared_copies_compile_without_graph_breaks_under_autocast() -> None:
+    loss = losslang.compile(SHARED)
+    batch = {name: torch.randn(64, 3, dtype=torch.bfloat16) for name in ("pred", "y", "y1", "y2")}
+    compiled = torch.compile(loss.body, fullgraph=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        expected, actual = loss.body(*batch.values()), compiled(*batch.values())
+    for value, reference in zip(actual, expected, strict=True):
+        assert value.dtype == torch.float32
+        torch.testing.assert_close(value, reference)
 
 
 def test_float32_and_float64_inputs_are_passed_through_untouched() -> None:

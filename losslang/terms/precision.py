@@ -17,6 +17,10 @@ convention at once, instead of term by term:
 The casts are ordinary autograd ops, so each input's gradient arrives in its own dtype. Inputs
 of other dtypes (float32, float64, integer indices, boolean masks) are passed through untouched,
 and a call with none of them in half precision outside autocast costs one check.
+
+A tensor that several terms of one loss take is cast once: the compiler passes them
+:func:`float32_copy` of it (see :func:`losslang.compiler.share_float32_copies`), which under
+autocast is the copy every one of them would have made, and outside it the tensor itself.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from torch import Tensor
 HALF = (torch.float16, torch.bfloat16)
 _AUTOCAST = (*HALF, torch.float32)  # what autocast casts to float32; float64 stays as it is
 F = TypeVar("F", bound=Callable[..., Tensor])
+_MARK = "_losslang_float32_term"
 
 
 def float32_term(fn: F) -> F:
@@ -54,7 +59,7 @@ def float32_term(fn: F) -> F:
     def term(*args: Any, **kwargs: Any) -> Tensor:
         if torch._C._is_any_autocast_enabled():  # one C call; dynamo folds it to a constant
             device = _device(args)
-            if device is not None and torch.amp.is_autocast_available(device) and torch.is_autocast_enabled(device):
+            if device is not None and _autocasting(device):
                 with torch.autocast(device, enabled=False):
                     return fn(*_cast(args, _AUTOCAST), **_cast_keywords(kwargs, _AUTOCAST))
         if not any(isinstance(arg, Tensor) and arg.dtype in HALF for arg in args):
@@ -63,7 +68,43 @@ def float32_term(fn: F) -> F:
         dtype = _promoted((*args, *kwargs.values()))
         return result.to(dtype) if isinstance(result, Tensor) and result.is_floating_point() else result
 
+    term.__dict__[_MARK] = True
     return term  # type: ignore[return-value]
+
+
+def computes_in_float32(fn: object) -> bool:
+    """Whether ``fn`` is a :func:`float32_term`, which casts its inputs to float32 under autocast.
+
+    Example:
+        >>> import torch
+        >>> computes_in_float32(float32_term(torch.abs)), computes_in_float32(torch.abs)
+        (True, False)
+    """
+    return getattr(fn, _MARK, False) is True
+
+
+def float32_copy(value: Any) -> Any:
+    """``value`` as every :func:`float32_term` takes it: under autocast its float32 copy, else itself.
+
+    Several terms given this one copy compute what each would from ``value``, from one cast.
+
+    Example:
+        >>> import torch
+        >>> x = torch.ones(2, dtype=torch.bfloat16)
+        >>> float32_copy(x) is x
+        True
+        >>> with torch.autocast("cpu", dtype=torch.bfloat16):
+        ...     float32_copy(x).dtype
+        torch.float32
+    """
+    autocast = torch._C._is_any_autocast_enabled()  # one C call, as in float32_term
+    if autocast and isinstance(value, Tensor) and value.dtype in _AUTOCAST and _autocasting(value.device.type):
+        return value.float()
+    return value
+
+
+def _autocasting(device: str) -> bool:
+    return torch.amp.is_autocast_available(device) and torch.is_autocast_enabled(device)
 
 
 def _device(args: tuple[Any, ...]) -> str | None:
