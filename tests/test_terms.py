@@ -144,6 +144,19 @@ def test_reduce_weight_and_mask() -> None:
     assert reduce(loss, "none", weight, mask).tolist() == [1.0, 1.0, 0.0, 4.0]
 
 
+@pytest.mark.parametrize("value", [2.5, float("nan"), float("inf"), -0.0])
+@pytest.mark.parametrize("shape", [(1,), (1, 1), ()])
+def test_the_mean_of_one_value_is_that_value_without_a_reduction(value: float, shape: tuple[int, ...]) -> None:
+    # One sample's loss (a batch of one image for dice): a view, value and gradient as torch's mean.
+    loss = torch.full(shape, value, dtype=torch.float64, requires_grad=True)
+    mean = reduce(loss * 1, "mean")
+    expected = (loss * 1).mean()
+    assert mean.shape == () and mean._is_view()
+    torch.testing.assert_close(mean, expected, equal_nan=True)
+    (grad,) = torch.autograd.grad(mean, loss)
+    torch.testing.assert_close(grad, torch.autograd.grad(expected, loss)[0])
+
+
 def test_all_masked_is_zero_and_masked_nan_does_not_leak() -> None:
     pred = torch.tensor([float("nan"), 1.0], requires_grad=True)
     value = regression.mse(pred, torch.zeros(2), mask=torch.tensor([False, False]))

@@ -75,8 +75,8 @@ def reduce(loss: Tensor, reduction: Reduction, weight: Tensor | None = None, mas
         return loss
     if reduction == "sum" or not loss.numel():  # an empty mean is 0, with a zero gradient
         return loss.sum()
-    if mask is None:
-        return loss.mean()
+    if mask is None:  # the mean of one value (one sample's loss) is that value: a view, no kernel
+        return loss.reshape(()) if loss.numel() == 1 else loss.mean()
     return loss.sum() / mask.sum().clamp_min(1)
 
 
