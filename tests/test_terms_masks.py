@@ -320,3 +320,81 @@ def test_gaussian_nll_takes_a_number_as_its_variance_in_a_formula() -> None:
     pred, target = torch.randn(5, 3), torch.randn(5, 3)
     out = losslang.compile("gaussian_nll(pred, y, 0.7)")(pred=pred, y=target)
     torch.testing.assert_close(out.total, F.gaussian_nll_loss(pred, target, 0.7 * torch.ones(5, 3)))
+
+
+def _overlap_by_hand(name: str, probs: Tensor, target: Tensor, dims: tuple[int, ...]) -> Tensor:
+    """Each sample's overlap loss in the textbook form, summed over ``dims``."""
+    tp, p, t = (probs * target).sum(dims), probs.sum(dims), target.sum(dims)
+    if name == "dice":
+        return 1 - (2 * tp + 1) / (p + t + 1)
+    if name == "jaccard":
+        return 1 - (tp + 1) / (p + t - tp + 1)
+    return 1 - (tp + 1) / (tp + 0.3 * (p - tp) + 0.7 * (t - tp) + 1)  # tversky, alpha 0.3, beta 0.7
+
+
+OVERLAP_OPTIONS = {"dice": {}, "jaccard": {}, "tversky": {"alpha": 0.3, "beta": 0.7}}
+ONE_SAMPLE = [
+    pytest.param((1, 3, 5), None, (1, 2), id="image-of-one"),
+    pytest.param((1, 1, 4, 5), [2, 3], (2, 3), id="one-class-over-space"),
+    pytest.param((7,), None, (0,), id="one-vector"),
+    pytest.param((2, 3, 4), [0, 1, 2], (0, 1, 2), id="every-dim"),
+]
+
+
+@pytest.mark.parametrize("name", ["dice", "jaccard", "tversky"])
+@pytest.mark.parametrize(("shape", "dim", "dims"), ONE_SAMPLE)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_overlap_of_one_sample_sums_over_everything(
+    name: str, shape: tuple[int, ...], dim: list[int] | None, dims: tuple[int, ...], reduction: str
+) -> None:
+    # One value: the sums run over every dimension, so the backward broadcasts a 0-d gradient
+    # (torch's fast scalar kernels); value, shape and gradient are those of the sums over dims.
+    fn = REGISTRY.lookup(name).fn  # type: ignore[union-attr]
+    probs = torch.rand(shape, dtype=torch.float64, requires_grad=True)
+    target = torch.rand(shape, dtype=torch.float64)
+    value = fn(probs, target, dim=dim, reduction=reduction, **OVERLAP_OPTIONS[name])
+    per_sample = _overlap_by_hand(name, probs, target, dims)
+    expected = {"mean": per_sample.mean(), "sum": per_sample.sum(), "none": per_sample}[reduction]
+    assert value.shape == expected.shape
+    torch.testing.assert_close(value, expected)
+    torch.testing.assert_close(
+        torch.autograd.grad(value.sum(), probs)[0], torch.autograd.grad(expected.sum(), probs)[0]
+    )
+    assert gradcheck(lambda p: fn(p, target, dim=dim, reduction=reduction, **OVERLAP_OPTIONS[name]), (probs,))
+    sums = {type(node).__name__ for node in _graph(value.grad_fn)} & {"SumBackward0", "SumBackward1"}
+    assert sums == {"SumBackward0"}  # over everything, not over dims
+
+
+def _graph(node: Any) -> list[Any]:
+    found, stack = [], [node]
+    while stack:
+        current = stack.pop()
+        if current is not None and current not in found:
+            found.append(current)
+            stack.extend(next_node for next_node, _ in current.next_functions)
+    return found
+
+
+@pytest.mark.parametrize("name", ["dice", "jaccard", "tversky"])
+def test_overlap_of_one_sample_with_weight_or_mask_is_that_of_the_samples(name: str) -> None:
+    fn = REGISTRY.lookup(name).fn  # type: ignore[union-attr]
+    probs, target = torch.rand(1, 6, dtype=torch.float64), torch.rand(1, 6, dtype=torch.float64)
+    pixels = torch.tensor([[True, False, True, True, False, True]])
+    torch.testing.assert_close(fn(probs, target, weight=torch.tensor([3.0])), 3 * fn(probs, target))
+    torch.testing.assert_close(fn(probs, target, mask=pixels), fn(probs[pixels][None], target[pixels][None]))
+    nothing = torch.zeros(1, 6, dtype=torch.bool)
+    assert fn(probs, target, mask=nothing).item() == 0.0  # no pixel left: no sample to average
+
+
+@pytest.mark.parametrize(
+    "dim", [3, -4, [1, 1], [1, -2]], ids=["past-the-end", "before-the-start", "twice", "twice-negative"]
+)
+def test_overlap_dims_out_of_range_or_repeated_are_errors(dim: Any) -> None:
+    probs = torch.rand(2, 3, 4)
+    with pytest.raises(
+        LossShapeError, match=r"dice\(\): dim=\[.*\] must name distinct dimensions of probs, which has 3"
+    ):
+        REGISTRY.lookup("dice").fn(probs, probs, dim=dim)  # type: ignore[union-attr]
+    loss = losslang.compile(f"dice(p, t, dim={dim})")
+    with pytest.raises(LossShapeError, match=r"term 'dice\(p, t, dim=.*\)': dice\(\): dim="):
+        loss(p=probs, t=probs)

@@ -8,12 +8,14 @@ left counts neither in the sum nor in the mean. ``weight=`` weighs each sample's
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 
 from losslang.bounds import NonNegative
+from losslang.errors import LossShapeError
 from losslang.terms.reduction import Reduction, masked_inputs, reduce
 from losslang.terms.shapes import fit, same_shape
 
@@ -103,19 +105,18 @@ def _overlap_loss(
     perfect: the loss is 0 with a zero gradient.
     """
     same_shape(term, {"probs": probs, "target": target})
-    if dim is None:  # one sample per row; a 1-D input is one sample
-        dims = tuple(range(1, probs.dim())) or tuple(range(probs.dim()))
-    else:
-        dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    dims = _dims(term, probs, dim)
     mask = fit(term, "mask", mask, tuple(probs.shape))
     probs, target = masked_inputs(mask, probs, target)
     k = 2 if twice else 1
-    true_positives = (probs * target).sum(dims)
+    shape = [size for index, size in enumerate(probs.shape) if index not in dims]
+    whole = math.prod(shape) == 1  # one sample: see _sum
+    true_positives = _sum(probs * target, dims, whole)
     # With FP = |P| - TP and FN = |T| - TP, 1 - (k TP + smooth) / (k TP + alpha FP + beta FN + smooth)
     # is misses / total, both from base = alpha |P| + beta |T|: one product over the data instead
     # of three, two operations fewer than the textbook form, and for dice (k = alpha + beta) TP
     # is used once. A perfect overlap is exactly 0.
-    base = _linear([(alpha, probs.sum(dims)), (beta, target.sum(dims))], 0.0)
+    base = _linear([(alpha, _sum(probs, dims, whole)), (beta, _sum(target, dims, whole))], 0.0)
     misses = _linear([(1.0, base), (-alpha - beta, true_positives)], 0.0)
     total = _linear([(1.0, base), (k - alpha - beta, true_positives)], smooth)
     if smooth:
@@ -123,8 +124,52 @@ def _overlap_loss(
     else:  # an empty prediction of an empty target: 0/0
         empty = total == 0
         loss = torch.where(empty, 0.0, misses / torch.where(empty, 1.0, total))
+    if whole:
+        if weight is None and mask is None and reduction != "none":
+            return loss  # the mean, and the sum, of one value
+        loss = loss.reshape(shape)
     kept = None if mask is None else torch.broadcast_to(mask, probs.shape).any(dims)
     return reduce(loss, reduction, fit(term, "weight", weight, tuple(loss.shape)), kept)
+
+
+def _dims(term: str, probs: Tensor, dim: int | Sequence[int] | None) -> tuple[int, ...]:
+    """The dimensions each sample's overlap is summed over, counted from 0.
+
+    By default every dimension but the first (one sample per row); a 1-D input is one sample.
+
+    Raises:
+        LossShapeError: a dimension is out of range or given twice.
+
+    Example:
+        >>> import torch
+        >>> _dims("dice", torch.ones(2, 3, 4), None), _dims("dice", torch.ones(2, 3, 4), [-1, 1])
+        ((1, 2), (1, 2))
+    """
+    if dim is None:
+        return tuple(range(1, probs.dim())) or tuple(range(probs.dim()))
+    given = (dim,) if isinstance(dim, int) else tuple(dim)
+    rank = max(probs.dim(), 1)  # torch's rule: a 0-d tensor takes dim 0 and -1
+    dims = tuple(sorted({d % rank for d in given if -rank <= d < rank}))
+    if len(dims) != len(given):
+        shape = tuple(probs.shape)
+        reason = f"must name distinct dimensions of probs, which has {probs.dim()} (shape {shape})"
+        raise LossShapeError(f"{term}(): dim={list(given)} {reason}")
+    return dims
+
+
+def _sum(x: Tensor, dims: tuple[int, ...], whole: bool) -> Tensor:
+    """``x`` summed over ``dims``, or over every dimension when that leaves one value (``whole``).
+
+    The two are equal, but the backward of the full sum broadcasts a 0-dimensional gradient, which
+    torch's CPU kernels multiply as a scalar, while one of shape ``(1,)`` takes the general strided
+    path: 1.6 times as long for the product in Dice's backward on a 1e6-element batch of one.
+
+    Example:
+        >>> import torch
+        >>> _sum(torch.ones(1, 2, 3), (1, 2), whole=True), _sum(torch.ones(2, 3), (1,), whole=False)
+        (tensor(6.), tensor([3., 3.]))
+    """
+    return x.sum() if whole else x.sum(dims)
 
 
 def _linear(parts: Sequence[tuple[float, Tensor]], constant: float) -> Tensor:
