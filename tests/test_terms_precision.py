@@ -18,7 +18,9 @@ from torch import Tensor
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import losslang
+from losslang.errors import LossShapeError
 from losslang.registry import REGISTRY
+from losslang.terms.precision import float32_term
 
 HALVES = [pytest.param(torch.float16, id="float16"), pytest.param(torch.bfloat16, id="bfloat16")]
 REDUCTIONS = ["mean", "sum", "none"]
@@ -244,6 +246,21 @@ def test_shared_copies_compile_without_graph_breaks_under_autocast() -> None:
     for value, reference in zip(actual, expected, strict=True):
         assert value.dtype == torch.float32
         torch.testing.assert_close(value, reference)
+
+
+def test_under_autocast_a_term_computes_with_autocast_off_and_switches_it_back_on() -> None:
+    # A matrix product would run in bfloat16 under autocast: inside a term it runs in float32.
+    gram = float32_term(lambda a: (a @ a.T).sum())
+    a = torch.randn(3, 3, dtype=torch.bfloat16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert (a.float() @ a.float().T).dtype == torch.bfloat16  # what the term is kept from
+        assert gram(a).dtype == torch.float32
+        torch.testing.assert_close(gram(a), (a.double() @ a.double().T).sum().float())
+        assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+        with pytest.raises(LossShapeError):  # a term that raises leaves autocast as it was too
+            REGISTRY.lookup("mse").fn(torch.ones(2, dtype=torch.bfloat16), torch.ones(3))  # type: ignore[union-attr]
+        assert torch.is_autocast_enabled("cpu")
+    assert not torch.is_autocast_enabled("cpu")
 
 
 def test_float32_and_float64_inputs_are_passed_through_untouched() -> None:

@@ -60,8 +60,7 @@ def float32_term(fn: F) -> F:
         if torch._C._is_any_autocast_enabled():  # one C call; dynamo folds it to a constant
             device = _device(args)
             if device is not None and _autocasting(device):
-                with torch.autocast(device, enabled=False):
-                    return fn(*_cast(args, _AUTOCAST), **_cast_keywords(kwargs, _AUTOCAST))
+                return _without_autocast(device, fn, _cast(args, _AUTOCAST), _cast_keywords(kwargs, _AUTOCAST))
         if not any(isinstance(arg, Tensor) and arg.dtype in HALF for arg in args):
             return fn(*args, **kwargs)
         result = fn(*_cast(args, HALF), **_cast_keywords(kwargs, HALF))
@@ -101,6 +100,19 @@ def float32_copy(value: Any) -> Any:
     if autocast and isinstance(value, Tensor) and value.dtype in _AUTOCAST and _autocasting(value.device.type):
         return value.float()
     return value
+
+
+def _without_autocast(device: str, fn: Callable[..., Tensor], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Tensor:
+    """``fn(*args, **kwargs)`` with autocast, which is on, switched off on ``device``."""
+    if torch.compiler.is_compiling():  # dynamo traces the context manager
+        with torch.autocast(device, enabled=False):
+            return fn(*args, **kwargs)
+    # In eager, the switch itself: the context manager's bookkeeping costs 2.5 µs a term.
+    torch.set_autocast_enabled(device, False)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        torch.set_autocast_enabled(device, True)
 
 
 def _autocasting(device: str) -> bool:
