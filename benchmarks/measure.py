@@ -366,13 +366,20 @@ STARTUP = {  # what a user waits for before anything runs, each in a fresh inter
 
 
 def startup_times(repeats: int) -> dict[str, float]:
-    """Median wall seconds of each :data:`STARTUP` command, the commands interleaved ``repeats`` times."""
+    """Median wall seconds of each :data:`STARTUP` command, the commands interleaved ``repeats`` times.
+
+    Each runs as it does once installed: with Python's bytecode caches, which one untimed round
+    writes (pip compiles torch's when it installs it; a ``PYTHONDONTWRITEBYTECODE`` machine
+    would otherwise compile losslang's sources in every timed interpreter, and torch's not).
+    """
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
     samples: dict[str, list[float]] = {name: [] for name in STARTUP}
-    for _ in range(repeats):
+    for round_ in range(repeats + 1):
         for name, arguments in STARTUP.items():
             start = time.perf_counter()
-            subprocess.run([sys.executable, *arguments], check=True, capture_output=True, cwd=ROOT)
-            samples[name].append(time.perf_counter() - start)
+            subprocess.run([sys.executable, *arguments], check=True, capture_output=True, cwd=ROOT, env=env)
+            if round_:
+                samples[name].append(time.perf_counter() - start)
     return {f"startup/{name}": statistics.median(values) for name, values in samples.items()}
 
 

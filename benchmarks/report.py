@@ -234,7 +234,7 @@ def startup_section(times: dict[str, float]) -> list[str]:
     return [
         "## Start-up",
         "",
-        "Fresh interpreters, interleaved, medians:",
+        "Fresh interpreters with Python's bytecode caches written (as after installing), interleaved, medians:",
         "",
         *header("command", "s", "/ import torch"),
         *rows,
