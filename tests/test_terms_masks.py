@@ -398,3 +398,9 @@ def test_overlap_dims_out_of_range_or_repeated_are_errors(dim: Any) -> None:
     loss = losslang.compile(f"dice(p, t, dim={dim})")
     with pytest.raises(LossShapeError, match=r"term 'dice\(p, t, dim=.*\)': dice\(\): dim="):
         loss(p=probs, t=probs)
+
+
+def test_overlap_dims_that_name_no_dimension_are_an_error_not_the_whole_batch_as_one_sample() -> None:
+    probs = torch.rand(2, 3, 4)
+    with pytest.raises(LossShapeError, match=r"jaccard\(\): dim=\[\] names no dimension; leave dim out"):
+        REGISTRY.lookup("jaccard").fn(probs, probs, dim=[], reduction="none")  # type: ignore[union-attr]

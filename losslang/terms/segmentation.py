@@ -138,7 +138,7 @@ def _dims(term: str, probs: Tensor, dim: int | Sequence[int] | None) -> tuple[in
     By default every dimension but the first (one sample per row); a 1-D input is one sample.
 
     Raises:
-        LossShapeError: a dimension is out of range or given twice.
+        LossShapeError: a dimension is out of range or given twice, or none is given.
 
     Example:
         >>> import torch
@@ -148,6 +148,9 @@ def _dims(term: str, probs: Tensor, dim: int | Sequence[int] | None) -> tuple[in
     if dim is None:
         return tuple(range(1, probs.dim())) or tuple(range(probs.dim()))
     given = (dim,) if isinstance(dim, int) else tuple(dim)
+    if not given:  # torch would sum the whole batch as one sample
+        reason = "names no dimension; leave dim out to sum each sample over every dimension but the first"
+        raise LossShapeError(f"{term}(): dim=[] {reason}")
     rank = max(probs.dim(), 1)  # torch's rule: a 0-d tensor takes dim 0 and -1
     dims = tuple(sorted({d % rank for d in given if -rank <= d < rank}))
     if len(dims) != len(given):
