@@ -96,9 +96,9 @@ def float32_copy(value: Any) -> Any:
         ...     float32_copy(x).dtype
         torch.float32
     """
-    autocast = torch._C._is_any_autocast_enabled()  # one C call, as in float32_term
-    if autocast and isinstance(value, Tensor) and value.dtype in _AUTOCAST and _autocasting(value.device.type):
-        return value.float()
+    # The terms' own rule: the device's autocast state, and _cast's choice of what becomes float32.
+    if torch._C._is_any_autocast_enabled() and isinstance(value, Tensor) and _autocasting(value.device.type):
+        (value,) = _cast((value,), _AUTOCAST)
     return value
 
 
