@@ -356,12 +356,32 @@ class _Checker:
         if not _fits(param, value):
             message = f"argument {param.name!r} of {spec.name}() must be {_expects(param)}, not {_describe(value)}"
             raise self.error(LossArityError, message, node)
+        if param.accepts == "dims" and isinstance(value, ast.List):
+            self.check_dims(spec, param, value)
         numbers = value.items if isinstance(value, ast.List) else (value,)
         for number in numbers:
             if param.bounds and isinstance(number, ast.Number) and not param.bounds.admits(number.value):
                 message = f"argument {param.name!r} of {spec.name}() must be {param.bounds}, not {number}"
                 raise self.error(LossArityError, message, number)
         return value
+
+    def check_dims(self, spec: TermSpec, param: Param, dims: ast.List) -> None:
+        """Refuse a list of dimensions that names none, or one dimension twice as the same number.
+
+        torch reads ``dim=[]`` as "every dimension" where numpy reads it as "none": either reading
+        is a silent surprise, so the list must name what it reduces. ``[1, -1]`` is caught at the
+        call, where the rank is known.
+        """
+        if not dims.items:
+            message = f"argument {param.name!r} of {spec.name}() is an empty list, which names no dimension"
+            raise self.error(LossArityError, message + f"; leave {param.name} out for its default", dims)
+        seen: set[int | float] = set()
+        for item in dims.items:
+            if isinstance(item, ast.Number) and item.value in seen:  # every item is an integer: the list fits
+                message = f"argument {param.name!r} of {spec.name}() names dimension {item} twice"
+                raise self.error(LossArityError, message, item)
+            if isinstance(item, ast.Number):
+                seen.add(item.value)
 
     def depends_on_input(self, node: ast.Expr) -> bool:
         match node:

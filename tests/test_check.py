@@ -184,6 +184,38 @@ def test_constants_outside_their_declared_range_are_refused_at_their_position(fo
     assert column is not None and formula[column - 1 :].startswith(message.split("not ")[-1])
 
 
+DIMS_TERMS = sorted(
+    (name, param.name, sum(p.required for p in REGISTRY.lookup(name).params))  # type: ignore[union-attr]
+    for name in REGISTRY
+    for param in REGISTRY.lookup(name).params  # type: ignore[union-attr]
+    if param.accepts == "dims"
+)
+
+
+def test_the_terms_that_take_dimensions_include_the_reductions_and_the_overlap_losses() -> None:
+    assert {"dice", "jaccard", "tversky", "mean", "sum", "max", "min", "std", "var", "norm"} <= {
+        name for name, _, _ in DIMS_TERMS
+    }
+
+
+@pytest.mark.parametrize(("term", "param", "tensors"), DIMS_TERMS, ids=[name for name, _, _ in DIMS_TERMS])
+def test_a_dimension_list_that_names_none_or_one_twice_is_refused_at_its_position(
+    term: str, param: str, tensors: int
+) -> None:
+    # torch reads dim=[] as every dimension (numpy as none): mean(x, dim=[]) was the mean of everything
+    # and dice(p, y, dim=[]) the whole batch as one sample, silently.
+    inputs = ", ".join(["p", "y", "w"][:tensors])
+    for given, message, at in (
+        ("[]", f"argument '{param}' of {term}() is an empty list, which names no dimension; leave {param} out", "[]"),
+        ("[1, 0, 1]", f"argument '{param}' of {term}() names dimension 1 twice", "1]"),
+    ):
+        formula = f"{term}({inputs}, {param}={given})"
+        with pytest.raises(losslang.LossArityError, match=message.replace("(", r"\(").replace(")", r"\)")) as caught:
+            losslang.compile(formula)
+        assert caught.value.line == 1 and formula[caught.value.column - 1 :].startswith(at)
+    assert losslang.compile(f"{term}({inputs}, {param}=[1, 0])")  # distinct dimensions compile
+
+
 def scaled(
     pred: torch.Tensor, target: torch.Tensor, *, scale: Annotated[float, Range(ge=0, lt=10)] = 1.0
 ) -> torch.Tensor:
