@@ -22,8 +22,11 @@ from losslang.ast import constant_key
 from losslang.check import Checked
 from losslang.errors import LossArityError, LossLangError
 from losslang.registry import TermSpec
+from losslang.terms import arithmetic, functions
 from losslang.terms.precision import computes_in_float32, float32_copy
 
+# Where an operand is one value (_Builder.one_value), which cannot broadcast to more values than the
+# other; other operands take arithmetic.OPERATORS, which refuse that.
 _OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
     "+": operator.add,
     "-": operator.sub,
@@ -37,6 +40,9 @@ _OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
     "==": operator.eq,
     "!=": operator.ne,
 }
+_REDUCTIONS = frozenset(
+    {functions.mean, functions.sum, functions.max, functions.min, functions.std, functions.var, functions.norm}
+)
 
 
 @dataclass(frozen=True)
@@ -165,7 +171,8 @@ class _Builder:
             case ast.Neg(operand):
                 return self.call(operator.neg, self.emit(operand))
             case ast.Binary(op, left, right):
-                return self.call(_OPERATORS[op], self.emit(left), self.emit(right))
+                operators = _OPERATORS if self.one_value(left) or self.one_value(right) else arithmetic.OPERATORS
+                return self.call(operators[op], self.emit(left), self.emit(right))
             case ast.Index(target, subscripts):
                 return self.call(operator.getitem, self.emit(target), tuple(map(_subscript, subscripts)))
             case ast.Call(func, args, keywords):
@@ -179,6 +186,31 @@ class _Builder:
                     return self.call(module, *map(self.emit, args), op="call_module", **kwargs)
                 return self.call(spec.fn, *map(self.emit, args), **kwargs)
         raise TypeError(f"cannot compile {type(expr).__name__}")
+
+    def one_value(self, expr: ast.Expr) -> bool:
+        """Whether ``expr`` is one value whatever the inputs: it cannot broadcast to more values than another.
+
+        A constant, the step, a scheme's total, a reduction of one tensor over all of it, and a built-in
+        loss term that reduces are; arithmetic of such is. Arithmetic with one of them is torch's
+        operator; between two others it is :mod:`losslang.terms.arithmetic`'s, which checks the shapes.
+        """
+        match expr:
+            case ast.Number() | ast.Step():
+                return True
+            case ast.Ref(name):
+                return self.one_value(self.checked.definitions[name])
+            case ast.Neg(operand):
+                return self.one_value(operand)
+            case ast.Binary(_, left, right):
+                return self.one_value(left) and self.one_value(right)
+            case ast.Call(func, args, keywords):
+                spec = self.checked.functions[func]
+                given = {keyword.name: keyword.value for keyword in keywords}
+                if spec.fn in _REDUCTIONS:
+                    return len(args) == 1 and "dim" not in given
+                reduces = computes_in_float32(spec.fn) and any(param.name == "reduction" for param in spec.params)
+                return spec.kind == "weighting" or (reduces and given.get("reduction") != ast.String("none"))
+        return False
 
     def call(self, target: Callable[..., Any] | str, *args: Any, op: str = "call_function", **kwargs: Any) -> fx.Node:
         key = (target, _hashable(args), _hashable(sorted(kwargs.items())))

@@ -11,6 +11,7 @@ from torch import fx
 from losslang import ast, printer
 from losslang.module import LossModule
 from losslang.parser import parse
+from losslang.terms.arithmetic import COMPARISONS
 from losslang.terms.classification import accuracy
 from losslang.terms.precision import float32_copy
 from losslang.weighting import WeightingScheme
@@ -240,7 +241,7 @@ def _role(loss: LossModule, name: str, masks: set[str]) -> str:
 
 
 # What computes a value without gradient: comparisons give masks, accuracy counts hits.
-_NO_GRADIENT = {operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne, accuracy}
+_NO_GRADIENT = {operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne, *COMPARISONS, accuracy}
 
 
 def _without_gradient(loss: LossModule) -> set[str]:

@@ -1,7 +1,9 @@
 """Element-wise math a formula may apply to tensors: thin wrappers over the torch functions.
 
 Each keeps torch's numerics and gradient, so ``sqrt`` and ``log`` are as singular at 0 as in
-torch. Two-tensor functions broadcast; shapes that do not are reported with both shapes.
+torch. Two-tensor functions broadcast; shapes that do not, or that broadcast to more values than
+every operand (``(N, 1)`` against ``(N,)``, see :func:`losslang.terms.shapes.one_sided`), are
+reported with their shapes.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from torch import Tensor
 
 from losslang.bounds import Positive
 from losslang.errors import LossArityError, LossShapeError
-from losslang.terms.shapes import broadcast
+from losslang.terms.shapes import broadcast, one_sided
 
 
 def abs(x: Tensor) -> Tensor:  # noqa: A001
@@ -216,7 +218,7 @@ def minimum(x: Tensor, y: Tensor) -> Tensor:
         tensor([1., 2.])
     """
     broadcast("minimum", {"x": x, "y": y})
-    return torch.minimum(x, y)
+    return one_sided("minimum()", torch.minimum(x, y), {"x": x, "y": y})
 
 
 def maximum(x: Tensor, y: Tensor) -> Tensor:
@@ -228,7 +230,7 @@ def maximum(x: Tensor, y: Tensor) -> Tensor:
         tensor([3., 5.])
     """
     broadcast("maximum", {"x": x, "y": y})
-    return torch.maximum(x, y)
+    return one_sided("maximum()", torch.maximum(x, y), {"x": x, "y": y})
 
 
 def where(condition: Tensor, x: Tensor | float, y: Tensor | float) -> Tensor:
@@ -245,4 +247,4 @@ def where(condition: Tensor, x: Tensor | float, y: Tensor | float) -> Tensor:
     if not isinstance(condition, Tensor) or condition.dtype != torch.bool:
         kind = condition.dtype if isinstance(condition, Tensor) else type(condition).__name__
         raise LossShapeError(f"where(): the condition must be a mask (a comparison such as p > 0), not {kind}")
-    return torch.where(condition, x, y)
+    return one_sided("where()", torch.where(condition, x, y), {"condition": condition, "x": x, "y": y})

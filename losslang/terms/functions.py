@@ -1,6 +1,7 @@
 """Functions a formula uses to combine terms and tensors: reductions, aggregates, vector maths, ``detach``.
 
-``mean``, ``sum``, ``max`` and ``min`` reduce one argument and combine several element-wise.
+``mean``, ``sum``, ``max`` and ``min`` reduce one argument and combine several element-wise
+(broadcast, but never to more values than every argument has).
 ``max`` and ``min`` always return values, never indices. Reductions take ``dim=`` (an integer
 or a list of them; all dimensions by default) and ``keepdim=``.
 """
@@ -16,7 +17,7 @@ from torch import Tensor
 
 from losslang.bounds import Index, Positive
 from losslang.errors import LossArityError, LossShapeError
-from losslang.terms.shapes import broadcast
+from losslang.terms.shapes import broadcast, one_sided
 
 Dims = int | Sequence[int] | None
 
@@ -25,7 +26,8 @@ def _several(name: str, x: Tensor, others: tuple[Tensor, ...], dim: Dims, combin
     """Combine ``x`` and ``others`` element-wise; ``dim=`` only makes sense with one argument."""
     if dim is not None:
         raise LossArityError(f"{name}(): dim= reduces one argument; {len(others) + 1} were given")
-    return functools.reduce(combine, others, x)
+    operands = {f"argument {index}": value for index, value in enumerate((x, *others), start=1)}
+    return one_sided(f"{name}()", functools.reduce(combine, others, x), operands)
 
 
 def mean(x: Tensor, *others: Tensor, dim: Dims = None, keepdim: bool = False) -> Tensor:

@@ -56,6 +56,35 @@ def broadcast(term: str, tensors: Mapping[str, Tensor]) -> None:
         raise LossShapeError(f"{term}(): {described} do not broadcast together") from None
 
 
+def one_sided(what: str, result: Tensor, operands: Mapping[str, Tensor | float]) -> Tensor:
+    """``result`` of an element-wise operation ``what``, unless broadcasting gave it more values than every operand.
+
+    Broadcasting that keeps one operand's values (a scalar, an ``(N, 1)`` weight against ``(N, C)``)
+    is what weights and masks do. A result larger than every operand pairs each value of one with
+    each value of another: ``(N, 1) - (N,)`` is ``(N, N)``, every prediction against every target,
+    and its mean is a different loss with no error (torch's ``mse_loss`` only warns).
+
+    Raises:
+        LossShapeError: naming ``what`` (``"minimum()"``, ``"'-'"``), each operand's shape and the result's.
+
+    Example:
+        >>> import torch
+        >>> one_sided("'-'", torch.ones(4, 4), {"the left operand": torch.ones(4, 1), "the right": torch.ones(4)})
+        Traceback (most recent call last):
+        ...
+        losslang.errors.LossShapeError: '-': the left operand of shape (4, 1) and the right of shape (4,) \
+broadcast to (4, 4), more values than either; make the shapes match, e.g. x[:, 0] for an (N, 1) x
+    """
+    largest = max(value.numel() if isinstance(value, Tensor) else 1 for value in operands.values())
+    if result.numel() > largest:
+        shapes = {name: tuple(value.shape) if isinstance(value, Tensor) else () for name, value in operands.items()}
+        described = " and ".join(f"{name} of shape {shape}" for name, shape in shapes.items())
+        either = "either" if len(operands) == 2 else "any of them"
+        message = f"{described} broadcast to {tuple(result.shape)}, more values than {either}"
+        raise LossShapeError(f"{what}: {message}; make the shapes match, e.g. x[:, 0] for an (N, 1) x")
+    return result
+
+
 def floating(term: str, name: str, tensor: Tensor) -> None:
     """Check that ``tensor`` is floating point, as a prediction must be to carry a gradient.
 
