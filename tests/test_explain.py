@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import pytest
@@ -40,6 +41,21 @@ def test_summary_lists_terms_metrics_and_learned_parameters() -> None:
     assert "  l1                metric (no gradient)" in text
     assert "parameters:\n  body.uncertainty_0.log_variance: (2,)" in text
     assert text.index("term tree:") < text.index("generated code:")
+
+
+@pytest.mark.parametrize(
+    "mask",
+    ["p > y", "p > 0.5", "y <= p", "p != y", "accuracy(logits, t)"],
+    ids=["two-tensors", "a-constant", "le", "ne", "accuracy"],
+)
+def test_summary_says_a_comparison_or_accuracy_in_the_total_carries_no_gradient(mask: str) -> None:
+    # A comparison between two computed tensors is a shape-checked operator, one with a constant torch's own:
+    # both carry no gradient and both must say so.
+    text = summary(losslang.compile(f"c = {mask}; mse(p, y) + mean(c * 1.0)"))
+    listed = text.split("terms:\n")[1].split("\n\n")[0].splitlines()
+    roles = dict(re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in listed)
+    assert roles["c"] == "in the total (carries no gradient: a comparison or accuracy)"
+    assert roles["mse(p, y)"] == "in the total"
 
 
 def test_explain_names_the_reference_term_of_lr_annealing() -> None:
