@@ -24,12 +24,16 @@ from torch import Tensor
 
 from losslang.terms.shapes import one_sided
 
+_OPERANDS = ("the left operand", "the right operand")
+
 
 def _checked(symbol: str, apply: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    shown = f"'{symbol}'"
+
     def checked(left: Any, right: Any) -> Any:
         result = apply(left, right)
         if isinstance(left, Tensor) and isinstance(right, Tensor) and left.shape != right.shape:
-            one_sided(f"'{symbol}'", result, {"the left operand": left, "the right operand": right})
+            one_sided(shown, result, left, right, names=_OPERANDS)
         return result
 
     # fx writes the generated code's call by the function's name, so each operator has its own

@@ -218,7 +218,7 @@ def minimum(x: Tensor, y: Tensor) -> Tensor:
         tensor([1., 2.])
     """
     broadcast("minimum", {"x": x, "y": y})
-    return one_sided("minimum()", torch.minimum(x, y), {"x": x, "y": y})
+    return one_sided("minimum()", torch.minimum(x, y), x, y, names=("x", "y"))
 
 
 def maximum(x: Tensor, y: Tensor) -> Tensor:
@@ -230,7 +230,7 @@ def maximum(x: Tensor, y: Tensor) -> Tensor:
         tensor([3., 5.])
     """
     broadcast("maximum", {"x": x, "y": y})
-    return one_sided("maximum()", torch.maximum(x, y), {"x": x, "y": y})
+    return one_sided("maximum()", torch.maximum(x, y), x, y, names=("x", "y"))
 
 
 def where(condition: Tensor, x: Tensor | float, y: Tensor | float) -> Tensor:
@@ -247,4 +247,4 @@ def where(condition: Tensor, x: Tensor | float, y: Tensor | float) -> Tensor:
     if not isinstance(condition, Tensor) or condition.dtype != torch.bool:
         kind = condition.dtype if isinstance(condition, Tensor) else type(condition).__name__
         raise LossShapeError(f"where(): the condition must be a mask (a comparison such as p > 0), not {kind}")
-    return one_sided("where()", torch.where(condition, x, y), {"condition": condition, "x": x, "y": y})
+    return one_sided("where()", torch.where(condition, x, y), condition, x, y, names=("condition", "x", "y"))

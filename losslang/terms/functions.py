@@ -26,8 +26,7 @@ def _several(name: str, x: Tensor, others: tuple[Tensor, ...], dim: Dims, combin
     """Combine ``x`` and ``others`` element-wise; ``dim=`` only makes sense with one argument."""
     if dim is not None:
         raise LossArityError(f"{name}(): dim= reduces one argument; {len(others) + 1} were given")
-    operands = {f"argument {index}": value for index, value in enumerate((x, *others), start=1)}
-    return one_sided(f"{name}()", functools.reduce(combine, others, x), operands)
+    return one_sided(f"{name}()", functools.reduce(combine, others, x), x, *others)
 
 
 def mean(x: Tensor, *others: Tensor, dim: Dims = None, keepdim: bool = False) -> Tensor:

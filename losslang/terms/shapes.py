@@ -6,7 +6,7 @@ They read metadata only, never values, so they cost no device synchronisation. E
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import Tensor
@@ -56,7 +56,7 @@ def broadcast(term: str, tensors: Mapping[str, Tensor]) -> None:
         raise LossShapeError(f"{term}(): {described} do not broadcast together") from None
 
 
-def one_sided(what: str, result: Tensor, operands: Mapping[str, Tensor | float]) -> Tensor:
+def one_sided(what: str, result: Tensor, *operands: Tensor | float, names: Sequence[str] = ()) -> Tensor:
     """``result`` of an element-wise operation ``what``, unless broadcasting gave it more values than every operand.
 
     Broadcasting that keeps one operand's values (a scalar, an ``(N, 1)`` weight against ``(N, C)``)
@@ -65,24 +65,29 @@ def one_sided(what: str, result: Tensor, operands: Mapping[str, Tensor | float])
     and its mean is a different loss with no error (torch's ``mse_loss`` only warns).
 
     Raises:
-        LossShapeError: naming ``what`` (``"minimum()"``, ``"'-'"``), each operand's shape and the result's.
+        LossShapeError: naming ``what`` (``"minimum()"``, ``"'-'"``), each operand (by ``names``, else
+            "argument 1", "argument 2", ...) with its shape, and the result's shape.
 
     Example:
         >>> import torch
-        >>> one_sided("'-'", torch.ones(4, 4), {"the left operand": torch.ones(4, 1), "the right": torch.ones(4)})
+        >>> one_sided("'-'", torch.ones(4, 4), torch.ones(4, 1), torch.ones(4), names=("the left", "the right"))
         Traceback (most recent call last):
         ...
-        losslang.errors.LossShapeError: '-': the left operand of shape (4, 1) and the right of shape (4,) \
-broadcast to (4, 4), more values than either; make the shapes match, e.g. x[:, 0] for an (N, 1) x
+        losslang.errors.LossShapeError: '-': the left of shape (4, 1) and the right of shape (4,) broadcast to \
+(4, 4), more values than either; make the shapes match, e.g. x[:, 0] for an (N, 1) x
     """
-    largest = max(value.numel() if isinstance(value, Tensor) else 1 for value in operands.values())
-    if result.numel() > largest:
-        shapes = {name: tuple(value.shape) if isinstance(value, Tensor) else () for name, value in operands.items()}
-        described = " and ".join(f"{name} of shape {shape}" for name, shape in shapes.items())
-        either = "either" if len(operands) == 2 else "any of them"
-        message = f"{described} broadcast to {tuple(result.shape)}, more values than {either}"
-        raise LossShapeError(f"{what}: {message}; make the shapes match, e.g. x[:, 0] for an (N, 1) x")
-    return result
+    largest = 1
+    for operand in operands:
+        if isinstance(operand, Tensor) and operand.numel() > largest:
+            largest = operand.numel()
+    if result.numel() <= largest:
+        return result
+    labels = names or [f"argument {index}" for index in range(1, len(operands) + 1)]
+    shapes = [tuple(operand.shape) if isinstance(operand, Tensor) else () for operand in operands]
+    described = " and ".join(f"{name} of shape {shape}" for name, shape in zip(labels, shapes, strict=True))
+    either = "either" if len(operands) == 2 else "any of them"
+    message = f"{described} broadcast to {tuple(result.shape)}, more values than {either}"
+    raise LossShapeError(f"{what}: {message}; make the shapes match, e.g. x[:, 0] for an (N, 1) x")
 
 
 def floating(term: str, name: str, tensor: Tensor) -> None:
