@@ -150,6 +150,28 @@ def test_comparisons_give_masks_without_gradient(op: str, expected: list[bool]) 
     assert out.total.item() == pytest.approx((kept**2).mean().item() if kept.numel() else 0.0)
 
 
+F32, I64, BOOL = torch.float32, torch.int64, torch.bool
+
+
+@pytest.mark.parametrize(
+    ("formula", "expected", "dtype"),
+    [
+        ("mean(a > 0, b > 0)", [1.0, 0.5, 0.0], F32),  # torch: (a + b) / 2 of masks is [0.5, 0.5, 0], an or halved
+        ("sum(a > 0, b > 0)", [2, 1, 0], I64),  # torch: a logical or, [True, True, False]
+        ("sum(a > 0, b > 0, a > 0)", [3, 2, 0], I64),
+        ("mean(a > 0)", 2 / 3, F32),  # the fraction, where torch refuses the mean of a mask
+        ("mean(n)", 2.0, F32),  # integers: torch refuses their mean too
+        ("mean(n, n)", [1.0, 2.0, 3.0], F32),
+        ("max(a > 0, b > 0)", [True, True, False], BOOL),  # max and min of masks stay the logical or and and
+        ("min(a > 0, b > 0)", [True, False, False], BOOL),
+    ],
+)
+def test_masks_count_as_zeros_and_ones_in_means_and_sums(formula: str, expected: Any, dtype: torch.dtype) -> None:
+    a, b, n = torch.tensor([1.0, 1.0, -1.0]), torch.tensor([1.0, -1.0, -1.0]), torch.tensor([1, 2, 3])
+    value = losslang.compile(f"m = {formula}; mse(a, b)")(a=a, b=b, n=n)["m"]
+    assert value.tolist() == pytest.approx(expected) and value.dtype == dtype
+
+
 def test_where_chooses_element_wise_and_the_gradient_follows_the_choice() -> None:
     p = torch.tensor([0.2, 0.9], requires_grad=True)
     out = losslang.compile("sum(where(p > 0.5, 3 * p, 0))")(p=p)

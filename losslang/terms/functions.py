@@ -29,8 +29,16 @@ def _several(name: str, x: Tensor, others: tuple[Tensor, ...], dim: Dims, combin
     return one_sided(f"{name}()", functools.reduce(combine, others, x), x, *others)
 
 
+def _counts(x: Tensor) -> Tensor:
+    """A mask as the 0s and 1s it holds; torch adds two boolean tensors as a logical or."""
+    return x.long() if isinstance(x, Tensor) and x.dtype == torch.bool else x
+
+
 def mean(x: Tensor, *others: Tensor, dim: Dims = None, keepdim: bool = False) -> Tensor:
     """Mean of one tensor (over ``dim`` or all of it), or the element-wise mean of several.
+
+    A mask (``p > 0``) counts as 0s and 1s and integers as numbers: the mean is a fraction in the
+    default float dtype, where torch refuses the mean of a non-float tensor.
 
     Example:
         >>> import torch
@@ -38,14 +46,20 @@ def mean(x: Tensor, *others: Tensor, dim: Dims = None, keepdim: bool = False) ->
         tensor(2.)
         >>> mean(torch.tensor([[1.0, 3.0]]), dim=1)
         tensor([2.])
+        >>> mean(torch.tensor([True, True]), torch.tensor([True, False])), mean(torch.tensor([True, False]))
+        (tensor([1.0000, 0.5000]), tensor(0.5000))
     """
     if others:
-        return _several("mean", x, others, dim, torch.add) / (len(others) + 1)
+        return _several("mean", _counts(x), tuple(map(_counts, others)), dim, torch.add) / (len(others) + 1)
+    if not (x.is_floating_point() or x.is_complex()):
+        x = x.to(torch.get_default_dtype())
     return torch.mean(x, dim=dim, keepdim=keepdim)
 
 
 def sum(x: Tensor, *others: Tensor, dim: Dims = None, keepdim: bool = False) -> Tensor:  # noqa: A001
     """Sum of one tensor (over ``dim`` or all of it), or the element-wise sum of several.
+
+    A mask (``p > 0``) counts as 0s and 1s, so its sum is a count (int64, as torch sums one mask).
 
     Example:
         >>> import torch
@@ -53,9 +67,11 @@ def sum(x: Tensor, *others: Tensor, dim: Dims = None, keepdim: bool = False) -> 
         tensor([4., 6.])
         >>> sum(torch.ones(2, 3, 4), dim=[1, 2])
         tensor([12., 12.])
+        >>> sum(torch.tensor([True, True]), torch.tensor([True, False]))
+        tensor([2, 1])
     """
     if others:
-        return _several("sum", x, others, dim, torch.add)
+        return _several("sum", _counts(x), tuple(map(_counts, others)), dim, torch.add)
     return torch.sum(x, dim=dim, keepdim=keepdim)
 
 
