@@ -99,6 +99,7 @@ class _Builder:
         # A named term is emitted once per reference and every reported term again: remember each
         # AST node's result (keyed by identity; the node is kept alive with it) so each is walked once.
         self.emitted: dict[int, tuple[ast.Expr, Any]] = {}
+        self.one_values: dict[int, bool] = {}  # keyed like emitted; the checked program keeps each node alive
 
     def run(self) -> Graph:
         total = self.emit(self.checked.total)
@@ -193,7 +194,15 @@ class _Builder:
         A constant, the step, a scheme's total, a reduction of one tensor over all of it, and a built-in
         loss term that reduces are; arithmetic of such is. Arithmetic with one of them is torch's
         operator; between two others it is :mod:`losslang.terms.arithmetic`'s, which checks the shapes.
+        Each node is decided once: a term used twice in the next, and so on, would otherwise be
+        walked exponentially often.
         """
+        known = self.one_values.get(id(expr))
+        if known is None:
+            known = self.one_values[id(expr)] = self.decide_one_value(expr)
+        return known
+
+    def decide_one_value(self, expr: ast.Expr) -> bool:
         match expr:
             case ast.Number() | ast.Step():
                 return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import pytest
@@ -102,3 +103,14 @@ def test_the_checked_operators_are_torchs_where_shapes_match() -> None:
         plain |= {">": a > b, ">=": a >= b, "==": a == b, "!=": a != b}
         left, right = (b, a) if symbol == "**" else (a, b)
         torch.testing.assert_close(checked(left, right), plain[symbol])
+
+
+@pytest.mark.parametrize("operand", ["mse(p, y)", "p"], ids=["one-value", "tensor"])
+def test_a_term_used_twice_in_the_next_compiles_in_linear_time(operand: str) -> None:
+    # Deciding whether an operand is one value walked each use of a term: 2**24 walks here, half a minute.
+    lines = [f"t0 = {operand}", *(f"t{i} = t{i - 1} * t{i - 1}" for i in range(1, 25)), "mean(t24)"]
+    losslang.compile("a = 1 * p\na")  # the parser and torch.fx are warm
+    started = time.perf_counter()
+    loss = losslang.compile("\n".join(lines))
+    assert time.perf_counter() - started < 2.0
+    assert loss.code.count("losslang_terms_arithmetic_mul") == (0 if operand == "mse(p, y)" else 24)

@@ -4,8 +4,9 @@
 prediction against every target; ``mean((p - y)**2)`` then trains a different loss without a word.
 The built-in terms refuse shapes that differ, and written as arithmetic the same slip is refused
 too (:func:`losslang.terms.shapes.one_sided`). Broadcasting that keeps one operand's values, as a
-weight, a mask or a scalar does, is torch's. The compiler uses these where both operands are
-computed; an operand that is a constant cannot multiply values and takes the plain operator.
+weight, a mask or a scalar does, is torch's. The compiler uses these unless an operand is one value
+whatever the inputs (a constant, the step, a reduced loss), which cannot multiply values: that
+takes Python's operator.
 
 Example:
     >>> import torch
