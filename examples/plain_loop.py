@@ -22,12 +22,16 @@ uncertainty(first, second)
 """
 
 
-def data(seed: int = 0, n: int = 256) -> TensorDataset:
+def data(seed: int = 0, n: int = 256, held_out: int = 64) -> tuple[TensorDataset, TensorDataset]:
+    """``n`` training samples of two outputs with different noise, and ``held_out`` more for validation."""
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(n, 4, generator=generator)
-    clean = x @ torch.randn(4, 2, generator=generator)
-    noise = torch.randn(n, 2, generator=generator) * torch.tensor([0.1, 1.0])
-    return TensorDataset(x, clean + noise)
+    weights = torch.randn(4, 2, generator=generator)
+    scale = torch.tensor([0.1, 1.0])
+    noise = torch.randn(n, 2, generator=generator) * scale
+    val_x = torch.randn(held_out, 4, generator=generator)
+    val_noise = torch.randn(held_out, 2, generator=generator) * scale
+    return TensorDataset(x, x @ weights + noise), TensorDataset(val_x, val_x @ weights + val_noise)
 
 
 def main(epochs: int = 20, seed: int = 0) -> dict[str, float]:
@@ -36,7 +40,9 @@ def main(epochs: int = 20, seed: int = 0) -> dict[str, float]:
     loss = losslang.compile(LOSS)
     # uncertainty() learns a log-variance per term: its parameters train with the model's.
     optimizer = torch.optim.Adam([*model.parameters(), *loss.parameters()], lr=0.05)
-    loader = DataLoader(data(seed), batch_size=64, shuffle=True)
+    training, validation = data(seed)
+    loader = DataLoader(training, batch_size=64, shuffle=True)
+    val_x, val_y = validation.tensors
     for epoch in range(epochs):
         sums: dict[str, float] = {}
         for x, y in loader:
@@ -47,6 +53,8 @@ def main(epochs: int = 20, seed: int = 0) -> dict[str, float]:
             for name, value in out.metrics().items():  # one device sync per batch
                 sums[name] = sums.get(name, 0.0) + value
         epoch_metrics = {name: total / len(loader) for name, total in sums.items()}
+        with torch.no_grad():  # validation: moves neither the loss's step nor its weights
+            epoch_metrics.update(loss(pred=model(val_x), y=val_y).metrics(prefix="val/"))
         if epoch % 5 == 0 or epoch == epochs - 1:
             print(f"epoch {epoch:3d}  " + "  ".join(f"{k}={v:.4f}" for k, v in epoch_metrics.items()))
     return epoch_metrics

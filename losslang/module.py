@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import pickle
 import re
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Literal, get_args
 
@@ -227,7 +228,8 @@ class LossModule(nn.Module):
         formula_inputs: the input names as the formula writes them; ``inputs=`` maps them to batch keys.
         term_names: the names of the reported terms, in order.
         metric_names: the terms computed without gradient, because the total does not use them.
-        step: the step counter buffer, advanced by one per forward in training mode.
+        step: the step counter buffer, advanced by one per forward that can train (training mode with
+            gradients enabled), or per optimizer step after :meth:`count_steps`.
 
     Example:
         >>> import copy, pickle, torch, losslang
@@ -291,6 +293,7 @@ class LossModule(nn.Module):
         self._shared: list[Tensor] = []
         self._features: tuple[str, ...] | None = None  # attach(features=...): the input's path
         self._report_grad_norms = False
+        self._optimizer_hook: Any = None  # count_steps(optimizer): the hook that advances step instead
         # The hot path calls the generated ``forward`` itself: ``GraphModule.__call__`` only adds
         # two wrappers and a hook check per call (and prints fx's own report of an error). Not a
         # submodule either way.
@@ -338,12 +341,14 @@ class LossModule(nn.Module):
             step = given.get("step")  # a mapping under "step" holds inputs such as step.x, not a step
             override = step is not None and not isinstance(step, Mapping)
             args.append(_step_value(step, buffers["step"].device) if override else buffers["step"])
-        if self._features is not None:
-            self._use_features(given)
         skipping = self.nan_policy == "skip"
-        # A call that fails leaves the schemes' state as it was: it may have moved before the fault.
-        states = snapshot(self._schemes) if self._schemes and self.training else []
         grad_enabled = torch.is_grad_enabled()
+        # Only a call that can train moves state: a validation loop under no_grad, in either mode, moves nothing.
+        trains = self.training and grad_enabled
+        if self._features is not None and trains:  # evaluation reuses the last weights, features or not
+            self._use_features(given)
+        # A call that fails leaves the schemes' state as it was: it may have moved before the fault.
+        states = snapshot(self._schemes) if self._schemes and trains else []
         try:
             values = self._run(*args)
         except Exception as error:
@@ -359,17 +364,60 @@ class LossModule(nn.Module):
             values = (*values, *(flags[dropped] for dropped in skipped))
         if self.check_finite and (error := non_finite(self._graph, (*self.inputs, "step"), values, args)):
             raise _restored(error, states)
-        if self.training:  # one step per training call, whatever the batch holds or step= says
-            if self._uses_step:
-                buffers["step"] = buffers["step"] + 1  # a new tensor: the graph may have saved the old one
-            else:
-                buffers["step"].add_(1)
+        if trains and self._optimizer_hook is None:  # one step per training call, whatever the batch or step= says
+            self._advance()
         if any(values[index].requires_grad for index in self._metrics):  # a derivative turned gradients on
             values = tuple(value.detach() if index in self._metrics else value for index, value in enumerate(values))
         terms = dict(zip(self._names, values, strict=True))
         if self._report_grad_norms and torch.is_grad_enabled():
             terms.update({f"grad_norm/{name}": norm for name, norm in gradient_norms(terms, self._shared).items()})
         return LossOutput(terms)
+
+    def _advance(self) -> None:
+        """Count one step."""
+        buffers = self._buffers
+        if self._uses_step:
+            buffers["step"] = buffers["step"] + 1  # a new tensor: the graph may have saved the old one
+        else:
+            buffers["step"].add_(1)
+
+    def count_steps(self, optimizer: torch.optim.Optimizer | None) -> LossModule:
+        """Advance ``step`` once per ``optimizer.step()`` instead of once per training call.
+
+        With gradient accumulation over ``k`` micro-batches, ``step`` otherwise counts micro-batches,
+        so every schedule of ``step`` runs ``k`` times too fast. Counting the optimizer's steps keeps
+        a schedule written in optimizer steps (``ramp(step, 0, 1, 1000)``) true. The weighting
+        schemes keep counting their own training calls. Like :meth:`attach`, it is not saved with the
+        loss: call it again after loading. ``count_steps(None)`` goes back to counting calls.
+
+        Example:
+            >>> import torch, losslang
+            >>> model = torch.nn.Linear(2, 1)
+            >>> optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+            >>> loss = losslang.compile("ramp(step, 0, 1, 100) * mse(model_out, y)").count_steps(optimizer)
+            >>> for micro_batch in range(4):  # two optimizer steps of two micro-batches each
+            ...     loss(model_out=model(torch.ones(3, 2)), y=torch.zeros(3, 1)).total.backward()
+            ...     if micro_batch % 2 == 1:
+            ...         optimizer.step()
+            ...         optimizer.zero_grad()
+            >>> int(loss.step)
+            2
+        """
+        if self._optimizer_hook is not None:
+            self._optimizer_hook.remove()
+            self._optimizer_hook = None
+        if optimizer is not None:
+            if not isinstance(optimizer, torch.optim.Optimizer):
+                raise LossArityError(f"count_steps() takes a torch.optim.Optimizer, not {_kind(optimizer)}")
+            counted = weakref.ref(self)  # the optimizer must not keep the loss alive
+
+            def advance(*_: Any) -> None:
+                loss = counted()
+                if loss is not None:
+                    loss._advance()
+
+            self._optimizer_hook = optimizer.register_step_post_hook(advance)
+        return self
 
     def attach(
         self,

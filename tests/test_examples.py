@@ -132,14 +132,9 @@ def example(name: str) -> ModuleType:
 
 def test_plain_loop_example_learns_the_noise_levels(capsys: pytest.CaptureFixture[str]) -> None:
     metrics = example("plain_loop").main()
-    assert list(metrics) == [
-        "total",
-        "first",
-        "second",
-        "l1",
-        "weight/first",
-        "weight/second",
-    ]
+    names = ["total", "first", "second", "l1", "weight/first", "weight/second"]
+    assert list(metrics) == [*names, *(f"val/{name}" for name in names)]
+    assert metrics["val/first"] < 0.05  # held-out data, measured under no_grad
     assert metrics["first"] < 0.05 and metrics["second"] == pytest.approx(1.0, abs=0.2)  # the noise variances
     assert metrics["weight/first"] > 2 * metrics["weight/second"]  # the cleaner output weighs more
     assert capsys.readouterr().out.startswith("epoch   0  total=")

@@ -686,3 +686,116 @@ def test_a_loss_with_term_functions_loads_with_weights_only_false(tmp_path: Path
 
 def module_level_term(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a - b).abs().mean()
+
+
+# Every scheme, and the step counter, through a validation loop as plain PyTorch users write it.
+VALIDATION_SCHEMES = [
+    *(f"{name}(mse(p1, y1), mae(p2, y2)) * (1 + 0 * step)" for name in ("uncertainty", "gradnorm", "softadapt")),
+    *(f"{name}(mse(p1, y1), mae(p2, y2))" for name in ("lr_annealing", "relobralo", "dwa", "famo", "rlw")),
+    *(f"{name}(mse(p1, y1), mae(p2, y2))" for name in ("upgrad", "mgda", "pcgrad", "cagrad", "imtl_g", "dualproj")),
+    "aligned_mtl(mse(p1, y1), mae(p2, y2))",
+]
+
+
+GRAMIAN = ("upgrad", "mgda", "pcgrad", "cagrad", "imtl_g", "dualproj", "aligned_mtl")
+
+
+class TwoHeads(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.trunk, self.one, self.two = nn.Linear(3, 4), nn.Linear(4, 1), nn.Linear(4, 1)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        h = torch.tanh(self.trunk(x))
+        return {"h": h, "p1": self.one(h)[:, 0], "p2": self.two(h)[:, 0]}
+
+
+def two_head_batch(seed: int) -> dict[str, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(8, 3, generator=generator)
+    return {"x": x, "y1": x[:, 0], "y2": -x[:, 1]}
+
+
+def state(loss: nn.Module) -> dict[str, torch.Tensor]:
+    return {key: value.clone() for key, value in loss.state_dict().items() if torch.is_tensor(value)}
+
+
+@pytest.mark.parametrize(
+    ("formula", "features"),
+    [
+        *((formula, None) for formula in VALIDATION_SCHEMES),
+        *((formula, "h") for formula in VALIDATION_SCHEMES if formula.startswith(GRAMIAN)),  # attach(features=)
+    ],
+)
+@pytest.mark.parametrize(
+    ("mode", "context"),
+    [("train", torch.no_grad), ("eval", torch.no_grad), ("train", torch.inference_mode), ("eval", torch.enable_grad)],
+    ids=["train-no_grad", "eval-no_grad", "train-inference_mode", "eval-with-grad"],
+)
+def test_a_validation_call_moves_neither_the_step_nor_any_scheme(formula, features, mode, context) -> None:
+    gramian = formula.startswith(GRAMIAN)
+    if gramian:
+        pytest.importorskip("torchjd")
+    torch.manual_seed(0)
+    model = TwoHeads()
+    loss = losslang.compile(formula).attach(model, features=features)
+    optimizer = torch.optim.SGD([*model.parameters(), *loss.parameters()], lr=0.05)
+    for seed in range(3):  # a few real training steps first, so the state is not the initial one
+        data = two_head_batch(seed)
+        out = loss({**data, **model(data["x"])})
+        optimizer.zero_grad()
+        out.total.backward()
+        optimizer.step()
+        loss.update_weights(lambda data=data: {**data, **model(data["x"])})
+    before, weights = state(loss), {key: out[key].detach() for key in out if key.startswith("weight/")}
+    loss.train(mode == "train")
+    model.train(mode == "train")
+    for seed in range(3, 8):
+        data = two_head_batch(seed)
+        with context():
+            evaluated = loss({**data, **model(data["x"])})
+        for key, weight in weights.items() if gramian else ():  # evaluation reuses the last weights
+            torch.testing.assert_close(evaluated[key].float(), weight.float(), msg=key)
+    after = state(loss)
+    assert before.keys() == after.keys()
+    moved = [key for key in before if not torch.equal(before[key], after[key])]
+    assert not moved, f"a validation call moved {moved}"
+    assert int(loss.step) == 3
+
+
+def test_count_steps_counts_optimizer_steps_under_gradient_accumulation() -> None:
+    model = nn.Linear(2, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    loss = losslang.compile("ramp(step, 0, 1, 10) * mse(out, y) + mae(out, y)").count_steps(optimizer)
+    seen = []
+    for micro_batch in range(12):  # 4 optimizer steps of 3 micro-batches
+        out = loss(out=model(torch.ones(4, 2)), y=torch.zeros(4, 1))
+        seen.append(int(loss.step))
+        (out.total / 3).backward()
+        if micro_batch % 3 == 2:
+            optimizer.step()
+            optimizer.zero_grad()
+    assert seen == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3] and int(loss.step) == 4
+    with torch.no_grad():
+        loss(out=model(torch.ones(4, 2)), y=torch.zeros(4, 1))
+    assert int(loss.step) == 4
+    loss.count_steps(None)  # back to one step per training call
+    loss(out=model(torch.ones(4, 2)), y=torch.zeros(4, 1))
+    optimizer.step()
+    assert int(loss.step) == 5
+
+
+def test_count_steps_takes_an_optimizer_and_does_not_keep_the_loss_alive() -> None:
+    import gc
+    import weakref
+
+    with pytest.raises(losslang.LossArityError, match=r"count_steps\(\) takes a torch.optim.Optimizer, not a list"):
+        losslang.compile("mse(p, y)").count_steps([])
+    model = nn.Linear(2, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    loss = losslang.compile("mse(p, y)").count_steps(optimizer)
+    alive = weakref.ref(loss)
+    del loss
+    gc.collect()
+    assert alive() is None
+    optimizer.step()  # a hook whose loss is gone does nothing

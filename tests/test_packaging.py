@@ -91,3 +91,22 @@ def test_submodules_are_attributes_of_the_package_as_before_the_lazy_import() ->
     code = "import losslang\nassert losslang.bounds.Range and losslang.weighting.RLW and losslang.terms.BUILTINS\n"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_suite_passes_from_a_clone_in_a_folder_named_losslang(tmp_path: Path) -> None:
+    # `git clone` names the folder losslang: the tests that tell the library's frames from the tests' must not
+    # read that name as the package.
+    clone = tmp_path / "losslang"
+    shutil.copytree(ROOT, clone, ignore=shutil.ignore_patterns(".git", "__pycache__", "runs", ".*cache", "*.egg-info"))
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_check.py", "-k", "frames"],
+        cwd=clone,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    probe = subprocess.run(
+        [sys.executable, "-c", "import losslang; print(losslang.__file__)"], cwd=clone, capture_output=True, text=True
+    )
+    assert probe.stdout.strip().startswith(str(clone)), probe.stdout  # the copy's package was the one tested

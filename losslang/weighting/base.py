@@ -4,8 +4,10 @@ A scheme is an ``nn.Module`` built with the names of the terms it weights. Calle
 terms (scalars), it returns the weighted total and the current weights; the compiled loss
 reports the weights as ``weight/<term>``. Its state (learned parameters, running averages,
 initial losses) lives in parameters and buffers, so it is saved in ``state_dict``. State only
-moves in training mode. Statistics that feed an update are averaged over DDP ranks first, so
-every rank computes the same weights. A step on which ``nan_policy="skip"`` dropped some of
+moves in a call that can train: training mode with gradients enabled. A validation call (eval
+mode, or ``torch.no_grad()`` / ``torch.inference_mode()`` in either mode) reuses the weights as
+they stand. Statistics that feed an update are averaged over DDP ranks first, so every rank
+computes the same weights. A step on which ``nan_policy="skip"`` dropped some of
 its terms leaves those terms out of the total and the state where it was.
 """
 
@@ -82,6 +84,20 @@ class WeightingScheme(nn.Module):
             self.training = training
         kept = torch.tensor([not skip for skip in skipped], device=contributions.device)
         return torch.where(kept, contributions, 0).sum(), weights
+
+    @property
+    def learning(self) -> bool:
+        """Whether this call can train, so may move the state: training mode with gradients enabled.
+
+        Example:
+            >>> import torch
+            >>> from losslang.weighting import DWA
+            >>> scheme = DWA(["a", "b"])
+            >>> with torch.no_grad():
+            ...     scheme.learning
+            False
+        """
+        return self.training and torch.is_grad_enabled()
 
     @property
     def name(self) -> str:

@@ -61,8 +61,8 @@ class DWA(StatefulScheme):
         self.register_buffer("before_last", torch.ones(len(self.terms)))
 
     def combine(self, losses: Tensor) -> tuple[Tensor, Tensor]:
-        """In training mode, update the weights from the two previous steps; then ``lambda_k L_k`` per term."""
-        if self.training:
+        """When the call can train, update the weights from the two previous steps; then ``lambda_k L_k`` per term."""
+        if self.learning:
             self.update(synced(losses))
         return self.weighted(losses)
 

@@ -124,7 +124,7 @@ class FAMO(StatefulScheme):
         return super().weigh(losses, skipped)
 
     def combine(self, losses: Tensor) -> tuple[Tensor, Tensor]:
-        """In training mode, step the logits when due; then ``w_i L_i`` with this step's weights."""
+        """When the call can train, step the logits when due; then ``w_i L_i`` with this step's weights."""
         current = synced(losses)
         if bool((current <= self.min_loss).any()):
             names = [name for name, loss in zip(self.terms, current.tolist(), strict=True) if loss <= self.min_loss]
@@ -134,10 +134,10 @@ class FAMO(StatefulScheme):
             )
         # Ahead (update_weights): the same batch after the step. Otherwise, when no update_weights
         # came since the last step, this batch's losses stand in; a step's losses are the next "before".
-        if self.training and self.step_when_due(lambda: self.update(current)):
+        if self.learning and self.step_when_due(lambda: self.update(current)):
             self.before.copy_(current)
         weights = famo_weights(self.logits.to(current), current, min_loss=self.min_loss)
-        if self.training:
+        if self.learning:
             self.weights.copy_(weights)
         return weights.to(losses) * losses, weights.to(losses)
 

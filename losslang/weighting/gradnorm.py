@@ -108,7 +108,7 @@ class GradNorm(StatefulScheme):
     def combine(self, losses: Tensor) -> tuple[Tensor, Tensor]:
         """``w_i L_i`` with this step's weights; in training mode, then update them."""
         contributions, weights = self.weighted(losses)
-        if self.training and losses.requires_grad:
+        if self.learning and losses.requires_grad:
             self.update(losses, weights)
         return contributions, weights
 

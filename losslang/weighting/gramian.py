@@ -65,8 +65,8 @@ class GramianScheme(StatefulScheme):
         return {}
 
     def combine(self, losses: Tensor) -> tuple[Tensor, Tensor]:
-        """In training mode, this step's weights from the Gramian; then ``w_i L_i`` per term."""
-        if self.training and losses.requires_grad:
+        """When the call can train, this step's weights from the Gramian; then ``w_i L_i`` per term."""
+        if self.learning and losses.requires_grad:
             gramian = self.gramian(losses)
             # A non-finite term gives no weights: they stay (nan_policy="skip" redoes the step without it).
             if bool(torch.isfinite(gramian).all()):

@@ -139,8 +139,8 @@ class LRAnnealing(StatefulScheme):
         return self.step_count % self.every == 0 and not self.done_ahead
 
     def combine(self, losses: Tensor) -> tuple[Tensor, Tensor]:
-        """In training mode, update the weights when due; then ``lambda_i L_i`` per term."""
-        if self.training and losses.requires_grad:
+        """When the call can train, update the weights when due; then ``lambda_i L_i`` per term."""
+        if self.learning and losses.requires_grad:
             self.step_when_due(lambda: self.update(losses))
         return self.weighted(losses)
 

@@ -113,8 +113,8 @@ class ReLoBRaLo(StatefulScheme):
         self.register_buffer("previous", torch.ones(len(self.terms)))
 
     def combine(self, losses: Tensor) -> tuple[Tensor, Tensor]:
-        """In training mode, update the weights from this step's losses; then ``lambda_i L_i`` per term."""
-        if self.training:
+        """When the call can train, update the weights from this step's losses; then ``lambda_i L_i`` per term."""
+        if self.learning:
             self.update(synced(losses))
         return self.weighted(losses)
 

@@ -39,8 +39,8 @@ class RLW(StatefulScheme):
         self.seed = int(seed)
 
     def combine(self, losses: Tensor) -> tuple[Tensor, Tensor]:
-        """In training mode, draw this step's weights; then ``lambda_k L_k`` per term."""
-        if self.training:
+        """When the call can train, draw this step's weights; then ``lambda_k L_k`` per term."""
+        if self.learning:
             draws = torch.randn(len(self.terms), generator=self.generator(self.seed))
             self.weights.copy_(torch.softmax(draws, dim=0))
             self.advance()

@@ -97,8 +97,8 @@ class SoftAdapt(StatefulScheme):
         self.register_buffer("previous", torch.zeros(len(self.terms)))
 
     def combine(self, losses: Tensor) -> tuple[Tensor, Tensor]:
-        """In training mode, update the weights from the slopes; then ``w_i L_i`` per term."""
-        if self.training:
+        """When the call can train, update the weights from the slopes; then ``w_i L_i`` per term."""
+        if self.learning:
             self.update(synced(losses))
         return self.weighted(losses)
 
