@@ -41,7 +41,8 @@ __version__ = "0.1.0"
 _ERRORS = [name for name in __all__ if name.startswith("Loss") and name.endswith("Error")]
 _HOMES: dict[str, str] = {
     **dict.fromkeys(_ERRORS, "losslang.errors"),
-    **dict.fromkeys(("LossModule", "LossOutput"), "losslang.module"),
+    "LossModule": "losslang.module",
+    "LossOutput": "losslang.output",
     "Program": "losslang.ast",
     "as_loss_fn": "losslang.integrations.trainers",
     "compile": "losslang.api",
@@ -65,7 +66,8 @@ if TYPE_CHECKING:  # what the names are, for type checkers and editors
         LossValueError,
     )
     from losslang.integrations.trainers import as_loss_fn
-    from losslang.module import LossModule, LossOutput
+    from losslang.module import LossModule
+    from losslang.output import LossOutput
     from losslang.registry import register
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from torch import Tensor
 
-from losslang.module import LossOutput
+from losslang.output import LossOutput
 
 
 class LossLangMixin:

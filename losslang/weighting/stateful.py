@@ -99,11 +99,15 @@ class StatefulScheme(WeightingScheme):
     def restore(self, snapshot: dict[str, Tensor]) -> None:
         """Put back the state saved by :meth:`snapshot`, the step count included."""
         super().restore(snapshot)
-        self.step_count = int(self.steps)
+        self.step_count = self.counted()
 
     def _load_from_state_dict(self, state_dict: Mapping[str, Any], prefix: str, *args: Any) -> None:
         super()._load_from_state_dict(state_dict, prefix, *args)  # type: ignore[arg-type]
-        self.step_count = int(self.steps)  # one host read per load, never one per step
+        self.step_count = self.counted()  # one host read per load, never one per step
+
+    def counted(self) -> int:
+        """``steps`` as a Python int; a scheme on the meta device (a copy of one) has no count to read: 0."""
+        return 0 if self.steps.is_meta else int(self.steps)
 
 
 BETAS = (0.9, 0.999)  # torch.optim.Adam's defaults, for the schemes that step their own weights with Adam
