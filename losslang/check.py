@@ -38,13 +38,33 @@ _CONSTANTS = (ast.Number, *_ARITHMETIC_OPERANDS)
 COMPARISONS = ("<", "<=", ">", ">=", "==", "!=")  # each gives a mask: a boolean tensor without gradient
 _QUOTED = 60  # the longest text of a node an error quotes whole
 _LARGEST = 2.0**1023  # a folded constant must still be a finite float64
-# Integer powers go through float so that `10 ** 10 ** 10` overflows at once instead of hanging.
+_INT64 = range(-(2**63), 2**63)  # the integers torch holds
+
+
+class _BeyondInt64(ArithmeticError):
+    """An integer result too large for torch, found without computing it."""
+
+
+def _power(base: int | float, exponent: int | float) -> int | float:
+    """``base ** exponent``: exact for integers (``10 ** 17 + 1 - 10 ** 17`` is 1), through float otherwise.
+
+    An integer power that would pass 64 bits is not computed (``10 ** 10 ** 10`` would hang): if
+    even its float overflows it has no finite value, otherwise it is an integer torch cannot hold.
+    """
+    if not (isinstance(base, int) and isinstance(exponent, int) and exponent >= 0):
+        return float(base) ** float(exponent)
+    if abs(base) > 1 and exponent * (abs(base).bit_length() - 1) >= 64:
+        float(base) ** float(exponent)  # raises OverflowError when not even a float holds it
+        raise _BeyondInt64
+    return int(base**exponent)
+
+
 _OPERATORS = {
     "+": operator.add,
     "-": operator.sub,
     "*": operator.mul,
     "/": operator.truediv,
-    "**": lambda base, exponent: float(base) ** float(exponent),
+    "**": _power,
 }
 
 
@@ -175,7 +195,10 @@ class _Checker:
         match node:
             case ast.Number(number) if not abs(number) <= _LARGEST:
                 raise self.error(LossArityError, f"the number {self.text(node)} is too large for a float", node)
-            case ast.Number() | ast.String() | ast.Bool():
+            case ast.Number(number):
+                self.check_integer(number, node)
+                return node
+            case ast.String() | ast.Bool():
                 return node
             case ast.List(items):
                 return ast.List(tuple(map(self.expression, items)), node.span)
@@ -221,11 +244,23 @@ class _Checker:
         values = [operand.value for operand in operands]  # type: ignore[union-attr]
         try:
             result = -values[0] if isinstance(node, ast.Neg) else _OPERATORS[node.op](*values)
+        except _BeyondInt64:
+            result = 2**64
         except (ArithmeticError, ValueError):
             result = math.inf  # division by zero, overflow
         if isinstance(result, complex) or not abs(result) <= _LARGEST:
             raise self.error(LossArityError, f"{self.text(node)} has no finite real value", node)
+        self.check_integer(result, node)
         return ast.Number(result, node.span)
+
+    def check_integer(self, value: int | float, node: ast.Node) -> None:
+        """Refuse an integer torch cannot hold: it would compile, then fail at every call without a position."""
+        if isinstance(value, int) and value not in _INT64:
+            message = (
+                f"{self.text(node)} is an integer beyond the 64-bit range torch holds (from -2**63 to 2**63 - 1); "
+                "write a float for a number this large, e.g. 1e19"
+            )
+            raise self.error(LossArityError, message, node)
 
     def text(self, node: ast.Node) -> str:
         """The source text of ``node`` as the user wrote it, or its canonical text."""

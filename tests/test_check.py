@@ -121,6 +121,41 @@ def test_constant_arithmetic_is_folded() -> None:
     assert isinstance(total, ast.Binary) and total.left == ast.Number(1.5)
 
 
+@pytest.mark.parametrize(
+    ("constant", "value"),
+    [
+        ("10 ** 17 + 1 - 10 ** 17", 1),
+        ("100000000000000001 - 100000000000000000", 1),
+        ("(2 ** 62 - 1) * 2 + 1", 2**63 - 1),
+        ("3 ** 39 - 3 ** 39 + 7", 7),
+        ("(-2) ** 63 + 1", -(2**63) + 1),
+        ("0 ** 0", 1),
+        ("2 ** -1", 0.5),
+        ("(10 ** 17 + 1) / 1", 1e17),
+    ],
+)
+def test_integer_arithmetic_on_constants_is_exact_however_it_is_spelt(constant: str, value: int | float) -> None:
+    total = check(parse(f"({constant}) * mse(p, y)"), REGISTRY).total
+    assert isinstance(total, ast.Binary) and total.left == ast.Number(value)
+
+
+@pytest.mark.parametrize(
+    ("source", "column", "shown"),
+    [
+        ("mse(p, y) * 9223372036854775808", 13, "9223372036854775808"),
+        ("mse(p, y) * 2 ** 63", 13, "2 ** 63"),
+        ("mse(p, y) * (2 ** 62 + 2 ** 62)", 14, "2 ** 62 + 2 ** 62"),
+        ("mse(p, y) * 10 ** 40", 13, "10 ** 40"),
+        ("sum(p, dim=99999999999999999999) + mse(p, y)", 12, "99999999999999999999"),
+    ],
+)
+def test_integers_torch_cannot_hold_are_refused_at_their_position(source: str, column: int, shown: str) -> None:
+    with pytest.raises(losslang.LossArityError) as caught:
+        losslang.compile(source)
+    assert caught.value.column == column
+    assert f"{shown} is an integer beyond the 64-bit range torch holds" in str(caught.value)
+
+
 def test_negative_numbers_are_constants() -> None:
     call = check(parse("sin_angle(p, y, dim=-1)"), REGISTRY).total
     assert isinstance(call, ast.Call) and call.keywords[0].value == ast.Number(-1)
