@@ -41,7 +41,7 @@ _LARGEST = 2.0**1023  # a folded constant must still be a finite float64
 _INT64 = range(-(2**63), 2**63)  # the integers torch holds
 
 
-class _BeyondInt64(ArithmeticError):
+class _BeyondInt64Error(ArithmeticError):
     """An integer result too large for torch, found without computing it."""
 
 
@@ -55,7 +55,7 @@ def _power(base: int | float, exponent: int | float) -> int | float:
         return float(base) ** float(exponent)
     if abs(base) > 1 and exponent * (abs(base).bit_length() - 1) >= 64:
         float(base) ** float(exponent)  # raises OverflowError when not even a float holds it
-        raise _BeyondInt64
+        raise _BeyondInt64Error
     return int(base**exponent)
 
 
@@ -244,7 +244,7 @@ class _Checker:
         values = [operand.value for operand in operands]  # type: ignore[union-attr]
         try:
             result = -values[0] if isinstance(node, ast.Neg) else _OPERATORS[node.op](*values)
-        except _BeyondInt64:
+        except _BeyondInt64Error:
             result = 2**64
         except (ArithmeticError, ValueError):
             result = math.inf  # division by zero, overflow
