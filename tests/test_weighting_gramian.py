@@ -228,3 +228,64 @@ def test_an_op_vmap_cannot_batch_falls_back_to_one_backward_per_term(monkeypatch
     looped = fresh({**data, **model(data["x"])})
     for term in ("mse(p1, y1)", "mse(p2, y2)", "mae(p3, y3)"):
         torch.testing.assert_close(batched[f"weight/{term}"], looped[f"weight/{term}"], rtol=1e-5, atol=1e-6)
+
+
+def authors_cagrad(grads: torch.Tensor, alpha: float) -> torch.Tensor:
+    """The update of Cranial-XIX/CAGrad's ``cagrad()`` (rescale=0), scipy's solver as theirs: grads is (d, n)."""
+    import numpy as np
+    from scipy.optimize import minimize
+
+    n = grads.shape[1]
+    gg = (grads.T @ grads).double().numpy()
+    g0_norm = np.sqrt(gg.mean() + 1e-8)
+    x_start, b = np.ones(n) / n, np.ones(n) / n
+    c = alpha * g0_norm + 1e-8
+
+    def objective(x: np.ndarray) -> float:
+        return float(x @ gg @ b + c * np.sqrt(x @ gg @ x + 1e-8))
+
+    constraints = {"type": "eq", "fun": lambda x: 1 - x.sum()}
+    w = torch.tensor(minimize(objective, x_start, bounds=[(0, 1)] * n, constraints=constraints).x, dtype=grads.dtype)
+    gw = grads @ w
+    return grads.mean(1) + c / (gw.norm() + 1e-8) * gw
+
+
+def test_cagrad_falls_back_to_the_mean_gradient_as_its_authors_do_when_a_term_has_no_gradient() -> None:
+    # TorchJD's CAGradWeighting gives all-zero weights here (nothing trains); the authors' code gives the mean.
+    torch.manual_seed(0)
+    model, other = torch.nn.Linear(3, 2), torch.nn.Linear(3, 1)
+    x = torch.randn(8, 3)
+    loss = losslang.compile("cagrad(mse(p, y), mse(q, z), mse(r, y))").attach(model)
+    p, r = model(x).unbind(1)
+    out = loss(p=p, y=torch.zeros(8), q=other(x)[:, 0], z=torch.ones(8), r=r)
+    assert [float(out[f"weight/mse({a}, {b})"]) for a, b in ("py", "qz", "ry")] == pytest.approx([1 / 3] * 3)
+    ours = torch.cat(
+        [g.reshape(-1) for g in torch.autograd.grad(out.total, list(model.parameters()), retain_graph=True)]
+    )
+    terms = [out["mse(p, y)"], out["mse(q, z)"], out["mse(r, y)"]]
+    grads = torch.stack(
+        [
+            torch.cat(
+                [
+                    g.reshape(-1)
+                    for g in torch.autograd.grad(
+                        t, list(model.parameters()), retain_graph=True, allow_unused=True, materialize_grads=True
+                    )
+                ]
+            )
+            for t in terms
+        ],
+        dim=1,
+    )
+    torch.testing.assert_close(ours, authors_cagrad(grads, 0.5), atol=1e-5, rtol=1e-4)
+
+
+def test_a_scheme_whose_solver_gives_non_finite_weights_names_itself_and_its_terms(monkeypatch) -> None:
+    torch.manual_seed(0)
+    model = Trunk()
+    loss = losslang.compile(FORMULA.format("upgrad")).attach(model)
+    scheme = next(s for s in loss.modules() if hasattr(s, "solver"))
+    monkeypatch.setitem(scheme.__dict__, "solver", lambda gramian: torch.full((3,), float("nan")))
+    data = batch()
+    with pytest.raises(losslang.LossValueError, match=r"upgrad\(\) found no finite weights .*mse\(p1, y1\): nan"):
+        loss({**data, **model(data["x"])})

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from losslang.bounds import Count, Range
-from losslang.errors import LossConfigError
+from losslang.errors import LossConfigError, LossValueError
 from losslang.weighting.base import synced
 from losslang.weighting.stateful import StatefulScheme, mixed_seed
 
@@ -72,9 +72,16 @@ class GramianScheme(StatefulScheme):
             if bool(torch.isfinite(gramian).all()):
                 with torch.random.fork_rng(devices=[]):
                     torch.manual_seed(mixed_seed(self.seed, self.step_count))
-                    self.weights.copy_(self.solver(gramian))
+                    self.weights.copy_(self.checked(self.solver(gramian)))
             self.advance()
         return self.weighted(losses)
+
+    def checked(self, weights: Tensor) -> Tensor:
+        """TorchJD's weights, refused when not finite: a solver that failed must not train on NaN silently."""
+        if not bool(torch.isfinite(weights).all()):
+            found = ", ".join(f"{name}: {weight:g}" for name, weight in zip(self.terms, weights.tolist(), strict=True))
+            raise LossValueError(f"{self.name}() found no finite weights for its terms ({found}) from a finite Gramian")
+        return weights
 
     def gramian(self, losses: Tensor) -> Tensor:
         """``J J^T`` of the terms' gradients, rank-averaged as the module docstring says."""
@@ -203,6 +210,17 @@ class CAGrad(GramianScheme):
     def solver_options(self) -> dict[str, Any]:
         """CAGrad's radius."""
         return {"c": self.c}
+
+    def checked(self, weights: Tensor) -> Tensor:
+        """TorchJD's weights, or the mean gradient's (``1/n`` each) where TorchJD gives all zeros.
+
+        When the worst-case direction ``g_w`` vanishes (a term with no gradient, say) TorchJD
+        returns zero weights, an update of zero: nothing trains. The authors' code
+        (Cranial-XIX/CAGrad, ``cagrad()``) adds ``c / (|g_w| + 1e-8) * g_w`` to the mean gradient,
+        which is then the mean gradient itself; losslang follows the authors.
+        """
+        weights = super().checked(weights)
+        return torch.full_like(weights, 1 / len(weights)) if not bool(weights.any()) else weights
 
 
 class IMTLG(GramianScheme):
