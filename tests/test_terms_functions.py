@@ -217,3 +217,30 @@ def test_accuracy_edges() -> None:
         losslang.compile("accuracy(s, t, k=5) + sum(s)")(s=torch.randn(2, 3), t=torch.zeros(2, dtype=torch.long))
     with pytest.raises(losslang.LossArityError, match="argument 'k' of accuracy\\(\\) must be at least 1, not 0"):
         losslang.compile("accuracy(s, t, k=0)")
+
+
+@pytest.mark.parametrize("bad", [3, -1, -100, 255], ids=["C", "minus-one", "torch-ignore-default", "void-label"])
+def test_accuracy_refuses_class_indices_outside_the_classes_as_cross_entropy_does(bad: int) -> None:
+    target = torch.tensor([0, bad, 2, 1])
+    with pytest.raises(
+        losslang.LossValueError, match=rf"accuracy\(\): target holds the class index {bad}, outside \[0, 3\)"
+    ):
+        losslang.compile("accuracy(s, t) + 0 * sum(s)")(s=torch.randn(4, 3), t=target)
+    scores = torch.tensor([[9.0, 0, 0], [0, 0, 0], [0, 0, 9], [0, 0, 9]])
+    out = losslang.compile(f"accuracy(s, t, ignore_index={bad}) + 0 * sum(s)")(s=scores, t=target)
+    assert out.total.item() == pytest.approx(2 / 3)  # the ignored sample counts neither way
+    all_ignored = losslang.compile(f"accuracy(s, t, ignore_index={bad}) + 0 * sum(s)")(
+        s=scores, t=torch.full((4,), bad)
+    )
+    assert all_ignored.total.item() == 0.0
+
+
+@pytest.mark.parametrize("where", ["every-score", "one-score"])
+def test_accuracy_of_nan_scores_is_nan(where: str) -> None:
+    scores = torch.randn(4, 3)
+    if where == "every-score":
+        scores.fill_(float("nan"))
+    else:
+        scores[2, 1] = float("nan")
+    out = losslang.compile("accuracy(s, t) + 0 * sum(s)")(s=scores, t=torch.tensor([0, 1, 2, 0]))
+    assert out["accuracy(s, t)"].isnan()

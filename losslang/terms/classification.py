@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from losslang.bounds import Count, Fraction, Index, NonNegative, Range
-from losslang.errors import LossShapeError
+from losslang.errors import LossShapeError, LossValueError
 from losslang.terms.reduction import Reduction, pointwise, reduce
 from losslang.terms.shapes import broadcast, class_weight, fit, floating, indices, integral
 
@@ -312,26 +312,42 @@ def _ctc_inputs(log_probs: Tensor, targets: Tensor, input_lengths: Tensor, targe
             raise LossShapeError(f"ctc(): {name} hold lengths, so they must be integers, not {lengths.dtype}")
 
 
-def accuracy(scores: Tensor, target: Tensor, *, k: Count = 1) -> Tensor:
+def accuracy(scores: Tensor, target: Tensor, *, k: Count = 1, ignore_index: int | None = None) -> Tensor:
     """Top-``k`` accuracy: the share of samples whose class index is among the ``k`` highest scores.
 
     ``scores`` are logits or probabilities of shape ``(N, C)`` or ``(N, C, d1, ...)``, ``target``
     class indices of shape ``(N,)`` or ``(N, d1, ...)``, as for ``cross_entropy``. It is a metric:
-    it carries no gradient (keep it out of the total, or it adds a constant). An empty batch gives 0.
+    it carries no gradient (keep it out of the total, or it adds a constant). A class index
+    outside ``[0, C)`` is an error, as in ``cross_entropy``, unless it is ``ignore_index``: those
+    samples count neither as hits nor as misses. A sample whose scores hold a NaN makes the
+    accuracy NaN, as it makes the loss NaN. An empty (or all-ignored) batch gives 0.
 
     Example:
         >>> import torch
         >>> scores = torch.tensor([[0.1, 0.9, 0.0], [0.8, 0.1, 0.1], [0.2, 0.3, 0.5]])
         >>> accuracy(scores, torch.tensor([1, 1, 2])), accuracy(scores, torch.tensor([1, 1, 2]), k=2)
         (tensor(0.6667), tensor(1.))
+        >>> accuracy(scores, torch.tensor([1, -100, 2]), ignore_index=-100)
+        tensor(1.)
     """
     if scores.dim() < 2:
         raise LossShapeError(f"accuracy(): scores must have shape (N, C) or (N, C, ...), not {tuple(scores.shape)}")
     indices("accuracy", "target", target, (scores.shape[0], *scores.shape[2:]))
-    if k > scores.shape[1]:
-        raise LossShapeError(f"accuracy(): k={k} but there are only {scores.shape[1]} classes")
+    classes = scores.shape[1]
+    if k > classes:
+        raise LossShapeError(f"accuracy(): k={k} but there are only {classes} classes")
     dtype = torch.promote_types(scores.dtype, torch.float32) if scores.is_floating_point() else torch.float32
-    if target.numel() == 0:
-        return torch.zeros((), dtype=dtype, device=scores.device)
+    counted = None if ignore_index is None else target != ignore_index
+    valid = (target >= 0) & (target < classes)
+    outside = ~valid if counted is None else ~valid & counted
+    if bool(outside.any()):
+        bad = int(target[outside].reshape(-1)[0])
+        hint = "" if ignore_index is not None else "; give ignore_index= for a label that marks samples to leave out"
+        raise LossValueError(f"accuracy(): target holds the class index {bad}, outside [0, {classes}){hint}")
     top = scores.detach().topk(k, dim=1).indices
-    return (top == target.unsqueeze(1)).any(dim=1).to(dtype).mean()
+    hits = (top == target.unsqueeze(1)).any(dim=1).to(dtype)
+    if scores.is_floating_point():  # topk ranks a NaN first: a NaN score is no hit, and no miss either
+        hits = hits.masked_fill(scores.detach().isnan().any(dim=1), torch.nan)
+    if counted is None:
+        return hits.mean() if hits.numel() else torch.zeros((), dtype=dtype, device=scores.device)
+    return torch.where(counted, hits, 0).sum() / counted.sum().clamp(min=1)
