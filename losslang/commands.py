@@ -158,10 +158,51 @@ def _read_inputs(path: Path) -> Mapping[str, Any]:
     try:
         inputs = torch.load(path, weights_only=True, map_location="cpu")
     except Exception as error:
-        raise LossConfigError(f"cannot read {path} with torch.load: {error}") from None
+        # torch's own text is long and advises weights_only=False, which would run the file's code: not quoted.
+        objects = "Unsupported global" in str(error)
+        what = "holds Python objects besides tensors, which are never unpickled" if objects else "is not readable"
+        raise LossConfigError(
+            f"cannot read {path}: it {what} (torch.load with weights_only=True: {type(error).__name__}); "
+            "give a file that torch.save wrote of a dict of tensors, or an .npz"
+        ) from None
     if not isinstance(inputs, Mapping):
         raise LossConfigError(f"{path} must hold a dict of tensors, not {type(inputs).__name__}")
+    _check_size(path, inputs)
     return inputs
+
+
+MAX_INPUT_BYTES = 2**30  # what the tensors of an inputs file may take once computed on: 1 GiB
+
+
+def _check_size(path: Path, inputs: Mapping[str, Any]) -> None:
+    """Refuse inputs that would take more than :data:`MAX_INPUT_BYTES` once computed on.
+
+    A tensor's bytes are its elements times their size, not its storage's: a 1.5 kB file can hold
+    a stride-0 expanded tensor of billions of elements, which the first operation materialises.
+    """
+    stack, needed = [("", inputs)], 0
+    while stack:
+        prefix, mapping = stack.pop()
+        for name, value in mapping.items():
+            if isinstance(value, Mapping):
+                stack.append((f"{prefix}{name}.", value))
+            elif isinstance(value, torch.Tensor):
+                needed += value.numel() * value.element_size()
+                if needed > MAX_INPUT_BYTES:
+                    raise LossConfigError(
+                        f"{path}: the inputs take more than {MAX_INPUT_BYTES / 2**30:g} GiB once computed on "
+                        f"('{prefix}{name}' of shape {tuple(value.shape)} alone is {_size(value)}, though the file "
+                        f"may store far less); the limit keeps a small file from exhausting memory"
+                    )
+
+
+def _size(value: torch.Tensor) -> str:
+    size = float(value.numel() * value.element_size())
+    for unit in ("bytes", "kB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{size:.3g} {unit}"
+        size /= 1000
+    return ""
 
 
 def _train(args: argparse.Namespace) -> int:

@@ -350,6 +350,33 @@ def _check_metrics(document: Document, named: dict[str, Key], total: Any) -> Non
             )
 
 
+def missing_input(document: Document, path: Key, section: Any, name: str, reason: str) -> LossLangError:
+    """The error for the formula input ``name`` of the loss ``section`` at ``path``: where a formula first reads it.
+
+    Example:
+        >>> from losslang.document import read
+        >>> document = read({"loss": {"terms": {"fit": "mse(pred, label9)"}}})
+        >>> print(missing_input(document, ("loss",), document.data["loss"], "label9", "the data has no label9"))
+        loss.terms.fit: line 1, column 11: the data has no label9
+          mse(pred, label9)
+                    ^
+    """
+    formulas = [(path, section)] if isinstance(section, str) else []
+    if isinstance(section, Mapping):
+        for group in ("terms", "metrics"):
+            entries = section.get(group)
+            formulas += [((*path, group, key), value) for key, value in (entries or {}).items()]
+        formulas.append(((*path, "total"), section.get("total")))
+    for where, formula in formulas:
+        if not isinstance(formula, str):
+            continue
+        for node in names_in(parse(formula)):
+            if ".".join(node.parts) == name and node.span is not None:
+                line, column = node.span.line, node.span.column
+                return LossNameError(reason, source=formula, line=line, column=column, where=document.where(where))
+    return document.error(path, reason)
+
+
 def _check_inputs(document: Document, path: Key, inputs: dict[str, str], module: LossModule) -> None:
     for name in inputs:
         if name not in module.formula_inputs:

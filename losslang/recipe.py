@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from losslang.bounds import Range
-from losslang.config import build
+from losslang.config import build, missing_input
 from losslang.datasets import DATASET_OPTIONS, DATASETS
 from losslang.document import Document, Key, read
 from losslang.errors import LossLangError, did_you_mean, shown
@@ -38,6 +38,8 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "adamw": torch.optim.AdamW,
     "rmsprop": torch.optim.RMSprop,
 }
+MAX_LAYERS = 100  # model.mlp.hidden: how many hidden layers a config may ask for
+MAX_PARAMETERS = 50_000_000  # and how many weights in all: the demo job trains on a CPU
 STEPS = Range(ge=1, le=10_000_000)  # data.steps: how many steps of a problem's fresh points make an epoch
 VALIDATION = 0.2  # the share of the samples held out for validation, unless data.validation says otherwise
 
@@ -114,17 +116,40 @@ def prepare(config: str | Path | Mapping[str, Any], *, allow_imports: bool = Fal
     problem = _problem(document, spec) if isinstance(spec, Mapping) and "problem" in spec else None
     if problem is None:
         data, validation = _split(document, spec, _dataset(document, spec))
+        provided = list(data)
         points = {name: values.shape[-1] for name, values in data.items() if values.dim() > 1}
         moments = data["x"].mean(0), data["x"].std(0)
     else:
         data, validation = {}, {}
-        points = {name: values.shape[-1] for name, values in problem.sample(torch.Generator()).items()}
+        sample = problem.sample(torch.Generator())
+        provided = list(sample)
+        points = {name: values.shape[-1] for name, values in sample.items()}
         moments = problem.moments()
     model, apply = _model(document, settings["model"], points, moments)
+    _check_inputs(document, loss, [*provided, *apply])
     loss.attach(model)
     optimizer, schedule = _optimizer(document, settings["optimizer"], [*model.parameters(), *loss.parameters()])
     options = _options(document, settings["run"])
     return Recipe(document, settings, loss, model, data, validation, optimizer, options, problem, apply, schedule)
+
+
+def _check_inputs(document: Document, loss: LossModule, provided: list[str]) -> None:
+    """Every input the loss reads is a column of the data or an output of the model, or an error where it is read."""
+    for name, key in zip(loss.formula_inputs, loss.inputs, strict=True):
+        if key not in provided:
+            source = _data_source(document)
+            hint = did_you_mean(key, provided)
+            reason = (
+                f"the loss reads the input {key!r}{hint}, which neither {source} nor the model gives; "
+                f"the batch holds {', '.join(provided)} (model.apply names the model's outputs)"
+            )
+            raise missing_input(document, ("loss",), document.data["loss"], name, reason)
+
+
+def _data_source(document: Document) -> str:
+    """How messages name where the batches come from: ``the dataset linear_multilabel``, ``the problem ...``."""
+    data = document.data["data"]
+    return f"the dataset {data['dataset']}" if "dataset" in data else f"the problem {data['problem']}"
 
 
 def _settings(document: Document) -> dict[str, Any]:
@@ -139,10 +164,10 @@ def _settings(document: Document) -> dict[str, Any]:
         if name not in data:
             raise document.error((), f"the training config needs a {name!r} section")
     settings = {"seed": 0, "epochs": 10, "optimizer": {"name": "adam", "lr": 0.01}, "run": {}, **data}
-    for name in ("seed", "epochs"):
+    for name, low in (("seed", 0), ("epochs", 1)):
         value = settings[name]
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
-            raise document.error((name,), f"must be an integer from 0 to 2**63 - 1, not {shown(value)}")
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value < 2**63:
+            raise document.error((name,), f"must be an integer from {low} to 2**63 - 1, not {shown(value)}")
     return settings
 
 
@@ -184,16 +209,23 @@ def _model(
     allowed = {"inputs": int, "hidden": list, "outputs": int, "activation": str, "init": str, "standardize": bool}
     mlp = _checked(document, path, mlp, allowed)
     activation = mlp.get("activation", "tanh")
-    if activation not in ACTIVATIONS:
+    if not _names(activation, ACTIVATIONS):
         raise _unknown(document, path, "activation", mlp, ACTIVATIONS, "activation")
-    if mlp.get("init", "default") not in INITS:
+    if not _names(mlp.get("init", "default"), INITS):
         raise _unknown(document, path, "init", mlp, INITS, "init")
+    if len(mlp.get("hidden", [])) > MAX_LAYERS:  # before anything else walks it
+        where = (*path, "hidden")
+        raise document.error(where, f"has {len(mlp['hidden']):,} layers; the limit is {MAX_LAYERS} hidden layers")
     widths = [mlp.get("inputs", 1), *mlp.get("hidden", []), mlp.get("outputs", 1)]
     if not all(isinstance(width, int) and not isinstance(width, bool) and 0 < width <= 100_000 for width in widths):
         raise document.error(path, f"layer widths must be integers from 1 to 100,000, not {shown(widths)}")
+    parameters = sum((width_in + 1) * width_out for width_in, width_out in itertools.pairwise(widths))
+    if parameters > MAX_PARAMETERS:  # refused before a single weight is allocated
+        raise document.error(
+            path, f"this MLP has {parameters:,} parameters; the limit is {MAX_PARAMETERS:,} (about 200 MB in float32)"
+        )
     apply = _apply(document, section.get("apply", {"output": "x"}), points)
-    data = document.data["data"]
-    source = f"the dataset {data['dataset']}" if "dataset" in data else f"the problem {data['problem']}"
+    source = _data_source(document)
     for key in apply.values():
         if widths[0] != points[key]:
             reason = f"is {widths[0]}, but {source} gives {key} with {points[key]} feature{'s' * (points[key] != 1)}"
@@ -259,7 +291,7 @@ INITS: dict[str, Callable[[nn.Linear], None]] = {"default": lambda layer: None, 
 
 def _dataset(document: Document, spec: Any) -> dict[str, Tensor]:
     path = ("data",)
-    if not isinstance(spec, Mapping) or spec.get("dataset") not in DATASETS:
+    if not isinstance(spec, Mapping) or not _names(spec.get("dataset"), DATASETS):
         raise _unknown(document, path, "dataset", spec, DATASETS, "dataset")
     options = {name: value for name, value in spec.items() if name not in ("dataset", "batch_size", "validation")}
     batch_size = spec.get("batch_size", 32)
@@ -281,13 +313,20 @@ def _integers(document: Document, owner: str, options: Mapping[str, Any], ranges
             raise document.error(("data", name), f"must be an integer {ranges[name]}, not {shown(value)}")
 
 
+def _names(value: Any, choices: Mapping[str, Any]) -> bool:
+    """Whether ``value`` is one of the names ``choices`` has: a string (a list or mapping is none, not a crash)."""
+    return isinstance(value, str) and value in choices
+
+
 def _unknown(
     document: Document, path: Key, key: str, section: Any, choices: Mapping[str, Any], what: str
 ) -> LossLangError:
     """The error for a ``key`` of ``section`` that names none of ``choices``: at the value, with the did-you-mean."""
     value = section.get(key) if isinstance(section, Mapping) else None
-    if not isinstance(value, str):
+    if value is None:
         return document.error(path, f"needs a {key}: one of {', '.join(choices)}")
+    if not isinstance(value, str):
+        return document.error((*path, key), f"must name one {what}: one of {', '.join(choices)}; not {shown(value)}")
     hint = did_you_mean(value, choices)
     return document.error((*path, key), f"unknown {what} {shown(value)}{hint}; choose one of {', '.join(choices)}")
 
@@ -309,7 +348,7 @@ def _optimizer(
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler | None]:
     """The optimizer, and the learning-rate decay ``lr * decay_rate ** (step / decay_steps)`` if asked for."""
     path = ("optimizer",)
-    if not isinstance(spec, Mapping) or spec.get("name", "adam") not in OPTIMIZERS:
+    if not isinstance(spec, Mapping) or not _names(spec.get("name", "adam"), OPTIMIZERS):
         raise _unknown(document, path, "name", spec, OPTIMIZERS, "optimizer")
     options = {name: value for name, value in spec.items() if name not in ("name", "decay_rate", "decay_steps")}
     decay = {name: spec[name] for name in ("decay_rate", "decay_steps") if name in spec}
@@ -336,7 +375,7 @@ def _optimizer(
 def _problem(document: Document, spec: Mapping[str, Any]) -> Helmholtz2D:
     """The physics-informed problem of ``data.problem``, its options checked."""
     path = ("data",)
-    if spec["problem"] not in PROBLEMS:
+    if not _names(spec["problem"], PROBLEMS):
         raise _unknown(document, path, "problem", spec, PROBLEMS, "problem")
     if "dataset" in spec:
         raise document.error((*path, "problem"), "give either dataset or problem, not both")

@@ -4,13 +4,14 @@ Every term (and every dynamic weight) is written per step to ``<run dir>/run.csv
 validation split's terms under ``val/``, optionally to TensorBoard, shown live in a progress bar
 (on stderr, as tqdm's convention is), drawn at the end to ``<run dir>/run.png``, printed as a
 final table, and the model and loss are saved to ``<run dir>/checkpoint.pt``. A run never
-overwrites another: when the folder holds a run already, it writes to ``<dir>-2``, ``<dir>-3``, ...
+overwrites a file: when the folder holds any file a run writes, it writes to ``<dir>-2``, ``<dir>-3``, ...
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -87,6 +88,8 @@ def train(
         ['val/mae(pred, label1)', 'val/mae(pred, label2)']
     """
     stream = stream or sys.stdout
+    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
+        raise LossConfigError(f"epochs= (--epochs) must be a positive integer, not {epochs!r}")
     recipe = prepare(config, allow_imports=allow_imports)
     compared = _baseline(config, allow_imports) if baseline else None  # refused before anything trains
     total_epochs = 1 if dry_run else epochs if epochs is not None else recipe.settings["epochs"]
@@ -134,18 +137,39 @@ def _name(config: str | Path | Mapping[str, Any]) -> str:
     return Path(config).stem if isinstance(config, str | Path) else ""
 
 
+# Everything a run writes into its folder: a folder holding any of them is another run's, never overwritten.
+OUTPUTS = ("run.csv", "run.json", "run.png", "checkpoint.pt", "tensorboard", "baseline")
+
+
 def _fresh_folder(recipe: Recipe, base: Path) -> Path:
-    """``base``, or ``base-2``, ``base-3``, ... if it already holds a run: a rerun never overwrites one."""
+    """``base``, or ``base-2``, ``base-3``, ... : the first that holds none of the files a run writes.
+
+    A folder may hold other files (``run.dir: .``), but not one of :data:`OUTPUTS`, not even as a
+    symlink, dangling or not: nothing a run writes follows a link out of its folder. ``run.csv``
+    is created at once with ``O_EXCL`` (which refuses a link too), so that two runs started
+    together take two folders. The
+    next names of ``.`` (or any folder without a name of its own) are ``./run-2``, ``./run-3``, ...
+    """
     folder, count = base, 1
-    while (folder / "run.csv").exists():
+    while True:
+        try:
+            if not any(os.path.lexists(folder / name) for name in OUTPUTS):
+                folder.mkdir(parents=True, exist_ok=True)
+                if _reserved(folder / "run.csv"):
+                    return folder
+        except OSError as error:  # a file in the way, no permission
+            raise recipe.document.error(("run", "dir"), f"cannot write the run to {folder}: {error}") from None
         count += 1
-        folder = base.with_name(f"{base.name}-{count}")
+        folder = base.with_name(f"{base.name}-{count}") if base.name not in ("", ".", "..") else base / f"run-{count}"
+
+
+def _reserved(path: Path) -> bool:
+    """Create ``path`` unless anything (a file, a link, another run's) is there already; whether it was."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "run.csv").touch()
-    except OSError as error:  # a file in the way, no permission
-        raise recipe.document.error(("run", "dir"), f"cannot write the run to {folder}: {error}") from None
-    return folder
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    except FileExistsError:
+        return False
+    return True
 
 
 def _checkpoint(recipe: Recipe, path: Path, steps: int) -> Path:

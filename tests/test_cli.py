@@ -172,7 +172,7 @@ def test_eval_pt_and_npz(config: Path, tmp_path: Path) -> None:
     ("name", "content", "message"),
     [
         pytest.param("junk.npz", b"not an archive", "cannot read {path} as an .npz of arrays", id="npz-junk"),
-        pytest.param("junk.pt", b"not a checkpoint", "cannot read {path} with torch.load", id="pt-junk"),
+        pytest.param("junk.pt", b"not a checkpoint", "cannot read {path}: it is not readable", id="pt-junk"),
         pytest.param("nowhere.pt", None, "no inputs file {path}", id="missing"),
     ],
 )

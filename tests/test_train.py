@@ -153,7 +153,7 @@ TRAIN_ERRORS = [
     ),
     pytest.param(
         "epochs: -1\nmodel: {mlp: {inputs: 1}}\ndata: {dataset: linear_multilabel}\nloss: mse(output, label1)\n",
-        "train.yaml:1:1: epochs: must be an integer from 0 to 2**63 - 1, not -1",
+        "train.yaml:1:1: epochs: must be an integer from 1 to 2**63 - 1, not -1",
         id="epochs",
     ),
     pytest.param(
@@ -215,7 +215,7 @@ def test_training_config_errors(tmp_path: Path, text: str, message: str | None) 
     with pytest.raises(losslang.LossLangError) as caught:
         train(path, run_dir=tmp_path, progress=False, stream=io.StringIO())
     if message is None:
-        assert "missing input 'labl1' (did you mean 'label1'?)" in str(caught.value)
+        assert "the loss reads the input 'labl1' (did you mean 'label1'?)" in str(caught.value)
     else:
         assert str(caught.value) == f"{tmp_path}/{message}"
 
@@ -420,3 +420,109 @@ def test_standardize_puts_the_inputs_moments_first() -> None:
     torch.testing.assert_close(recipe.model[0].mean, recipe.data["x"].mean(0))
     standardised = recipe.model[0](recipe.data["x"])
     torch.testing.assert_close(standardised.std(0), torch.ones(1))
+
+
+@pytest.mark.parametrize("taken", ["checkpoint.pt", "run.png", "run.json", "tensorboard", "baseline"])
+def test_a_folder_holding_any_file_a_run_writes_is_never_written_into(tmp_path: Path, taken: str) -> None:
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / taken).write_text("the user's")
+    run = train(MINI, run_dir=tmp_path / "run", progress=False, stream=io.StringIO())
+    assert run.folder == tmp_path / "run-2" and (tmp_path / "run" / taken).read_text() == "the user's"
+    assert sorted(path.name for path in (tmp_path / "run").iterdir()) == [taken]
+
+
+@pytest.mark.parametrize("dangling", [True, False], ids=["dangling", "to-a-file"])
+def test_a_run_never_follows_a_symlink_out_of_its_folder(tmp_path: Path, dangling: bool) -> None:
+    outside = tmp_path / "outside.txt"
+    if not dangling:
+        outside.write_text("the user's")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "run.csv").symlink_to(outside)
+    run = train(MINI, run_dir=tmp_path / "run", progress=False, stream=io.StringIO())
+    assert run.folder == tmp_path / "run-2"
+    assert not outside.exists() if dangling else outside.read_text() == "the user's"
+
+
+def test_run_dir_dot_writes_beside_the_user_files_then_into_numbered_subfolders(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("mine")
+    config = {**MINI, "run": {"dir": ".", "plot": False}}
+    first = train(config, progress=False, stream=io.StringIO())
+    second = train(config, progress=False, stream=io.StringIO())
+    assert (first.folder, second.folder) == (Path("."), Path("run-2"))
+    assert (tmp_path / "notes.txt").read_text() == "mine" and (tmp_path / "run-2" / "checkpoint.pt").is_file()
+
+
+@pytest.mark.parametrize("epochs", [0, -1])
+def test_epochs_below_one_are_refused(tmp_path: Path, epochs: int) -> None:
+    with pytest.raises(losslang.LossConfigError, match=f"must be a positive integer, not {epochs}"):
+        train(MINI, epochs=epochs, run_dir=tmp_path, progress=False, stream=io.StringIO())
+    with pytest.raises(
+        losslang.LossConfigError, match=f"epochs: must be an integer from 1 to 2\\*\\*63 - 1, not {epochs}"
+    ):
+        train({**MINI, "epochs": epochs}, run_dir=tmp_path, progress=False, stream=io.StringIO())
+    result = cli("train", str(EXAMPLES / "multilabel.yaml"), "--epochs", str(epochs), "--out", str(tmp_path / "r"))
+    assert result.returncode == 1 and "must be a positive integer" in result.stderr
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    ("mlp", "message"),
+    [
+        (
+            {"inputs": 1, "hidden": [100_000, 100_000]},
+            r"model.mlp: this MLP has 10,000,400,001 parameters; the limit is 50,000,000",
+        ),
+        ({"inputs": 1, "hidden": [1] * 30_000}, "model.mlp.hidden: has 30,000 layers; the limit is 100 hidden layers"),
+    ],
+    ids=["wide", "deep"],
+)
+def test_a_model_too_large_is_refused_before_anything_is_allocated(mlp: dict, message: str) -> None:
+    import time
+
+    from losslang.recipe import prepare
+
+    started = time.perf_counter()
+    with pytest.raises(losslang.LossConfigError, match=message):
+        prepare({**MINI, "model": {"mlp": mlp}})
+    assert time.perf_counter() - started < 5
+
+
+@pytest.mark.parametrize(
+    ("data", "where"),
+    [
+        ({"dataset": ["linear_multilabel"]}, "data.dataset: must name one dataset"),
+        ({"problem": ["helmholtz2d"]}, "data.problem: must name one problem"),
+        ({"dataset": {"name": "x"}}, "data.dataset: must name one dataset"),
+    ],
+)
+def test_a_list_or_mapping_where_a_name_belongs_is_a_config_error(data: dict, where: str) -> None:
+    from losslang.recipe import prepare
+
+    with pytest.raises(losslang.LossConfigError, match=where):
+        prepare({**MINI, "data": data})
+
+
+@pytest.mark.parametrize(
+    ("loss", "where"),
+    [
+        ("mse(output, label1) + mae(output, label9)", "loss: line 1, column 35: the loss reads the input 'label9'"),
+        (
+            {"terms": {"fit": "mse(outputs, label1)"}},
+            "loss.terms.fit: line 1, column 5: the loss reads the input 'outputs'",
+        ),
+        (
+            {"inputs": {"p": "prediction"}, "total": "mse(p, label1)"},
+            "loss.total: line 1, column 5: the loss reads the input 'prediction'",
+        ),
+    ],
+    ids=["program", "term", "mapped"],
+)
+def test_check_refuses_a_loss_reading_an_input_the_data_does_not_give(tmp_path: Path, loss, where: str) -> None:
+    import yaml
+
+    path = tmp_path / "train.yaml"
+    path.write_text(yaml.safe_dump({**MINI, "loss": loss}))
+    result = cli("check", str(path))
+    assert result.returncode == 1 and where in result.stderr, result.stderr
+    assert "neither the dataset linear_multilabel nor the model gives" in result.stderr
