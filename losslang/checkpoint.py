@@ -132,4 +132,3 @@ def _refuse(reason: str) -> None:
 
 def _misfit(formula: str, reason: str) -> None:
     raise LossConfigError(f"this state does not fit the loss {formula!r}: {reason}")
-
