@@ -23,6 +23,7 @@ from losslang.errors import (
     source_lines,
 )
 from losslang.parser import MAX_DEPTH
+from losslang.printer import subscript as printer_subscript
 from losslang.registry import Param, Registry, TermSpec
 
 # Names a program cannot define, and what to write instead.
@@ -218,10 +219,25 @@ class _Checker:
             case ast.Binary(op, left, right):
                 return self.fold(ast.Binary(op, self.value(left), self.value(right), node.span))
             case ast.Index(target, subscripts):
+                for item in subscripts:
+                    self.check_subscript(item, node)
                 return ast.Index(self.tensor(target, "indexing"), subscripts, node.span)
             case ast.Call():
                 return self.call(node)
         raise self.error(LossArityError, f"unexpected {type(node).__name__}", node)
+
+    def check_subscript(self, item: ast.Subscript, index: ast.Index) -> None:
+        """Refuse what torch refuses at every call: a slice step below 1, an integer beyond int64."""
+        where = item if isinstance(item, ast.Slice) and item.span is not None else index
+        numbers = [item.start, item.stop, item.step] if isinstance(item, ast.Slice) else [item]
+        for number in numbers:
+            if isinstance(number, int) and number not in _INT64:
+                message = f"the index {number} is beyond the 64-bit range torch holds (from -2**63 to 2**63 - 1)"
+                raise self.error(LossArityError, message, where)
+        if isinstance(item, ast.Slice) and item.step is not None and item.step < 1:
+            reason = "a slice step of 0 takes nothing" if item.step == 0 else "torch cannot slice backwards"
+            message = f"the slice {printer_subscript(item)} has step {item.step}: {reason}; a step must be 1 or more"
+            raise self.error(LossArityError, message, where)
 
     def value(self, node: ast.Expr) -> ast.Expr:
         """An operand of arithmetic: a number or a tensor, not a string, boolean or list."""

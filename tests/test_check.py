@@ -156,6 +156,22 @@ def test_integers_torch_cannot_hold_are_refused_at_their_position(source: str, c
     assert f"{shown} is an integer beyond the 64-bit range torch holds" in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("source", "column", "message"),
+    [
+        ("mse(p[::0], y)", 7, "the slice ::0 has step 0: a slice step of 0 takes nothing"),
+        ("mse(p[:, 1::-1], y)", 10, "the slice 1::-1 has step -1: torch cannot slice backwards"),
+        ("mse(p[::99999999999999999999], y)", 7, "the index 99999999999999999999 is beyond the 64-bit range"),
+        ("mse(p[..., 99999999999999999999], y)", 5, "the index 99999999999999999999 is beyond the 64-bit range"),
+    ],
+    ids=["step-zero", "step-negative", "step-beyond-int64", "index-beyond-int64"],
+)
+def test_slices_torch_refuses_are_errors_at_their_position_when_compiled(source: str, column: int, message: str) -> None:
+    with pytest.raises(losslang.LossArityError) as caught:
+        losslang.compile(source)
+    assert caught.value.column == column and message in str(caught.value)
+
+
 def test_negative_numbers_are_constants() -> None:
     call = check(parse("sin_angle(p, y, dim=-1)"), REGISTRY).total
     assert isinstance(call, ast.Call) and call.keywords[0].value == ast.Number(-1)
