@@ -330,6 +330,11 @@ class LossModule(nn.Module):
             True
             False
         """
+        if not callable(closure):
+            raise LossArityError(
+                f"update_weights() takes a function that returns the batch, e.g. lambda: {{'u': model(x)}}, "
+                f"not {_kind(closure)}"
+            )
         due = [scheme for scheme in self._schemes if scheme.due()]
         if not self.training or not due:
             return False

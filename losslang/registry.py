@@ -125,9 +125,10 @@ def _nameable(name: str, fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
     """``fn``, or for a lambda or a ``functools.partial`` a function named ``name`` that calls it.
 
     The generated code names every function it calls; torch.fx cannot name a lambda typed at a
-    prompt (it has no source) nor a partial (no ``__name__``).
+    prompt (it has no source), a partial (no ``__name__``), nor a function defined by ``exec`` in
+    globals without ``__name__`` (no module it can find).
     """
-    if getattr(fn, "__name__", "").isidentifier():
+    if getattr(fn, "__name__", "").isidentifier() and getattr(fn, "__module__", None) in sys.modules:
         return fn
 
     @functools.wraps(fn)
@@ -135,6 +136,7 @@ def _nameable(name: str, fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
         return fn(*args, **kwargs)
 
     term.__name__ = term.__qualname__ = name
+    term.__module__ = __name__  # wraps() copied the one torch.fx cannot find
     return term
 
 

@@ -166,7 +166,9 @@ def test_integers_torch_cannot_hold_are_refused_at_their_position(source: str, c
     ],
     ids=["step-zero", "step-negative", "step-beyond-int64", "index-beyond-int64"],
 )
-def test_slices_torch_refuses_are_errors_at_their_position_when_compiled(source: str, column: int, message: str) -> None:
+def test_slices_torch_refuses_are_errors_at_their_position_when_compiled(
+    source: str, column: int, message: str
+) -> None:
     with pytest.raises(losslang.LossArityError) as caught:
         losslang.compile(source)
     assert caught.value.column == column and message in str(caught.value)

@@ -799,3 +799,10 @@ def test_count_steps_takes_an_optimizer_and_does_not_keep_the_loss_alive() -> No
     gc.collect()
     assert alive() is None
     optimizer.step()  # a hook whose loss is gone does nothing
+
+
+@pytest.mark.parametrize("closure", [5, None, {"u": torch.ones(1)}], ids=["int", "none", "a-batch-not-a-function"])
+def test_update_weights_takes_a_function(closure) -> None:
+    loss = losslang.compile("lr_annealing(mse(u, 1), mse(u, 0), every=1)").attach(nn.Linear(1, 1))
+    with pytest.raises(losslang.LossArityError, match="update_weights\\(\\) takes a function that returns the batch"):
+        loss.update_weights(closure)

@@ -293,3 +293,18 @@ def test_an_unannotated_parameter_with_a_constant_default_takes_a_constant_of_th
         losslang.compile("noann(p, y, k=2.5)", terms={"noann": noann})
     with pytest.raises(losslang.LossArityError, match="argument 'flag' of noann\\(\\) must be true or false"):
         losslang.compile("noann(p, y, flag=1)", terms={"noann": noann})
+
+
+def test_a_term_defined_by_exec_without_a_module_name_compiles_and_runs() -> None:
+    namespace: dict = {}  # globals without __name__: torch.fx cannot find the function's module
+    exec(
+        "import torch\n"
+        "def exec_term(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:\n"
+        "    return (p - y).abs().mean()\n",
+        namespace,
+    )
+    losslang.register("exec_term")(namespace["exec_term"])
+    assert losslang.compile("exec_term(p, y)")(p=torch.ones(2), y=torch.zeros(2)).total.item() == 1.0
+    assert (
+        losslang.compile("t(p, y)", terms={"t": namespace["exec_term"]})(p=torch.ones(2), y=torch.zeros(2)).total == 1
+    )
