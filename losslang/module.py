@@ -31,6 +31,7 @@ from losslang.output import LossOutput, gradient_norms, trainable
 from losslang.parser import parse
 from losslang.registry import REGISTRY
 from losslang.skipping import Snapshot, schemes, skip_non_finite, snapshot
+from losslang.terms.derivatives import DERIVATIVES
 from losslang.weighting import GramianScheme
 
 NanPolicy = Literal["propagate", "skip"]
@@ -108,6 +109,7 @@ class LossModule(nn.Module):
         self._metrics = tuple(1 + graph.term_names.index(name) for name in graph.metric_names)
         self._uses_step = checked.uses_step
         self._schemes = schemes(self.body)
+        self._differentiates = any(node.target in DERIVATIVES for node in self.body.graph.nodes)
         self.register_buffer("step", torch.zeros((), dtype=torch.int64))
         self._shared: list[Tensor] = []
         self._features: tuple[str, ...] | None = None  # attach(features=...): the input's path
@@ -169,7 +171,7 @@ class LossModule(nn.Module):
         # A call that fails leaves the schemes' state as it was: it may have moved before the fault.
         states = snapshot(self._schemes) if self._schemes and trains else []
         try:
-            values = self._run(*args)
+            values = self._run(*args) if grad_enabled or not self._differentiates else self._with_derivatives(args)
         except Exception as error:
             torch.set_grad_enabled(grad_enabled)  # a metric that raised has left gradients switched off
             raise _restored(self._failed(error, args), states) from None
@@ -191,6 +193,23 @@ class LossModule(nn.Module):
         if self._report_grad_norms and torch.is_grad_enabled():
             terms.update({f"grad_norm/{name}": norm for name, norm in gradient_norms(terms, self._shared).items()})
         return LossOutput(terms)
+
+    def _with_derivatives(self, args: list[Any]) -> tuple[Any, ...]:
+        """A call under ``no_grad`` of a loss that takes derivatives: computed with gradients, returned without.
+
+        The derivatives of a field the formula builds need its graph; the schemes see a call that
+        cannot train (they keep their state), and no output keeps a graph.
+        """
+        learning = [scheme for scheme in self._schemes if scheme.training]
+        for scheme in learning:
+            scheme.training = False
+        try:
+            with torch.enable_grad():
+                values = self._run(*args)
+        finally:
+            for scheme in learning:
+                scheme.training = True
+        return tuple(value.detach() if isinstance(value, Tensor) else value for value in values)
 
     def _advance(self) -> None:
         """Count one step."""

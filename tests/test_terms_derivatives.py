@@ -141,3 +141,63 @@ def test_derivatives_under_compile_true() -> None:
 def test_errors_name_the_term_and_what_to_do(source: str, batch, message: str) -> None:
     with pytest.raises(losslang.LossLangError, match=r"term '.*': " + message.replace("(", r"\(").replace(")", r"\)")):
         losslang.compile(source)(batch(points()))
+
+
+@pytest.mark.parametrize(
+    ("field", "laplace", "second"),
+    [
+        pytest.param(lambda x: 3 * x[:, 0] - 2 * x[:, 1] + 1, 0.0, 0.0, id="linear"),
+        pytest.param(lambda x: x[:, 0] * x[:, 1], 0.0, 1.0, id="bilinear"),
+        pytest.param(lambda x: x[:, 0] ** 2 + x[:, 1], 2.0, 0.0, id="quadratic-in-one"),
+    ],
+)
+def test_derivatives_of_fields_whose_derivative_is_constant_are_their_value(field, laplace, second) -> None:
+    x = points(8)
+    loss = losslang.compile(
+        "lap = laplacian(u, x); xy = partial(partial(u, x, 0), x, 1); third = laplacian(lap, x); mse(u, 0)"
+    )
+    out = loss(u=field(x), x=x)
+    torch.testing.assert_close(out["lap"], torch.full((8,), laplace, dtype=torch.float64))
+    torch.testing.assert_close(out["xy"], torch.full((8,), second, dtype=torch.float64))
+    torch.testing.assert_close(out["third"], torch.zeros(8, dtype=torch.float64))
+    nan_x = x.detach().clone()
+    nan_x[0, 0] = float("nan")  # the link that keeps a constant derivative connected adds no NaN elsewhere
+    nan_x.requires_grad_()
+    assert laplacian(3 * nan_x[:, 1], nan_x)[1:].eq(0).all()
+
+
+@pytest.mark.slow
+def test_a_nested_derivative_metric_works_under_compile_true() -> None:
+    # docs/pinn.md's own example: u_xy, a metric of nested derivatives, failed with a raw torch error
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    source = "residual = laplacian(u, x)[:, 0] - f; pde = mse(residual, 0); u_xy = partial(partial(u, x, 0), x, 1); pde"
+    x = torch.rand(16, 2, requires_grad=True)
+    eager = losslang.compile(source)(u=model(x), x=x, f=torch.ones(16))
+    compiled = losslang.compile(source, compile=True)(u=model(x), x=x, f=torch.ones(16))
+    for name in ("total", "u_xy", "residual"):
+        torch.testing.assert_close(compiled[name], eager[name])
+    assert not compiled["u_xy"].requires_grad
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_a_field_the_formula_builds_is_differentiated_under_no_grad(mode: str) -> None:
+    loss = losslang.compile("fit = mse(grad(sum(x ** 2, dim=1), x), 2 * x); fit + mse(u, 0)")
+    x = points(8)
+    loss.train(mode == "train")
+    with torch.no_grad():
+        out = loss(x=x, u=torch.zeros(8, dtype=torch.float64))
+    assert out["fit"].item() == 0.0 and not out.total.requires_grad and int(loss.step) == 0
+
+
+def test_a_field_computed_under_no_grad_says_what_to_do() -> None:
+    model = torch.nn.Linear(2, 1).double()
+    x = points(8)
+    with torch.no_grad():
+        u = model(x)[:, 0]
+    with pytest.raises(
+        losslang.LossValueError,
+        match=r"laplacian\(\): the field has no autograd graph: it was computed "
+        r"with gradients off .*with torch.enable_grad\(\): u = model\(x\)",
+    ):
+        losslang.compile("mse(laplacian(u, x), 0)")(u=u, x=x)

@@ -11,14 +11,37 @@ without them.
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 import torch
 from torch import Tensor
 
 from losslang.errors import LossShapeError, LossValueError
 
+F = TypeVar("F", bound=Callable[..., Tensor])
 
+
+def _eager(term: F) -> F:
+    """``term``, run eagerly under ``torch.compile``: the compiled graph breaks around it.
+
+    Dynamo would otherwise trace ``torch.autograd.grad`` of a graph it is still building, and the
+    gradient mode the derivative switches on would not reach the ops around it (a nested
+    derivative in a metric lost its graph).
+    """
+
+    @functools.wraps(term)
+    def run(*args: Any) -> Tensor:
+        if torch.compiler.is_compiling():  # dynamo is loaded by then
+            return torch.compiler.disable(term)(*args)
+        return term(*args)
+
+    return cast(F, run)
+
+
+@_eager
 def grad(u: Tensor, x: Tensor) -> Tensor:
     """The gradient of a scalar field ``u`` with respect to the coordinates ``x``, shaped like ``x``.
 
@@ -33,6 +56,7 @@ def grad(u: Tensor, x: Tensor) -> Tensor:
         return _derivative("grad", u, x)
 
 
+@_eager
 def partial(u: Tensor, x: Tensor, i: int) -> Tensor:
     """The partial derivative of a scalar field ``u`` along coordinate ``i`` of ``x``, shaped like ``u``.
 
@@ -48,6 +72,7 @@ def partial(u: Tensor, x: Tensor, i: int) -> Tensor:
         return _derivative("partial", u, x)[..., _coordinate("partial", x, i)].reshape(u.shape)
 
 
+@_eager
 def laplacian(u: Tensor, x: Tensor) -> Tensor:
     """The sum of the second partial derivatives of a scalar field ``u`` over the coordinates ``x``, shaped like ``u``.
 
@@ -62,6 +87,7 @@ def laplacian(u: Tensor, x: Tensor) -> Tensor:
         return _divergence("laplacian", _derivative("laplacian", u, x), x).reshape(u.shape)
 
 
+@_eager
 def div(v: Tensor, x: Tensor) -> Tensor:
     """The divergence of a vector field ``v`` (shaped like ``x``) with respect to ``x``: one value per point.
 
@@ -89,20 +115,30 @@ def _divergence(term: str, v: Tensor, x: Tensor) -> Tensor:
 
 
 def _derivative(term: str, u: Tensor, x: Tensor) -> Tensor:
-    """``d u / d x`` point by point, keeping the graph (called with gradients on); ``u`` has one value per point."""
+    """``d u / d x`` point by point, keeping the graph (called with gradients on); ``u`` has one value per point.
+
+    A derivative that does not depend on ``x`` (that of a field linear in ``x``) is kept connected
+    to ``x``, so that the next derivative of it is 0, not an error.
+    """
     if not x.requires_grad:
         raise LossValueError(
             f"{term}(): the coordinates x do not require grad; call x.requires_grad_() before computing the "
             "field from them (u = model(x))"
         )
-    found = None
-    if u.requires_grad:
-        (found,) = torch.autograd.grad(u, x, torch.ones_like(u), create_graph=True, allow_unused=True)
+    if not u.requires_grad:
+        raise LossValueError(
+            f"{term}(): the field has no autograd graph: it was computed with gradients off (torch.no_grad() or "
+            "inference_mode), detached, or not from x; derivatives need u = model(x) computed with gradients on, "
+            "in validation too (with torch.enable_grad(): u = model(x))"
+        )
+    (found,) = torch.autograd.grad(u, x, torch.ones_like(u), create_graph=True, allow_unused=True)
     if found is None:
         raise LossValueError(
             f"{term}(): the field was not computed from x; pass the same tensor x that the model was called "
             "on (u = model(x)), not a copy, a detached view or another batch"
         )
+    if not found.requires_grad:  # constant in x: its own derivative is 0, through this zero-cost link
+        found = found + (x.reshape(-1)[:1] * 0).nan_to_num().sum()
     return found
 
 
@@ -122,3 +158,6 @@ def _coordinate(term: str, x: Tensor, i: int) -> int:
     if not -x.shape[-1] <= i < x.shape[-1]:
         raise LossShapeError(f"{term}(): coordinate {i} is out of range for x with {x.shape[-1]} coordinates")
     return i
+
+
+DERIVATIVES = frozenset({grad, partial, laplacian, div})  # a loss calling one needs gradients, even under no_grad
