@@ -308,6 +308,8 @@ class _Checker:
         for part in node.parts:
             if part.startswith("__"):
                 raise self.error(LossNameError, f"{part!r}: names starting with '__' are reserved", node)
+        if len(node.parts) > 1 and node.parts[-1] in TENSOR_ATTRIBUTES:
+            raise self.error(LossNameError, _attribute(node.parts), node)
         self.inputs.setdefault(node.parts, None)
         return ast.Input(node.parts, node.span)
 
@@ -567,6 +569,29 @@ def _describe(node: ast.Expr) -> str:
         case ast.Input((word,)) if word in _OTHER_LANGUAGES:
             return f"{word}: {_OTHER_LANGUAGES[word]}"
     return f"the tensor {node}"
+
+
+# What Python code reads off a tensor, which a formula reads as a nested input (y.shape as batch["y"]["shape"]).
+TENSOR_ATTRIBUTES = {
+    "shape": "size(x, dim) for a dimension's size, numel(x) for the number of elements",
+    "ndim": "the rank is the data's; size(x, dim) and numel(x) give sizes",
+    "dtype": "a formula computes in its inputs' dtypes",
+    "device": "a loss computes on its inputs' device",
+    "T": "the formula on the tensor as the batch gives it",
+    "mT": "the formula on the tensor as the batch gives it",
+    "data": "detach(x)",
+    "grad": "grad(u, x) for a derivative",
+    "requires_grad": "detach(x) to stop a gradient",
+}
+
+
+def _attribute(parts: tuple[str, ...]) -> str:
+    """The message for ``y.shape`` and the like: a tensor's attribute, and the language's way to say it."""
+    name, attribute = ".".join(parts[:-1]), parts[-1]
+    return (
+        f"{'.'.join(parts)!r} reads the tensor attribute {attribute!r}, which a formula cannot: it would be read as "
+        f"an input nested under {name!r}; write {TENSOR_ATTRIBUTES[attribute]}"
+    )
 
 
 # Words of Python, JSON and YAML that are names (so inputs) in losslang, and what to write instead.

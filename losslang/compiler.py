@@ -24,6 +24,7 @@ from losslang.errors import LossArityError, LossLangError
 from losslang.registry import TermSpec
 from losslang.terms import arithmetic, functions
 from losslang.terms.precision import computes_in_float32, float32_copy
+from losslang.terms.sizes import SIZES
 
 # Where an operand is one value (_Builder.one_value), which cannot broadcast to more values than the
 # other; other operands take arithmetic.OPERATORS, which refuse that.
@@ -217,6 +218,8 @@ class _Builder:
                 given = {keyword.name: keyword.value for keyword in keywords}
                 if spec.fn in _REDUCTIONS:
                     return len(args) == 1 and "dim" not in given
+                if spec.fn in SIZES:
+                    return True
                 reduces = computes_in_float32(spec.fn) and any(param.name == "reduction" for param in spec.params)
                 return spec.kind == "weighting" or (reduces and given.get("reduction") != ast.String("none"))
         return False

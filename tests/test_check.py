@@ -324,3 +324,20 @@ def test_a_scheme_given_the_same_term_twice_is_an_error_at_the_second(scheme: st
     with pytest.raises(losslang.LossArityError, match=r"weights 'mse\(p, y\)' twice \(arguments 1 and 3\)") as caught:
         losslang.compile(source)
     assert (caught.value.line, caught.value.column) == (1, source.index("mse(p,y)") + 1)
+
+
+@pytest.mark.parametrize(
+    ("source", "column", "attribute", "instead"),
+    [
+        ('sum(mse(p, y, reduction="none")) / y.shape[0]', 36, "shape", "size(x, dim)"),
+        ("mse(p, y) * out.pred.shape[0]", 13, "shape", "numel(x)"),
+        ("mse(p.data, y)", 5, "data", "detach(x)"),
+        ("mse(p, y.dtype)", 8, "dtype", "computes in its inputs' dtypes"),
+    ],
+)
+def test_a_tensor_attribute_is_an_error_that_points_to_the_language(source, column, attribute, instead) -> None:
+    with pytest.raises(losslang.LossNameError) as caught:
+        losslang.compile(source)
+    assert caught.value.column == column
+    assert f"reads the tensor attribute {attribute!r}, which a formula cannot" in str(caught.value)
+    assert instead in str(caught.value)

@@ -108,17 +108,22 @@ def test_multihead_trains(tmp_path: Path) -> None:
     assert run.history[-1]["classes"] < 0.5 * run.history[0]["classes"]
 
 
-def test_vae_config_warms_up_the_kl_term() -> None:
+@pytest.mark.parametrize("batch", [64, 10, 1])
+def test_vae_config_warms_up_the_kl_term_at_any_batch_size(batch: int) -> None:
     loss = losslang.load(EXAMPLES / "vae.yaml")
-    x, x_hat = torch.rand(64, 8), torch.rand(64, 8)
-    mu, logvar = torch.randn(64, 2), torch.randn(64, 2)
-    recon = F.mse_loss(x_hat, x, reduction="sum") / 64
+    x, x_hat = torch.rand(batch, 8), torch.rand(batch, 8)
+    mu, logvar = torch.randn(batch, 2), torch.randn(batch, 2)
+    recon = F.mse_loss(x_hat, x, reduction="sum") / batch  # each sample's squared error, averaged over the batch
     kl = -0.5 * torch.mean(torch.sum(1 + logvar - mu**2 - logvar.exp(), dim=1))
     for step, beta in [(0, 0.0), (250, 0.25), (1000, 1.0), (5000, 1.0)]:
         out = loss(x=x, x_hat=x_hat, mu=mu, logvar=logvar, step=step)
         torch.testing.assert_close(out.total, recon + beta * kl)
         assert out["beta"].item() == pytest.approx(beta)
     assert list(out) == ["total", "recon", "kl", "beta", 'mse(x_hat, x, reduction="sum")']
+    twice = loss(x=x.repeat(2, 1), x_hat=x_hat.repeat(2, 1), mu=mu.repeat(2, 1), logvar=logvar.repeat(2, 1), step=500)
+    once = loss(x=x, x_hat=x_hat, mu=mu, logvar=logvar, step=500)
+    torch.testing.assert_close(twice["recon"], once["recon"])  # the same samples twice: the same per-sample loss
+    torch.testing.assert_close(twice.total, once.total)
 
 
 def example(name: str) -> ModuleType:

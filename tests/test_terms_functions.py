@@ -120,6 +120,7 @@ def test_every_function_has_a_row() -> None:
     tested |= {"where"}  # a mask first: test_where_chooses_element_wise_and_the_gradient_follows_the_choice
     tested |= {"accuracy"}  # a metric without gradient: test_accuracy_matches_torchmetrics_style_top_k
     tested |= {"grad", "partial", "laplacian", "div"}  # tests/test_terms_derivatives.py
+    tested |= {"size", "numel"}  # tests/test_terms_sizes.py
     assert tested == {name for name, _, kind, _ in BUILTINS if kind == "function"}  # schedules: test_schedules.py
 
 

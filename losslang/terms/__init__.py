@@ -21,6 +21,7 @@ from losslang.terms import (
     ranking,
     regression,
     segmentation,
+    sizes,
 )
 from losslang.terms.precision import float32_term
 
@@ -98,6 +99,8 @@ _FUNCTIONS: list[Callable[..., Tensor]] = [
     derivatives.partial,
     derivatives.laplacian,
     derivatives.div,
+    sizes.size,
+    sizes.numel,
 ]
 
 BUILTINS: list[tuple[str, Callable[..., Tensor], str, tuple[str, ...]]] = [
