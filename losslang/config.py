@@ -25,6 +25,7 @@ from losslang.errors import (
     LossLangError,
     LossNameError,
     LossSyntaxError,
+    character_text,
     closest,
     did_you_mean,
     key_text,
@@ -317,6 +318,10 @@ def _formulas(document: Document, path: Key, entries: Any) -> list[tuple[str, st
 
 def _entries(document: Document, path: Key, entries: Mapping[Any, Any]) -> Iterator[tuple[str, str]]:
     for name, formula in entries.items():
+        if isinstance(name, str) and name.isidentifier() and not name.isascii():
+            odd = next(character for character in name if not character.isascii())
+            reason = f"its {odd!r} is {character_text(odd)}; names are ASCII"
+            raise document.error((*path, name), f"{shown(name)} is not a valid term name: {reason}")
         if not isinstance(name, str) or not name.isidentifier():
             hint = "; in a {...} mapping, quote formulas that contain commas" if set("()") & set(shown(name)) else ""
             raise document.error((*path, name), f"{shown(name)} is not a valid term name{hint}")
@@ -425,8 +430,8 @@ def _searching(folder: str | None) -> Iterator[None]:
 
 
 def _is_dotted_name(name: Any) -> bool:
-    """Whether ``name`` is identifiers joined by dots, like an input (``out.logits``) or a module name."""
-    return isinstance(name, str) and all(part.isidentifier() for part in name.split("."))
+    """Whether ``name`` is ASCII identifiers joined by dots, like an input (``out.logits``) or a module name."""
+    return isinstance(name, str) and name.isascii() and all(part.isidentifier() for part in name.split("."))
 
 
 def _kind(value: Any) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import reprlib
+import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
@@ -239,3 +240,27 @@ def key_text(key: Any) -> str:
 
 
 _SHOWN = _Shown()
+
+
+# Letters of other scripts that look like ASCII ones: a name typed or pasted with one reads the same and is not.
+_LOOK_ALIKES = dict(
+    zip(
+        "\u0430\u0435\u043e\u0440\u0441\u0443\u0445\u0456\u0455\u0458\u0501\u04bb\u0410\u0412\u0415\u041a\u041c\u041d"
+        "\u041e\u0420\u0421\u0422\u0425\u03bf\u03b1\u03bd\u03c1\u0391\u0392\u0395\u0396\u0397\u0399\u039a\u039c\u039d"
+        "\u039f\u03a1\u03a4\u03a5\u03a7\u0131",
+        "aeopcyxisjdhABEKMHOPCTXoavpABEZHIKMNOPTYXi",
+        strict=True,
+    )
+)
+
+
+def character_text(character: str) -> str:
+    """A character by its code point and Unicode name, saying which ASCII letter it looks like if it does.
+
+    Example:
+        >>> character_text("\u0435")
+        "U+0435 CYRILLIC SMALL LETTER IE, a look-alike of the ASCII 'e'"
+    """
+    described = f"U+{ord(character):04X} {unicodedata.name(character, 'an unnamed character')}"
+    ascii_twin = _LOOK_ALIKES.get(character)
+    return f"{described}, a look-alike of the ASCII {ascii_twin!r}" if ascii_twin else described

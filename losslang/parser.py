@@ -17,7 +17,7 @@ import lark
 from lark import Token, Transformer_NonRecursive, v_args
 
 from losslang import ast
-from losslang.errors import LossArityError, LossSyntaxError, source_lines
+from losslang.errors import LossArityError, LossSyntaxError, character_text, source_lines
 
 _OPENERS = {"LPAR", "LSQB"}
 _CLOSERS = {"RPAR", "RSQB"}
@@ -242,7 +242,8 @@ def _syntax_error(source: str, error: lark.exceptions.UnexpectedInput) -> LossSy
     line, column = error.line, error.column
     token = getattr(error, "token", None)
     if token is None:
-        found = f"character {source[error.pos_in_stream]!r}"
+        character = source[error.pos_in_stream]
+        found = f"character {character!r}" + ("" if character.isascii() else f" ({character_text(character)})")
     elif token.type == "_NL":
         found = "end of line"
     elif token.type == "$END":

@@ -607,3 +607,24 @@ def test_imports_are_found_next_to_the_config_from_any_directory_and_entry_point
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
         assert result.returncode == 0 and result.stdout.startswith("ok: nearby_cube(p, y)"), result.stderr
+
+
+@pytest.mark.parametrize("total", [True, False], ids=["with-total", "total-defaulted"])
+def test_a_look_alike_term_key_is_reported_at_the_key_and_named_a_look_alike(tmp_path: Path, total: bool) -> None:
+    path = tmp_path / "loss.yaml"
+    path.write_text("loss:\n  terms:\n    r\u0435con: mse(p, y)\n" + ("  total: recon + mae(p, y)\n" if total else ""))
+    with pytest.raises(losslang.LossConfigError) as caught:
+        losslang.load(path)
+    assert str(caught.value) == (
+        f"{path}:3:5: loss.terms.r\u0435con: 'r\u0435con' is not a valid term name: its '\u0435' is U+0435 "
+        "CYRILLIC SMALL LETTER IE, a look-alike of the ASCII 'e'; names are ASCII"
+    )
+
+
+def test_a_look_alike_in_a_formula_is_named_at_its_column() -> None:
+    with pytest.raises(losslang.LossSyntaxError) as caught:
+        losslang.compile("mse(p, \u0443)")
+    assert caught.value.column == 8
+    assert "unexpected character '\u0443' (U+0443 CYRILLIC SMALL LETTER U, a look-alike of the ASCII 'y')" in str(
+        caught.value
+    )
