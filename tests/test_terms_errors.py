@@ -181,8 +181,9 @@ ERRORS = [
         (ones(4, 3), ones(4, 3)),
         {"weight": ones(3)},
         "LossShapeError",
-        "mse(): weight of shape (3,) does not fit the loss of shape (4, 3); give one value per sample, (4,), "
-        "or a shape that broadcasts to (4, 3)",
+        "mse(): weight of shape (3,) does not fit the loss of shape (4, 3): losslang lines weight up with the loss's "
+        "first dimensions, each size the loss's or 1; give one value per sample, (4,), or (1, 3) for the last "
+        "dimensions, or the loss's own shape (4, 3)",
         id="weight-shape",
     ),
     pytest.param(
@@ -198,8 +199,9 @@ ERRORS = [
         (ones(4, 3), ones(4, 3), ones(3)),
         {},
         "LossShapeError",
-        "gaussian_nll(): var of shape (3,) does not fit the loss of shape (4, 3); give one value per sample, (4,), "
-        "or a shape that broadcasts to (4, 3)",
+        "gaussian_nll(): var of shape (3,) does not fit the loss of shape (4, 3): losslang lines var up with the "
+        "loss's first dimensions, each size the loss's or 1; give one value per sample, (4,), or (1, 3) for the last "
+        "dimensions, or the loss's own shape (4, 3)",
         id="gaussian_nll-var",
     ),
     pytest.param(

@@ -203,8 +203,9 @@ def fit(
         >>> fit("mse", "mask", torch.ones(3, dtype=torch.bool), (4, 3))
         Traceback (most recent call last):
         ...
-        losslang.errors.LossShapeError: mse(): mask of shape (3,) does not fit the loss of shape (4, 3); \
-give one value per sample, (4,), or a shape that broadcasts to (4, 3)
+        losslang.errors.LossShapeError: mse(): mask of shape (3,) does not fit the loss of shape (4, 3): losslang \
+lines mask up with the loss's first dimensions, each size the loss's or 1; give one value per sample, (4,), or \
+(1, 3) for the last dimensions, or the loss's own shape (4, 3)
         >>> fit("bce", "weight", torch.ones(3), (3, 3))
         Traceback (most recent call last):
         ...
@@ -217,11 +218,15 @@ the first or (1, 3) for the last dimensions
     if name == "mask" and tensor.dtype != torch.bool:
         raise LossShapeError(f"{term}(): mask must be a boolean tensor, not {tensor.dtype}; e.g. mask > 0")
     aligned = align(tensor, len(shape))
-    if not _broadcasts(tuple(aligned.shape), shape):
-        hint = f"one value per sample, {shape[:1]}, or " if shape else ""
-        message = f"{name} of shape {tuple(tensor.shape)} does not fit the loss of shape {shape}"
-        raise LossShapeError(f"{term}(): {message}; give {hint}a shape that broadcasts to {shape}")
     right = (1,) * (len(shape) - tensor.dim()) + tuple(tensor.shape)
+    if not _broadcasts(tuple(aligned.shape), shape):
+        message = f"{name} of shape {tuple(tensor.shape)} does not fit the loss of shape {shape}"
+        rule = f"losslang lines {name} up with the loss's first dimensions, each size the loss's or 1"
+        fits = [f"one value per sample, {shape[:1]}"] if shape else []
+        if tensor.dim() < len(shape) and _broadcasts(right, shape):
+            fits.append(f"{right} for the last dimensions")
+        fits.append(f"the loss's own shape {shape}")
+        raise LossShapeError(f"{term}(): {message}: {rule}; give {', or '.join(fits)}")
     if torch_aligns_right and right != tuple(aligned.shape) and _broadcasts(right, shape):
         message = f"{name} of shape {tuple(tensor.shape)} is ambiguous for the loss of shape {shape}"
         reason = "losslang lines it up with the first dimensions, torch broadcasts it from the right"
