@@ -19,6 +19,7 @@ from losslang.errors import (
     LossLangError,
     LossNameError,
     LossSyntaxError,
+    LossValueError,
     did_you_mean,
     source_lines,
 )
@@ -103,6 +104,8 @@ def check(program: ast.Program, registry: Registry) -> Checked:
     Raises:
         LossNameError: an unknown function, a name used before its definition or defined twice.
         LossArityError: a wrong number of arguments, an unknown keyword or a value of the wrong type.
+        LossValueError: a constant without a value torch can hold: division by zero, an overflow, an
+            integer beyond int64, a slice step below 1.
 
     Example:
         >>> from losslang import parse
@@ -195,7 +198,7 @@ class _Checker:
     def expression(self, node: ast.Expr) -> ast.Expr:
         match node:
             case ast.Number(number) if not abs(number) <= _LARGEST:
-                raise self.error(LossArityError, f"the number {self.text(node)} is too large for a float", node)
+                raise self.error(LossValueError, f"the number {self.text(node)} is too large for a float", node)
             case ast.Number(number):
                 self.check_integer(number, node)
                 return node
@@ -233,11 +236,11 @@ class _Checker:
         for number in numbers:
             if isinstance(number, int) and number not in _INT64:
                 message = f"the index {number} is beyond the 64-bit range torch holds (from -2**63 to 2**63 - 1)"
-                raise self.error(LossArityError, message, where)
+                raise self.error(LossValueError, message, where)
         if isinstance(item, ast.Slice) and item.step is not None and item.step < 1:
             reason = "a slice step of 0 takes nothing" if item.step == 0 else "torch cannot slice backwards"
             message = f"the slice {printer_subscript(item)} has step {item.step}: {reason}; a step must be 1 or more"
-            raise self.error(LossArityError, message, where)
+            raise self.error(LossValueError, message, where)
 
     def value(self, node: ast.Expr) -> ast.Expr:
         """An operand of arithmetic: a number or a tensor, not a string, boolean or list."""
@@ -249,7 +252,7 @@ class _Checker:
     def divisor(self, node: ast.Expr) -> ast.Expr:
         value = self.value(node)
         if isinstance(value, ast.Number) and value.value == 0:
-            raise self.error(LossArityError, "division by zero", node)
+            raise self.error(LossValueError, "division by zero", node)
         return value
 
     def fold(self, node: ast.Neg | ast.Binary) -> ast.Expr:
@@ -265,7 +268,7 @@ class _Checker:
         except (ArithmeticError, ValueError):
             result = math.inf  # division by zero, overflow
         if isinstance(result, complex) or not abs(result) <= _LARGEST:
-            raise self.error(LossArityError, f"{self.text(node)} has no finite real value", node)
+            raise self.error(LossValueError, f"{self.text(node)} has no finite real value", node)
         self.check_integer(result, node)
         return ast.Number(result, node.span)
 
@@ -276,7 +279,7 @@ class _Checker:
                 f"{self.text(node)} is an integer beyond the 64-bit range torch holds (from -2**63 to 2**63 - 1); "
                 "write a float for a number this large, e.g. 1e19"
             )
-            raise self.error(LossArityError, message, node)
+            raise self.error(LossValueError, message, node)
 
     def text(self, node: ast.Node) -> str:
         """The source text of ``node`` as the user wrote it, or its canonical text."""

@@ -10,11 +10,25 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from losslang import __version__
-from losslang.errors import LossLangError
+from losslang.errors import LossLangError, did_you_mean
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, adding the did-you-mean to an unknown command or choice (``losslang chek``)."""
+
+    def error(self, message: str) -> NoReturn:
+        """Exit 2 with the usage and ``message``, and the closest choice when a word was not one."""
+        wrong = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)$", message)
+        if wrong:
+            choices = [choice.strip(" '") for choice in wrong.group(2).split(",")]
+            message += did_you_mean(wrong.group(1), choices)
+        super().error(message)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -24,7 +38,7 @@ def parser() -> argparse.ArgumentParser:
         >>> parser().parse_args(["check", "mse(p, y)"]).loss
         'mse(p, y)'
     """
-    main = argparse.ArgumentParser(prog="losslang", description="Write PyTorch losses as text.")
+    main = _Parser(prog="losslang", description="Write PyTorch losses as text.")
     main.add_argument("--version", action="version", version=f"losslang {__version__}")
     commands = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -53,9 +53,10 @@ def _is_config(target: str) -> bool:
     separator = next((sep for sep in ("/", os.sep) if sep in target), None)
     if set(target) & set(" \t\n()[],=+*") or not (separator or target.endswith(CONFIG_SUFFIXES)):
         return False
-    why = f"it contains {separator!r}" if separator else f"it ends in {Path(target).suffix}"
+    if target.endswith(CONFIG_SUFFIXES):  # a config's name: nothing about it reads as a formula
+        raise LossConfigError(f"{target}: no such file")
     raise LossConfigError(
-        f"{target}: no such file; it is read as a config path because {why} "
+        f"{target}: no such file; it is read as a config path because it contains {separator!r} "
         "(to check a formula, write it with spaces, as in 'a / b')"
     )
 
@@ -110,6 +111,7 @@ def _explain(args: argparse.Namespace) -> int:
 
 def _terms(args: argparse.Namespace) -> int:
     specs: dict[str, TermSpec] = {}
+    unknown = []
     for name in args.names or REGISTRY:  # the built-in terms, then those of installed plugins (loading them)
         try:
             spec = REGISTRY.lookup(name)
@@ -117,11 +119,14 @@ def _terms(args: argparse.Namespace) -> int:
             print(f"warning: {error}", file=sys.stderr)
             continue
         if spec is None:  # only a name given on the command line can name nothing
-            raise LossNameError(f"no term {name!r}{did_you_mean(name, REGISTRY)}; `losslang terms` lists them all")
+            unknown.append(f"no term {name!r}{did_you_mean(name, REGISTRY)}")
+            continue
         specs.setdefault(spec.name, spec)
     for spec in sorted(specs.values(), key=lambda spec: (spec.kind != "loss", spec.name)):
         aliases = f"  (alias {', '.join(spec.aliases)})" if spec.aliases else ""
         print(f"{spec.signature}{aliases}\n    {spec.summary}")
+    if unknown:  # the names that exist are shown first, then every one that does not, together
+        raise LossNameError(f"{'; '.join(unknown)}; `losslang terms` lists them all")
     return 0
 
 

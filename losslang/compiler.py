@@ -250,7 +250,8 @@ class _Builder:
         """The name of the submodule ``spec.fn(**kwargs)``, built on first use.
 
         Raises:
-            LossArityError: the module's constructor raised, at the call's line and column.
+            LossLangError: the module's constructor raised, at the call's line and column: its own
+                LossLangError's class, or LossArityError for any other exception.
         """
         key = (spec.fn, _hashable(sorted(kwargs.items())))
         if key not in self.modules:
@@ -258,10 +259,14 @@ class _Builder:
             try:
                 self.root.add_module(name, spec.fn(**kwargs))
             except Exception as error:
-                cause = error.reason if isinstance(error, LossLangError) else f"{type(error).__name__}: {error}"
+                # A LossLangError keeps its class (a missing extra is a LossConfigError); torch's or a plugin's
+                # own exception is a bad argument of the constructor.
+                known = isinstance(error, LossLangError)
+                cause = error.reason if known else f"{type(error).__name__}: {error}"
                 span = call.span or ast.Span(1, 1, 1, 1)
                 reason = f"{spec.name}() could not be built: {cause}"
-                raise LossArityError(reason, source=self.checked.source, line=span.line, column=span.column) from None
+                kind = type(error) if known else LossArityError
+                raise kind(reason, source=self.checked.source, line=span.line, column=span.column) from None
             self.modules[key] = name
         return self.modules[key]
 

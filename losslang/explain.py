@@ -136,8 +136,30 @@ def _labels(loss: LossModule) -> dict[fx.Node, str]:
 def _edges(loss: LossModule) -> Iterator[tuple[fx.Node, fx.Node]]:
     for node in _drawn(loss):
         for argument in node.all_input_nodes:
-            # A float32 copy shared by several terms is drawn as the tensor it copies.
-            yield (argument.args[0] if argument.target is float32_copy else argument), node
+            yield _source(loss, argument), node
+
+
+def _source(loss: LossModule, node: fx.Node) -> fx.Node:
+    """The drawn node that ``node`` stands for.
+
+    A shared float32 copy is the tensor it copies; a scheme's tuple of weights is the scheme, each
+    weight drawn straight from it with no unlabelled node between.
+    """
+    if node.target is float32_copy or _scheme_weights(loss, node):
+        return node.args[0]  # type: ignore[return-value]
+    return node
+
+
+def _scheme_weights(loss: LossModule, node: fx.Node) -> bool:
+    """Whether ``node`` is the tuple of weights a weighting scheme returns (its output 1)."""
+    if node.target is not operator.getitem or node.args[1] != 1:
+        return False
+    scheme = node.args[0]
+    return (
+        isinstance(scheme, fx.Node)
+        and scheme.op == "call_module"
+        and isinstance(loss.body.get_submodule(str(scheme.target)), WeightingScheme)
+    )
 
 
 def dot(loss: LossModule) -> str:
@@ -203,11 +225,15 @@ def _drawn(loss: LossModule) -> list[fx.Node]:
     return [
         node
         for node in loss.body.graph.nodes
-        if node.op in ("placeholder", "call_function", "call_module") and node.target not in hidden
+        if node.op in ("placeholder", "call_function", "call_module")
+        and node.target not in hidden
+        and not _scheme_weights(loss, node)
     ]
 
 
 def _operation(node: fx.Node) -> str:
+    if node.op == "call_module":  # a scheme or a module term, by the name formulas write it with
+        return str(node.target).rsplit("_", 1)[0]
     symbols = {"add": "+", "sub": "-", "mul": "*", "truediv": "/", "pow": "**", "neg": "-", "getitem": "[]"}
     name = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", str(node.target))
     return symbols.get(name, name)

@@ -103,7 +103,7 @@ def plot_run(
         label = f"{path.parent.name}: " if len(runs) > 1 else ""
         steps = columns["step"]
         for name, values in columns.items():
-            if name in ("step", "epoch") or name not in wanted or name.startswith("skipped/"):
+            if name not in wanted or name.startswith("skipped/"):
                 continue
             axis = axes[1 if weighted and _is_weight(name) else 0, 0]
             base = name.removeprefix("val/")
@@ -164,6 +164,9 @@ def plot_run(
 _MARKERS = ("o", "s", "^", "D", "v", "x")  # the terms' markers when several runs are overlaid
 
 
+AXES = ("step", "epoch")  # the columns of run.csv that count steps, not terms
+
+
 def _is_weight(name: str) -> bool:
     return name.startswith(("weight/", "grad_norm/"))
 
@@ -172,7 +175,7 @@ def _wanted(
     runs: Sequence[tuple[Path, dict[str, list[float]], dict[str, Any]]], terms: Sequence[str] | None
 ) -> set[str]:
     """The columns to draw: ``terms`` and their ``val/`` twins, each in some run, or every column."""
-    names = {name for _, columns, _ in runs for name in columns}
+    names = {name for _, columns, _ in runs for name in columns if name not in AXES}  # step and epoch are axes
     if terms is None:
         return names
     for term in terms:

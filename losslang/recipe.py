@@ -159,6 +159,12 @@ def _settings(document: Document) -> dict[str, Any]:
     for name in data:
         if name not in SECTIONS:
             hint = did_you_mean(name, SECTIONS) if isinstance(name, str) else ""
+            nested = _nested_loss(data) if "loss" not in data else None
+            if nested:  # a bigger config (Hydra's, say) holding a loss section: not a training config of losslang's
+                hint += (
+                    f"; this reads as a training config of losslang's; to use only its loss section, "
+                    f"pass --key {nested} (key={nested!r} in losslang.load)"
+                )
             raise document.error((name,), f"unknown section {shown(name)}{hint}; allowed: {', '.join(SECTIONS)}")
     for name in ("model", "data", "loss"):
         if name not in data:
@@ -169,6 +175,23 @@ def _settings(document: Document) -> dict[str, Any]:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value < 2**63:
             raise document.error((name,), f"must be an integer from {low} to 2**63 - 1, not {shown(value)}")
     return settings
+
+
+def _nested_loss(data: Mapping[Any, Any], depth: int = 3) -> str | None:
+    """The dotted path of the first ``loss`` key below the top of ``data``, as ``--key`` takes it, if any.
+
+    Example:
+        >>> _nested_loss({"defaults": [], "model": {"loss": "mse(p, y)"}})
+        'model.loss'
+    """
+    for name, value in data.items():
+        if isinstance(value, Mapping) and isinstance(name, str) and depth > 0:
+            if "loss" in value:
+                return f"{name}.loss"
+            deeper = _nested_loss(value, depth - 1)
+            if deeper:
+                return f"{name}.{deeper}"
+    return None
 
 
 def _options(document: Document, options: Any) -> dict[str, Any]:

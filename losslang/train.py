@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from losslang.baseline import plain_sum
 from losslang.errors import LossConfigError, LossLangError, LossValueError
 from losslang.module import LossModule
-from losslang.plot import plot_run
+from losslang.plot import AXES, plot_run
 from losslang.recipe import Recipe, prepare
 
 
@@ -103,7 +103,10 @@ def train(
     if compared is not None:
         plain = _run(compared, folder / "baseline", total_epochs, safe_names, progress, "baseline")
         csvs.append(plain.csv_path)
-        print(f"baseline, {compared.loss}:\n{_table(plain.history)}\n\n{recipe.loss}:", file=stream)
+        print(
+            f"{_titled('baseline', compared.loss)}\n{_table(plain.history)}\n\n{_titled('run', recipe.loss)}",
+            file=stream,
+        )
     if recipe.run.get("plot", True) and run.history:
         run.png_path = _plot(csvs, folder / "run.png", stream)
     if recipe.run.get("checkpoint", True):
@@ -265,9 +268,7 @@ def _bar(rows: Iterator[dict[str, float]], total: int, progress: bool) -> Iterat
         return
     with tqdm(total=total, file=sys.stderr, unit="step", dynamic_ncols=True) as bar:
         for row in rows:
-            bar.set_postfix(
-                {name: f"{value:.4g}" for name, value in row.items() if name not in ("step", "epoch")}, refresh=False
-            )
+            bar.set_postfix({name: f"{value:.4g}" for name, value in row.items() if name not in AXES}, refresh=False)
             bar.update()
             yield row
 
@@ -287,7 +288,7 @@ class _Logger:
         self.writer.writerow(row)
         if self.board is not None:
             for name, value in row.items():
-                if name not in ("step", "epoch"):
+                if name not in AXES:
                     self.board.add_scalar(name, value, int(row["step"]))
 
     def __enter__(self) -> _Logger:
@@ -315,9 +316,23 @@ def _plot(csv_path: Path, png_path: Path, stream: TextIO) -> Path | None:
         return None
 
 
+def _titled(label: str, loss: LossModule) -> str:
+    """A table's title: the label on a line of its own, then the formula indented, however many lines it has.
+
+    Example:
+        >>> import losslang
+        >>> print(_titled("baseline", losslang.compile("a = mse(p, y); b = mae(p, y); a + b")))
+        baseline:
+            a = mse(p, y)
+            b = mae(p, y)
+            a + b
+    """
+    return "\n".join([f"{label}:", *(f"    {line}" for line in str(loss).splitlines())])
+
+
 def _table(history: list[dict[str, float]]) -> str:
     """The first, last and best value of every term."""
-    names = [name for name in history[0] if name not in ("step", "epoch")] if history else []
+    names = [name for name in history[0] if name not in AXES] if history else []
     width = max([len(name) for name in names] + [4])
     lines = [f"{'term':<{width}}  {'first':>10}  {'last':>10}  {'min':>10}"]
     for name in names:

@@ -150,7 +150,7 @@ def test_integer_arithmetic_on_constants_is_exact_however_it_is_spelt(constant: 
     ],
 )
 def test_integers_torch_cannot_hold_are_refused_at_their_position(source: str, column: int, shown: str) -> None:
-    with pytest.raises(losslang.LossArityError) as caught:
+    with pytest.raises(losslang.LossValueError) as caught:
         losslang.compile(source)
     assert caught.value.column == column
     assert f"{shown} is an integer beyond the 64-bit range torch holds" in str(caught.value)
@@ -169,7 +169,7 @@ def test_integers_torch_cannot_hold_are_refused_at_their_position(source: str, c
 def test_slices_torch_refuses_are_errors_at_their_position_when_compiled(
     source: str, column: int, message: str
 ) -> None:
-    with pytest.raises(losslang.LossArityError) as caught:
+    with pytest.raises(losslang.LossValueError) as caught:
         losslang.compile(source)
     assert caught.value.column == column and message in str(caught.value)
 

@@ -61,7 +61,7 @@ def test_check_says_how_it_read_the_loss_its_inputs_and_metrics(tmp_path: Path) 
     ("target", "message"),
     [
         pytest.param("configs/myloss", "configs/myloss: no such file; it is read as a config path", id="path"),
-        pytest.param("myloss.yaml", "myloss.yaml: no such file; it is read as a config path", id="ext"),
+        pytest.param("myloss.yaml", "myloss.yaml: no such file\n", id="ext"),
         pytest.param("configs", "configs: a directory; give a config file", id="directory"),
         pytest.param("configs/", "configs/: a directory; give a config file", id="directory-slash"),
     ],
@@ -76,7 +76,8 @@ def test_check_refuses_a_path_that_names_no_file(tmp_path: Path, target: str, me
 def test_check_reads_a_division_with_brackets_or_spaces_as_a_formula() -> None:
     assert run("check", "mse(p, y)/2").stdout.startswith("ok: mse(p, y) / 2\n")
     assert run("check", "a / b").stdout.startswith("ok: a / b\n")
-    assert "because it ends in .yaml" in run("check", "myloss.yaml").stderr
+    missing = run("check", "myloss.yaml").stderr
+    assert missing == "error: myloss.yaml: no such file\n"  # a config's name: no advice about formulas
 
 
 @pytest.mark.parametrize("redirect", [">&-", ">/dev/full"], ids=["stdout-closed", "stdout-full"])
@@ -419,6 +420,24 @@ def test_terms_takes_names_and_refuses_unknown_ones() -> None:
     ]
     unknown = run("terms", "mes")
     assert unknown.returncode == 1 and unknown.stderr.startswith("error: no term 'mes' (did you mean 'mse'?)")
+    mixed = run("terms", "mse", "hubr", "l1", "mea")  # the names that exist are shown, then the ones that do not
+    assert mixed.returncode == 1 and [line for line in mixed.stdout.splitlines() if not line.startswith(" ")] == [
+        "mae(pred, target, *, reduction='mean', weight=None, mask=None)  (alias l1)",
+        "mse(pred, target, *, reduction='mean', weight=None, mask=None)",
+    ]
+    assert mixed.stderr.startswith("error: no term 'hubr' (did you mean 'huber'?); no term 'mea' (did you mean")
+
+
+@pytest.mark.parametrize(
+    ("argv", "suggestion"),
+    [
+        (["chek", "x"], "(did you mean 'check'?)"),
+        (["explain", "mse(p, y)", "--format", "mrmaid"], "(did you mean 'mermaid'?)"),
+    ],
+)
+def test_a_misspelt_command_or_choice_gets_a_did_you_mean(argv: list[str], suggestion: str) -> None:
+    result = run(*argv)
+    assert result.returncode == 2 and result.stderr.rstrip().endswith(suggestion)
 
 
 def test_explain_and_eval_speak_json(tmp_path: Path) -> None:

@@ -75,3 +75,24 @@ def test_graphs_draw_a_shared_float32_copy_as_the_tensor_it_copies() -> None:
     assert "float32_copy" not in drawing  # ...which the drawing leaves out: p feeds both terms
     assert {"  p --> mse", "  p --> mae", "  y --> mse", "  y --> mae"} <= set(drawing.splitlines())
     assert "float32_copy" not in dot(loss)
+
+
+@pytest.mark.parametrize(
+    "formula",
+    [
+        "upgrad(mse(p, y), mae(p, y))",
+        "dwa(mse(p, y), mae(p, y)) + mse(q, y)",
+        "a = uncertainty(mse(p, y), mae(p, y)); mse(p, y)",
+        "uncertainty(mse(p, y), mae(p, y)) + dwa(mse(p, y), mae(p, y))",
+    ],
+)
+def test_a_scheme_is_drawn_by_name_with_its_weights_straight_from_it(formula: str) -> None:
+    lines = mermaid(losslang.compile(formula)).splitlines()[1:]
+    declared = {line.split("[")[0].split("(")[0].strip(): line for line in lines if "-->" not in line}
+    edges = [tuple(line.strip().split(" --> ")) for line in lines if "-->" in line]
+    assert all(a in declared and b in declared for a, b in edges)
+    leaves = {name for name in declared if name not in {a for a, _ in edges}}
+    assert all("[[" in declared[name] for name in leaves), leaves  # every node that leads nowhere is a reported value
+    assert not any('["[]"]' in line for line in declared.values())
+    scheme = next(name for name in declared if name.split("_")[0] in ("upgrad", "dwa", "uncertainty"))
+    assert declared[scheme].endswith(f'["{scheme.rsplit("_", 1)[0]}"]')

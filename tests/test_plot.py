@@ -110,3 +110,14 @@ def test_plot_terms_and_linear_from_the_command_line(tmp_path: Path) -> None:
     assert (tmp_path / "r.png").stat().st_size > 0
     with pytest.raises(losslang.LossConfigError, match="no run has a term 'recn' \\(did you mean 'recon'\\?\\)"):
         plot_run(csv_path, terms=["recn"])
+
+
+@pytest.mark.parametrize("axis", ["step", "epoch"])
+def test_step_and_epoch_are_axes_not_terms(tmp_path: Path, axis: str) -> None:
+    pytest.importorskip("matplotlib")
+    csv_path = _run(tmp_path / "a", 5, 1.0)
+    with pytest.raises(losslang.LossConfigError) as caught:
+        plot_run(csv_path, terms=[axis])
+    assert f"no run has a term {axis!r}" in str(caught.value)
+    offered = str(caught.value).split("they have ", 1)[1]
+    assert "step" not in offered.split(", ") and "epoch" not in offered.split(", ")

@@ -389,7 +389,8 @@ def test_baseline_trains_the_same_config_with_a_plain_sum_and_overlays_both(tmp_
     assert baseline["res"][0] == run.history[0]["res"]  # the same seed: the same model and first batch
     assert baseline["val/rel_l2_error"][-1] != run.final["val/rel_l2_error"]
     assert run.png_path is not None and run.png_path.stat().st_size > 0
-    assert "baseline, res = mse(" in stream.getvalue() and "\nres + bc:\n" in stream.getvalue()
+    assert "baseline:\n    res = mse(" in stream.getvalue() and "\n    res + bc\n" in stream.getvalue()
+    assert "\nrun:\n    res = mse(" in stream.getvalue()  # each formula line indented under its label
 
 
 def test_baseline_of_a_loss_without_a_scheme_is_refused_before_training(tmp_path: Path) -> None:
@@ -404,7 +405,7 @@ def test_train_command_takes_baseline(tmp_path: Path) -> None:
     path.write_text(__import__("yaml").safe_dump({**PINN, "epochs": 1}))
     result = cli("train", str(path), "--baseline", "--out", str(tmp_path / "run"), "--no-progress")
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "run" / "baseline" / "run.csv").exists() and "baseline, " in result.stdout
+    assert (tmp_path / "run" / "baseline" / "run.csv").exists() and "baseline:\n    " in result.stdout
 
 
 def test_standardize_puts_the_inputs_moments_first() -> None:
@@ -526,3 +527,14 @@ def test_check_refuses_a_loss_reading_an_input_the_data_does_not_give(tmp_path: 
     result = cli("check", str(path))
     assert result.returncode == 1 and where in result.stderr, result.stderr
     assert "neither the dataset linear_multilabel nor the model gives" in result.stderr
+
+
+def test_a_bigger_config_holding_a_loss_section_suggests_key(tmp_path: Path) -> None:
+    path = tmp_path / "hydra.yaml"
+    path.write_text(
+        "defaults:\n  - _self_\nmodel:\n  hidden: 32\n  loss:\n    terms:\n      a: mse(p, y)\ndata:\n  path: x\n"
+    )
+    result = cli("check", str(path))
+    assert result.returncode == 1 and "unknown section 'defaults'" in result.stderr
+    assert "pass --key model.loss (key='model.loss' in losslang.load)" in result.stderr
+    assert cli("check", str(path), "--key", "model.loss").stdout.startswith("ok: a = mse(p, y)")
