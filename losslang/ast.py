@@ -97,7 +97,7 @@ class Neg(Node):
 
 @dataclass(frozen=True, slots=True)
 class Binary(Node):
-    """An arithmetic operation (``+ - * / **``) or a comparison (``< <= > >= == !=``, giving a mask)."""
+    """An arithmetic operation (``+ - * / ** @``) or a comparison (``< <= > >= == !=``, giving a mask)."""
 
     op: str
     left: Expr
@@ -126,20 +126,24 @@ class Call(Node):
 
 @dataclass(frozen=True, slots=True)
 class Slice(Node):
-    """``start:stop:step`` inside an index; absent parts are ``None``."""
+    """``start:stop:step`` inside an index; absent parts are ``None``, written integers are ints.
 
-    start: int | None
-    stop: int | None
-    step: int | None
+    Any other expression as a bound is kept for the checker to refuse.
+    """
+
+    start: int | Expr | None
+    stop: int | Expr | None
+    step: int | Expr | None
     span: Span | None = _SPAN
 
 
-Subscript = int | Slice | EllipsisType
+# A constant index (an int, a slice, `...`), `None` (a new axis of size 1), or a tensor index (an expression).
+Subscript = int | Slice | EllipsisType | None | Node
 
 
 @dataclass(frozen=True, slots=True)
 class Index(Node):
-    """Indexing and slicing with constants: ``pred[:, 0]``, ``x[..., 1:3]``."""
+    """Indexing: ``pred[:, 0]``, ``x[..., 1:3]``, ``m[:, None]``, and by tensors: ``p[b, a]``, ``x[mask]``."""
 
     target: Expr
     subscripts: tuple[Subscript, ...]

@@ -8,6 +8,7 @@ at the first call, or compute NaN without a word.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -59,3 +60,15 @@ NonNegative = Annotated[float, Range(ge=0)]
 Fraction = Annotated[float, Range(ge=0, le=1)]
 Count = Annotated[int, Range(ge=1)]
 Index = Annotated[int, Range(ge=0)]
+
+
+@dataclass(frozen=True, slots=True)
+class SizesMark:
+    """Marks an ``int | Sequence[int]`` parameter as sizes (a shape: repeats allowed, -1 for one inferred size).
+
+    Without it such a parameter holds dimensions, which the checker refuses to see named twice.
+    """
+
+
+# A shape or sizes, given one by one or as a list: ``reshape(x, -1, 3)``, ``reshape(x, [4, 3])``.
+Sizes = Annotated[int | Sequence[int], SizesMark()]

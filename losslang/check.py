@@ -13,6 +13,8 @@ import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import torch
+
 from losslang import ast
 from losslang.errors import (
     LossArityError,
@@ -26,6 +28,7 @@ from losslang.errors import (
 from losslang.parser import MAX_DEPTH
 from losslang.printer import subscript as printer_subscript
 from losslang.registry import Param, Registry, TermSpec
+from losslang.terms import FOLDABLE
 
 # Names a program cannot define, and what to write instead.
 RESERVED = {
@@ -217,30 +220,48 @@ class _Checker:
                         LossArityError, f"{self.text(node)} compares two constants; compare a tensor", node
                     )
                 return compared
+            case ast.Binary("@", left, right):
+                return ast.Binary("@", self.tensor(left, "@"), self.tensor(right, "@"), node.span)
             case ast.Binary("/", left, right):
                 return self.fold(ast.Binary("/", self.value(left), self.divisor(right), node.span))
             case ast.Binary(op, left, right):
                 return self.fold(ast.Binary(op, self.value(left), self.value(right), node.span))
             case ast.Index(target, subscripts):
-                for item in subscripts:
-                    self.check_subscript(item, node)
-                return ast.Index(self.tensor(target, "indexing"), subscripts, node.span)
+                items = tuple(self.subscript(item, node) for item in subscripts)
+                return ast.Index(self.tensor(target, "indexing"), items, node.span)
             case ast.Call():
                 return self.call(node)
         raise self.error(LossArityError, f"unexpected {type(node).__name__}", node)
 
-    def check_subscript(self, item: ast.Subscript, index: ast.Index) -> None:
-        """Refuse what torch refuses at every call: a slice step below 1, an integer beyond int64."""
+    def subscript(self, item: ast.Subscript, index: ast.Index) -> ast.Subscript:
+        """One checked index item: a constant, ``None``, ``...`` or a tensor expression.
+
+        An expression that folds to an integer (``p[1 + 1]``) is that integer; a slice's bounds
+        must be integers. What torch refuses at every call is refused here: a slice step below 1,
+        an integer beyond int64.
+        """
+        if isinstance(item, ast.Node) and not isinstance(item, ast.Slice):
+            value = self.value(item) if not _huge(item) else item
+            if isinstance(value, ast.Number) and type(value.value) is not int and not _huge(value):
+                raise self.error(LossArityError, f"an index must be an integer or a tensor, not {value}", item)
+            if not isinstance(value, ast.Number):
+                return value
+            item = value.value if type(value.value) is int else value
         where = item if isinstance(item, ast.Slice) and item.span is not None else index
         numbers = [item.start, item.stop, item.step] if isinstance(item, ast.Slice) else [item]
         for number in numbers:
-            if isinstance(number, int) and number not in _INT64:
-                message = f"the index {number} is beyond the 64-bit range torch holds (from -2**63 to 2**63 - 1)"
-                raise self.error(LossValueError, message, where)
-        if isinstance(item, ast.Slice) and item.step is not None and item.step < 1:
+            if _huge(number) or (isinstance(number, int) and number not in _INT64):
+                shown = self.text(number) if isinstance(number, ast.Node) else number
+                message = f"the index {shown} is beyond the 64-bit range torch holds (from -2**63 to 2**63 - 1)"
+                raise self.error(LossValueError, message, number if isinstance(number, ast.Node) else where)
+            if isinstance(number, ast.Node):
+                message = f"a slice's start, stop and step must be integers, not {self.text(number)}"
+                raise self.error(LossArityError, message, number)
+        if isinstance(item, ast.Slice) and item.step is not None and item.step < 1:  # type: ignore[operator]
             reason = "a slice step of 0 takes nothing" if item.step == 0 else "torch cannot slice backwards"
             message = f"the slice {printer_subscript(item)} has step {item.step}: {reason}; a step must be 1 or more"
             raise self.error(LossValueError, message, where)
+        return item
 
     def value(self, node: ast.Expr) -> ast.Expr:
         """An operand of arithmetic: a number or a tensor, not a string, boolean or list."""
@@ -363,14 +384,18 @@ class _Checker:
         extra = node.args[len(positional) :]
         args = [self.argument(spec, p, a) for p, a in zip(positional, node.args, strict=False)]
         args += [self.argument(spec, variadic, a) for a in extra] if variadic else []
+        if variadic is not None and variadic.accepts == "dims" and len(extra) > 1:  # permute(x, 0, 2, 1)
+            self.check_dims(spec, variadic, ast.List(tuple(args[len(positional) :]), extra[0].span))
         given = {p.name for p in positional[: len(node.args)]}
         keywords = tuple(self.keyword(spec, keyword, given) for keyword in node.keywords)
         missing = [p.name for p in spec.params if p.required and p.name not in given]
         if missing:
             message = f"{spec.name}() is missing argument {missing[0]!r}; signature: {spec.signature}"
             raise self.error(LossArityError, message, node)
-        self.functions[spec.name] = spec
         call = ast.Call(spec.name, tuple(args), keywords, node.span)
+        if spec.fn in FOLDABLE and all(isinstance(arg, ast.Number) for arg in args):
+            return self.fold_call(spec, call)
+        self.functions[spec.name] = spec
         if spec.kind == "loss":
             self.loss_calls.setdefault(call, None)
         if spec.kind == "weighting":
@@ -384,6 +409,18 @@ class _Checker:
                     LossArityError, f"{message}; each term gets one weight, so give it once", node.args[twice]
                 )
         return call
+
+    def fold_call(self, spec: TermSpec, call: ast.Call) -> ast.Number:
+        """A function of numbers, evaluated now in float64 by the term itself: ``log(2)``, ``pi()``, ``max(1, 2)``."""
+        numbers = [torch.tensor(float(arg.value), dtype=torch.float64) for arg in call.args]  # type: ignore[union-attr]
+        options = {keyword.name: keyword.value.value for keyword in call.keywords}  # type: ignore[union-attr]
+        try:
+            value = float(spec.fn(*numbers, **options))
+        except (LossLangError, ArithmeticError, ValueError, RuntimeError):
+            value = math.nan
+        if not math.isfinite(value):
+            raise self.error(LossValueError, f"{self.text(call)} has no finite real value", call)
+        return ast.Number(value, call.span)
 
     def keyword(self, spec: TermSpec, keyword: ast.Keyword, given: set[str]) -> ast.Keyword:
         param = next((p for p in spec.params if p.name == keyword.name and not p.variadic), None)
@@ -449,8 +486,8 @@ class _Checker:
                 return self.depends_on_input(operand)
             case ast.Binary(_, left, right):
                 return self.depends_on_input(left) or self.depends_on_input(right)
-            case ast.Index(target):
-                return self.depends_on_input(target)
+            case ast.Index(target, subscripts):
+                return any(map(self.depends_on_input, [target, *tensor_indices(subscripts)]))
             case ast.Call(_, args, keywords):
                 return any(map(self.depends_on_input, [*args, *(k.value for k in keywords)]))
         return False
@@ -491,8 +528,10 @@ def names_in(node: ast.Node) -> list[ast.Name]:
             return [node]
         case ast.Program(assigns, total):
             return [name for child in (*(assign.value for assign in assigns), total) for name in names_in(child)]
-        case ast.Neg(operand) | ast.Index(operand):
+        case ast.Neg(operand):
             return names_in(operand)
+        case ast.Index(target, subscripts):
+            return [name for child in (target, *tensor_indices(subscripts)) for name in names_in(child)]
         case ast.Binary(_, left, right):
             return names_in(left) + names_in(right)
         case ast.Call(_, args, keywords):
@@ -502,13 +541,35 @@ def names_in(node: ast.Node) -> list[ast.Name]:
     return []
 
 
+def _huge(item: object) -> bool:
+    """An integer literal too long for ``int()`` (over 400 digits), which the parser read as infinity."""
+    return isinstance(item, ast.Number) and item.value == math.inf
+
+
+def tensor_indices(subscripts: tuple[ast.Subscript, ...]) -> list[ast.Expr]:
+    """The index items that are expressions (tensors, or in a slice integers kept for the checker to refuse).
+
+    Example:
+        >>> from losslang import parse
+        >>> [str(item) for item in tensor_indices(parse("p[b, :, 0, None]").total.subscripts)]
+        ['b']
+    """
+    items: list[ast.Expr] = []
+    for item in subscripts:
+        parts = [item.start, item.stop, item.step] if isinstance(item, ast.Slice) else [item]
+        items += [part for part in parts if isinstance(part, ast.Node)]  # type: ignore[misc]
+    return items
+
+
 def _depth(node: ast.Expr, depths: Mapping[str, int]) -> int:
     """How deep ``node`` nests once the terms it uses (of nesting ``depths``) are written out in place."""
     match node:
         case ast.Ref(name):
             return 1 + depths[name]
-        case ast.Neg(operand) | ast.Index(operand):
+        case ast.Neg(operand):
             return 1 + _depth(operand, depths)
+        case ast.Index(target, subscripts):
+            return 1 + max(_depth(child, depths) for child in (target, *tensor_indices(subscripts)))
         case ast.Binary(_, left, right):
             return 1 + max(_depth(left, depths), _depth(right, depths))
         case ast.Call(_, args, keywords):
@@ -534,10 +595,12 @@ def _fits(param: Param, value: ast.Expr) -> bool:
             return True
         case "number", ast.Number():
             return True
-        case "integer" | "dims", ast.Number(number):
+        case "integer" | "dims" | "sizes", ast.Number(number):
             return isinstance(number, int)
-        case "dims", ast.List(items):
+        case "dims" | "sizes", ast.List(items):
             return all(isinstance(item, ast.Number) and isinstance(item.value, int) for item in items)
+        case "tensors", ast.List(items):
+            return bool(items) and not any(isinstance(item, _CONSTANTS) for item in items)
         case "bool", ast.Bool():
             return True
         case "string", ast.String():
@@ -556,6 +619,8 @@ def _expects(param: Param) -> str:
         "number": "a number",
         "integer": "an integer",
         "dims": "an integer or a list of integers",
+        "sizes": "an integer or a list of integers",
+        "tensors": "a bracketed list of tensors, such as [i, j]",
         "bool": "true or false",
         "string": "a string",
         "numbers": "a list of numbers",

@@ -24,6 +24,7 @@ from losslang.errors import LossArityError, LossLangError
 from losslang.registry import TermSpec
 from losslang.terms import arithmetic, functions
 from losslang.terms.precision import computes_in_float32, float32_copy
+from losslang.terms.shaping import AXIS_INSERTING
 from losslang.terms.sizes import SIZES
 
 # Where an operand is one value (_Builder.one_value), which cannot broadcast to more values than the
@@ -34,6 +35,7 @@ _OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
     "*": operator.mul,
     "/": operator.truediv,
     "**": operator.pow,
+    "@": operator.matmul,
     "<": operator.lt,
     "<=": operator.le,
     ">": operator.gt,
@@ -173,10 +175,11 @@ class _Builder:
             case ast.Neg(operand):
                 return self.call(operator.neg, self.emit(operand))
             case ast.Binary(op, left, right):
-                operators = _OPERATORS if self.one_value(left) or self.one_value(right) else arithmetic.OPERATORS
+                plain = op == "@" or any(self.one_value(side) or self.inserts_axis(side) for side in (left, right))
+                operators = _OPERATORS if plain else arithmetic.OPERATORS
                 return self.call(operators[op], self.emit(left), self.emit(right))
             case ast.Index(target, subscripts):
-                return self.call(operator.getitem, self.emit(target), tuple(map(_subscript, subscripts)))
+                return self.call(operator.getitem, self.emit(target), tuple(map(self.subscript, subscripts)))
             case ast.Call(func, args, keywords):
                 spec = self.checked.functions[func]
                 kwargs = {keyword.name: self.emit(keyword.value) for keyword in keywords}
@@ -188,6 +191,29 @@ class _Builder:
                     return self.call(module, *map(self.emit, args), op="call_module", **kwargs)
                 return self.call(spec.fn, *map(self.emit, args), **kwargs)
         raise TypeError(f"cannot compile {type(expr).__name__}")
+
+    def subscript(self, item: ast.Subscript) -> Any:
+        """An index item as ``operator.getitem`` takes it: a slice, an int, ``None``, ``...`` or a tensor node."""
+        if isinstance(item, ast.Slice):
+            return slice(item.start, item.stop, item.step)
+        return self.emit(item) if isinstance(item, ast.Node) else item
+
+    def inserts_axis(self, expr: ast.Expr) -> bool:
+        """Whether ``expr`` is an axis the formula inserted itself: ``x[:, None]``, ``unsqueeze``, ``expand``.
+
+        Arithmetic with such an operand broadcasts along that axis on purpose (a pairwise or outer
+        expression), so it is torch's operator, without the check of an accidental broadcast.
+        """
+        match expr:
+            case ast.Index(_, subscripts):
+                return any(item is None for item in subscripts)
+            case ast.Call(func):
+                return self.checked.functions[func].fn in AXIS_INSERTING
+            case ast.Ref(name):
+                return self.inserts_axis(self.checked.definitions[name])
+            case ast.Neg(operand):
+                return self.inserts_axis(operand)
+        return False
 
     def one_value(self, expr: ast.Expr) -> bool:
         """Whether ``expr`` is one value whatever the inputs: it cannot broadcast to more values than another.
@@ -300,10 +326,6 @@ def share_float32_copies(graph: fx.Graph) -> None:
             copy = graph.call_function(float32_copy, (node,))
         for user in takers:
             user.replace_input_with(node, copy)
-
-
-def _subscript(item: ast.Subscript) -> int | slice | Any:
-    return slice(item.start, item.stop, item.step) if isinstance(item, ast.Slice) else item
 
 
 def _hashable(value: Any) -> Any:

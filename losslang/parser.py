@@ -25,7 +25,6 @@ _CLOSERS = {"RPAR", "RSQB"}
 _TERMINAL_NAMES = {
     "NAME": "a name",
     "NUMBER": "a number",
-    "INT": "an integer",
     "STRING": "a string",
     "_NL": "a new line",
     "$END": "the end of the formula",
@@ -36,9 +35,9 @@ MAX_LENGTH = 100_000
 MAX_DEPTH = 200
 _DIGITS = 400
 _TOO_DEEP = f"the formula nests more than {MAX_DEPTH} levels deep; split it into named terms"
-_BINARY_OPERATORS = {"'+'", "'*'", "'/'", "'**'", "'<'", "'=='"}
+_BINARY_OPERATORS = {"'+'", "'*'", "'/'", "'**'", "'<'", "'=='", "'@'"}
 _OPERATORS = _BINARY_OPERATORS | {"'-'", "'<='", "'>'", "'>='", "'!='"}
-_TOKEN_KINDS = {"NAME": "name", "NUMBER": "number", "INT": "integer", "STRING": "string"}
+_TOKEN_KINDS = {"NAME": "name", "NUMBER": "number", "STRING": "string"}
 
 
 def grammar_path() -> Path:
@@ -74,9 +73,6 @@ class _NewlinesInBrackets:
             depth += (token.type in _OPENERS) - (token.type in _CLOSERS)
             if depth > MAX_DEPTH:
                 raise _RefusedError(token, _TOO_DEEP)
-            if token.type == "INT" and len(token) > _DIGITS:  # int() of it would raise inside the Transformer
-                reason = f"the index {token[:20]}... has {len(token):,} digits; it cannot be an index"
-                raise _RefusedError(token, reason)
             if token.type != "_NL" or depth <= 0:
                 yield token
 
@@ -112,7 +108,7 @@ class _Build(Transformer_NonRecursive):
 
         return build
 
-    add, sub, mul, div, pow = map(_binary, ["+", "-", "*", "/", "**"])
+    add, sub, mul, div, matmul, pow = map(_binary, ["+", "-", "*", "/", "@", "**"])
     lt, le, gt, ge, eq, ne = map(_binary, ["<", "<=", ">", ">=", "==", "!="])
 
     def neg(self, meta: Any, children: list[Any]) -> ast.Neg:
@@ -149,16 +145,25 @@ class _Build(Transformer_NonRecursive):
         return ast.Keyword(str(children[0]), children[1], _span(meta))
 
     def index(self, meta: Any, children: list[Any]) -> ast.Index:
-        return ast.Index(children[0], tuple(children[1:]), _span(meta))
+        return ast.Index(children[0], tuple(map(_constant_index, children[1:])), _span(meta))
 
     def slice(self, meta: Any, children: list[Any]) -> ast.Slice:
-        return ast.Slice(*children, _span(meta))
+        return ast.Slice(*map(_constant_index, children), _span(meta))
 
     def ellipsis(self, meta: Any, children: list[Any]) -> ast.Subscript:
         return ...
 
-    def integer(self, meta: Any, children: list[Any]) -> int:
-        return int("".join(children))
+    def new_axis(self, meta: Any, children: list[Any]) -> ast.Subscript:
+        return None
+
+
+def _constant_index(item: Any) -> Any:
+    """An integer written as an index (``0``, ``-1``) is the int itself, as Python's subscripts hold it."""
+    if isinstance(item, ast.Neg) and isinstance(item.operand, ast.Number) and type(item.operand.value) is int:
+        return -item.operand.value
+    if isinstance(item, ast.Number) and type(item.value) is int:
+        return item.value
+    return item
 
 
 def parse(source: str) -> ast.Program:

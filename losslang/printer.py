@@ -15,7 +15,7 @@ from losslang import ast
 _COMPARISON, _SUM, _PRODUCT, _UNARY, _POWER, _POSTFIX, _ATOM = range(7)
 _BINARY = {
     **dict.fromkeys(("<", "<=", ">", ">=", "==", "!="), _COMPARISON),
-    **{"+": _SUM, "-": _SUM, "*": _PRODUCT, "/": _PRODUCT, "**": _POWER},
+    **{"+": _SUM, "-": _SUM, "*": _PRODUCT, "/": _PRODUCT, "@": _PRODUCT, "**": _POWER},
 }
 # A literal too large for a float parses to inf, whose repr is a name; this one parses back to inf
 # (and the checker refuses it, as it refuses every non-finite constant).
@@ -98,12 +98,14 @@ def _level(node: ast.Expr) -> int:
 
 
 def subscript(item: ast.Subscript) -> str:
-    """The text of one index item: an integer, a slice or ``...``."""
+    """The text of one index item: an integer, a slice, ``...``, ``None`` or a tensor expression."""
     if item is Ellipsis:
         return "..."
-    return _slice(item) if isinstance(item, ast.Slice) else str(item)
+    if isinstance(item, ast.Slice):
+        return _slice(item)
+    return _expr(item) if isinstance(item, ast.Node) else str(item)
 
 
 def _slice(item: ast.Slice) -> str:
-    text = ":".join("" if part is None else str(part) for part in (item.start, item.stop))
-    return text if item.step is None else f"{text}:{item.step}"
+    text = ":".join("" if part is None else subscript(part) for part in (item.start, item.stop))
+    return text if item.step is None else f"{text}:{subscript(item.step)}"

@@ -20,11 +20,24 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from torch import Tensor, nn
 
-from losslang.bounds import Range
+from losslang.bounds import Range, SizesMark
 from losslang.errors import LossArityError, LossNameError, shown
 
 Kind = Literal["loss", "function", "weighting"]
-Accepts = Literal["tensor", "operand", "number", "integer", "dims", "bool", "string", "choice", "numbers", "constant"]
+Accepts = Literal[
+    "tensor",
+    "operand",
+    "tensors",
+    "number",
+    "integer",
+    "dims",
+    "sizes",
+    "bool",
+    "string",
+    "choice",
+    "numbers",
+    "constant",
+]
 _REQUIRED = inspect.Parameter.empty
 ENTRY_POINT_GROUP = "losslang.terms"
 KEYWORDS = ("true", "false")  # the grammar's boolean literals: names no call can use
@@ -154,11 +167,13 @@ def _param(term: str, parameter: inspect.Parameter, hint: Any, constants: bool) 
     if parameter.kind is parameter.VAR_KEYWORD:
         raise LossArityError(f"cannot register {term!r}: name its keyword arguments instead of **{parameter.name}")
     keyword_only = parameter.kind is parameter.KEYWORD_ONLY
-    bounds = None
+    bounds, extras = None, []
     if typing.get_origin(hint) is Annotated:  # e.g. Positive: a number and the range it lies in
         hint, *extras = typing.get_args(hint)
         bounds = next((extra for extra in extras if isinstance(extra, Range)), None)
     accepts, choices = _accepts(term, parameter.name, hint, keyword_only or constants, parameter.default)
+    if accepts == "dims" and any(isinstance(extra, SizesMark) for extra in extras):
+        accepts = "sizes"  # a shape: sizes may repeat
     if bounds is not None and accepts not in ("number", "integer", "numbers"):
         raise LossArityError(f"cannot register {term!r}: a Range bounds numbers, not parameter {parameter.name!r}")
     return Param(
@@ -190,6 +205,8 @@ def _accepts(term: str, name: str, hint: Any, constant: bool, default: Any) -> t
         return "choice", typing.get_args(hint)
     if _is_sequence(hint, {int, float}):
         return "numbers", ()
+    if _is_sequence(hint, {Tensor}):  # a bracketed list of tensors: index_put's indices
+        return "tensors", ()
     simple: dict[Any, Accepts] = {Tensor: "tensor", float: "number", int: "integer", bool: "bool", str: "string"}
     if hint in simple:
         return simple[hint], ()

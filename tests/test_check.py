@@ -243,11 +243,24 @@ def test_constants_outside_their_declared_range_are_refused_at_their_position(fo
 
 
 DIMS_TERMS = sorted(
-    (name, param.name, sum(p.required for p in REGISTRY.lookup(name).params))  # type: ignore[union-attr]
+    (name, param.name, sum(p.required and p.accepts in ("tensor", "operand") for p in REGISTRY.lookup(name).params))  # type: ignore[union-attr]
     for name in REGISTRY
     for param in REGISTRY.lookup(name).params  # type: ignore[union-attr]
-    if param.accepts == "dims"
+    if param.accepts == "dims" and not param.variadic  # permute(x, 0, 0): test_repeated_dimensions_one_by_one
 )
+
+
+def others(term: str, param: str) -> str:
+    """The term's other required dimension arguments (movedim's destination), given as distinct dimensions."""
+    spec = REGISTRY.lookup(term)
+    assert spec is not None
+    return "".join(f", {p.name}=[0, 1]" for p in spec.params if p.required and p.accepts == "dims" and p.name != param)
+
+
+def test_repeated_dimensions_one_by_one() -> None:
+    with pytest.raises(losslang.LossArityError, match=r"argument 'dims' of permute\(\) names dimension 0 twice"):
+        losslang.compile("sum(permute(p, 0, 2, 0))")
+    assert losslang.compile("sum(permute(p, 0, 2, 1))")
 
 
 def test_the_terms_that_take_dimensions_include_the_reductions_and_the_overlap_losses() -> None:
@@ -267,11 +280,11 @@ def test_a_dimension_list_that_names_none_or_one_twice_is_refused_at_its_positio
         ("[]", f"argument '{param}' of {term}() is an empty list, which names no dimension; leave {param} out", "[]"),
         ("[1, 0, 1]", f"argument '{param}' of {term}() names dimension 1 twice", "1]"),
     ):
-        formula = f"{term}({inputs}, {param}={given})"
+        formula = f"{term}({inputs}, {param}={given}{others(term, param)})"
         with pytest.raises(losslang.LossArityError, match=message.replace("(", r"\(").replace(")", r"\)")) as caught:
             losslang.compile(formula)
         assert caught.value.line == 1 and formula[caught.value.column - 1 :].startswith(at)
-    assert losslang.compile(f"{term}({inputs}, {param}=[1, 0])")  # distinct dimensions compile
+    assert losslang.compile(f"{term}({inputs}, {param}=[1, 0]{others(term, param)})")  # distinct dimensions compile
 
 
 def scaled(

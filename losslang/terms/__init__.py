@@ -12,15 +12,21 @@ from collections.abc import Callable
 from torch import Tensor
 
 from losslang.terms import (
+    casts,
     classification,
+    constructors,
     derivatives,
     elementwise,
     functions,
+    gathering,
     geometry,
     likelihood,
+    ordering,
+    products,
     ranking,
     regression,
     segmentation,
+    shaping,
     sizes,
 )
 from losslang.terms.precision import float32_term
@@ -82,6 +88,7 @@ _FUNCTIONS: list[Callable[..., Tensor]] = [
     elementwise.minimum,
     elementwise.maximum,
     elementwise.where,
+    elementwise.pi,
     classification.accuracy,
     functions.mean,
     functions.sum,
@@ -101,10 +108,35 @@ _FUNCTIONS: list[Callable[..., Tensor]] = [
     derivatives.div,
     sizes.size,
     sizes.numel,
+    # The tensor vocabulary of real loss code, as torch names it.
+    *(shaping.transpose, shaping.permute, shaping.flatten, shaping.unflatten, shaping.reshape, shaping.movedim),
+    *(shaping.squeeze, shaping.unsqueeze, shaping.expand),
+    *(products.matmul, products.einsum, products.outer, products.cdist),
+    *(gathering.gather, gathering.take_along_dim, gathering.index_select, gathering.scatter, gathering.index_put),
+    *(constructors.zeros_like, constructors.ones_like, constructors.full_like, constructors.arange),
+    constructors.one_hot,
+    *(ordering.sort, ordering.argsort, ordering.argmax, ordering.argmin, ordering.topk),
+    *(ordering.cumsum, ordering.cumprod, ordering.logsumexp),
+    casts.to,
 ]
+# Functions whose Python name differs from the formula's: `float` and `long` would shadow the builtins.
+_RENAMED: list[tuple[str, Callable[..., Tensor]]] = [("float", casts.to_float), ("long", casts.to_long)]
 
 BUILTINS: list[tuple[str, Callable[..., Tensor], str, tuple[str, ...]]] = [
     # Every loss term computes in float32 under autocast and from half-precision inputs (see precision).
     *((fn.__name__, float32_term(fn), "loss", aliases) for fn, aliases in _LOSSES),
     *((fn.__name__, fn, "function", ()) for fn in _FUNCTIONS),
+    *((name, fn, "function", ()) for name, fn in _RENAMED),
 ]
+
+# Functions of numbers alone that the checker evaluates when the loss is compiled: log(2), sqrt(2), pi(), max(1, 2).
+FOLDABLE = frozenset(
+    {
+        *(fn for fn in _FUNCTIONS if fn.__module__ == elementwise.__name__ and fn is not elementwise.where),
+        functions.mean,
+        functions.sum,
+        functions.max,
+        functions.min,
+    }
+)
+

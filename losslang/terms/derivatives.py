@@ -43,15 +43,24 @@ def _eager(term: F) -> F:
 
 @_eager
 def grad(u: Tensor, x: Tensor) -> Tensor:
-    """The gradient of a scalar field ``u`` with respect to the coordinates ``x``, shaped like ``x``.
+    """The gradient of ``u`` with respect to ``x``, shaped like ``x``: point by point, or sample by sample.
+
+    ``u`` has one value per point of coordinates ``x`` (``(..., d)``, the coordinates last), or
+    one value per sample of any ``x`` of shape ``(N, ...)``: a critic's score of an image, whose
+    gradient with respect to the image is the gradient penalty's (WGAN-GP, R1). Both are one
+    backward pass of ``sum(u)``, since each value depends on its own point or sample only.
 
     Example:
         >>> import torch
         >>> x = torch.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
         >>> grad(x[:, 0] ** 2 * x[:, 1], x).tolist()  # (2 x y, x^2)
         [[4.0, 1.0], [24.0, 9.0]]
+        >>> images = torch.ones(2, 1, 2, 2, requires_grad=True)
+        >>> grad((3 * images).sum(dim=[1, 2, 3]), images).shape  # one score per sample
+        torch.Size([2, 1, 2, 2])
     """
-    _one_value_per_point("grad", u, x)
+    if x.dim() < 1 or u.numel() != x.shape[0]:  # not one value per sample: one per point, or an error
+        _one_value_per_point("grad", u, x)
     with torch.enable_grad():
         return _derivative("grad", u, x)
 
@@ -147,10 +156,11 @@ def _one_value_per_point(term: str, u: Tensor, x: Tensor) -> None:
         raise LossShapeError(f"{term}(): the coordinates x must have shape (..., d), not a scalar")
     points = math.prod(x.shape[:-1])
     if u.numel() != points:
+        samples = f" or, for grad, one per sample ({x.shape[0]})" if term == "grad" else ""
         raise LossShapeError(
             f"{term}(): the field has shape {tuple(u.shape)}, {u.numel()} values for {points} points of x "
             f"{tuple(x.shape)}; it must have one value per point, e.g. shape {tuple(x.shape[:-1])} or "
-            f"{(*x.shape[:-1], 1)}; take a component first, e.g. u[:, 0]"
+            f"{(*x.shape[:-1], 1)}{samples}; take a component first, e.g. u[:, 0]"
         )
 
 

@@ -8,6 +8,8 @@ reported with their shapes.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -17,7 +19,7 @@ from losslang.errors import LossArityError, LossShapeError
 from losslang.terms.shapes import broadcast, one_sided
 
 
-def abs(x: Tensor) -> Tensor:  # noqa: A001
+def abs(x: Tensor | float) -> Tensor:  # noqa: A001
     """Absolute value, element-wise.
 
     Example:
@@ -28,7 +30,7 @@ def abs(x: Tensor) -> Tensor:  # noqa: A001
     return torch.abs(x)
 
 
-def exp(x: Tensor) -> Tensor:
+def exp(x: Tensor | float) -> Tensor:
     """Exponential ``e**x``, element-wise.
 
     Example:
@@ -39,7 +41,7 @@ def exp(x: Tensor) -> Tensor:
     return torch.exp(x)
 
 
-def log(x: Tensor) -> Tensor:
+def log(x: Tensor | float) -> Tensor:
     """Natural logarithm, element-wise.
 
     Example:
@@ -50,7 +52,7 @@ def log(x: Tensor) -> Tensor:
     return torch.log(x)
 
 
-def log1p(x: Tensor) -> Tensor:
+def log1p(x: Tensor | float) -> Tensor:
     """``log(1 + x)``, element-wise, accurate for small ``x``.
 
     Example:
@@ -61,7 +63,7 @@ def log1p(x: Tensor) -> Tensor:
     return torch.log1p(x)
 
 
-def sqrt(x: Tensor) -> Tensor:
+def sqrt(x: Tensor | float) -> Tensor:
     """Square root, element-wise (its gradient at 0 is infinite, as in torch; see ``rmse``).
 
     Example:
@@ -72,7 +74,7 @@ def sqrt(x: Tensor) -> Tensor:
     return torch.sqrt(x)
 
 
-def square(x: Tensor) -> Tensor:
+def square(x: Tensor | float) -> Tensor:
     """Square, element-wise.
 
     Example:
@@ -83,7 +85,7 @@ def square(x: Tensor) -> Tensor:
     return torch.square(x)
 
 
-def sin(x: Tensor) -> Tensor:
+def sin(x: Tensor | float) -> Tensor:
     """Sine (radians), element-wise.
 
     Example:
@@ -94,7 +96,7 @@ def sin(x: Tensor) -> Tensor:
     return torch.sin(x)
 
 
-def cos(x: Tensor) -> Tensor:
+def cos(x: Tensor | float) -> Tensor:
     """Cosine (radians), element-wise.
 
     Example:
@@ -105,7 +107,7 @@ def cos(x: Tensor) -> Tensor:
     return torch.cos(x)
 
 
-def tan(x: Tensor) -> Tensor:
+def tan(x: Tensor | float) -> Tensor:
     """Tangent (radians), element-wise.
 
     Example:
@@ -116,7 +118,7 @@ def tan(x: Tensor) -> Tensor:
     return torch.tan(x)
 
 
-def arcsin(x: Tensor) -> Tensor:
+def arcsin(x: Tensor | float) -> Tensor:
     """Inverse sine, element-wise, for values in [-1, 1].
 
     Example:
@@ -127,7 +129,7 @@ def arcsin(x: Tensor) -> Tensor:
     return torch.arcsin(x)
 
 
-def arccos(x: Tensor) -> Tensor:
+def arccos(x: Tensor | float) -> Tensor:
     """Inverse cosine, element-wise, for values in [-1, 1].
 
     Example:
@@ -138,7 +140,7 @@ def arccos(x: Tensor) -> Tensor:
     return torch.arccos(x)
 
 
-def arctan(x: Tensor) -> Tensor:
+def arctan(x: Tensor | float) -> Tensor:
     """Inverse tangent, element-wise.
 
     Example:
@@ -149,7 +151,7 @@ def arctan(x: Tensor) -> Tensor:
     return torch.arctan(x)
 
 
-def tanh(x: Tensor) -> Tensor:
+def tanh(x: Tensor | float) -> Tensor:
     """Hyperbolic tangent, element-wise.
 
     Example:
@@ -160,7 +162,7 @@ def tanh(x: Tensor) -> Tensor:
     return torch.tanh(x)
 
 
-def sigmoid(x: Tensor) -> Tensor:
+def sigmoid(x: Tensor | float) -> Tensor:
     """Logistic sigmoid ``1 / (1 + exp(-x))``, element-wise.
 
     Example:
@@ -171,7 +173,7 @@ def sigmoid(x: Tensor) -> Tensor:
     return torch.sigmoid(x)
 
 
-def relu(x: Tensor) -> Tensor:
+def relu(x: Tensor | float) -> Tensor:
     """``max(x, 0)``, element-wise.
 
     Example:
@@ -182,7 +184,7 @@ def relu(x: Tensor) -> Tensor:
     return torch.relu(x)
 
 
-def softplus(x: Tensor, beta: Positive = 1.0, threshold: float = 20.0) -> Tensor:
+def softplus(x: Tensor | float, beta: Positive = 1.0, threshold: float = 20.0) -> Tensor:
     """Smooth ReLU ``log(1 + exp(beta * x)) / beta``, linear above ``threshold``, as ``F.softplus``.
 
     Example:
@@ -193,7 +195,7 @@ def softplus(x: Tensor, beta: Positive = 1.0, threshold: float = 20.0) -> Tensor
     return F.softplus(x, beta=beta, threshold=threshold)
 
 
-def clamp(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+def clamp(x: Tensor | float, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
     """Limit ``x`` to ``[min, max]``, element-wise; either bound may be left out.
 
     Raises:
@@ -209,28 +211,55 @@ def clamp(x: Tensor, min: float | None = None, max: float | None = None) -> Tens
     return torch.clamp(x, min=min, max=max)
 
 
-def minimum(x: Tensor, y: Tensor) -> Tensor:
-    """The smaller of ``x`` and ``y``, element-wise (broadcast).
+def minimum(x: Tensor | float, y: Tensor | float) -> Tensor:
+    """The smaller of ``x`` and ``y``, element-wise (broadcast); either may be a number.
 
     Example:
         >>> import torch
-        >>> minimum(torch.tensor([1.0, 5.0]), torch.tensor([3.0, 2.0]))
-        tensor([1., 2.])
+        >>> minimum(torch.tensor([1.0, 5.0]), torch.tensor([3.0, 2.0])), minimum(torch.tensor([1.0, 5.0]), 2.0)
+        (tensor([1., 2.]), tensor([1., 2.]))
     """
+    x, y = as_tensors(x, y)
     broadcast("minimum", {"x": x, "y": y})
     return one_sided("minimum()", torch.minimum(x, y), x, y, names=("x", "y"))
 
 
-def maximum(x: Tensor, y: Tensor) -> Tensor:
-    """The larger of ``x`` and ``y``, element-wise (broadcast).
+def maximum(x: Tensor | float, y: Tensor | float) -> Tensor:
+    """The larger of ``x`` and ``y``, element-wise (broadcast); either may be a number.
 
     Example:
         >>> import torch
-        >>> maximum(torch.tensor([1.0, 5.0]), torch.tensor([3.0, 2.0]))
-        tensor([3., 5.])
+        >>> maximum(torch.tensor([1.0, 5.0]), torch.tensor([3.0, 2.0])), maximum(0.0, torch.tensor([-1.0, 2.0]))
+        (tensor([3., 5.]), tensor([0., 2.]))
     """
+    x, y = as_tensors(x, y)
     broadcast("maximum", {"x": x, "y": y})
     return one_sided("maximum()", torch.maximum(x, y), x, y, names=("x", "y"))
+
+
+def pi() -> Tensor:
+    """The number pi, folded when the loss is compiled: ``pi()`` leaves the name ``pi`` free for an input.
+
+    Example:
+        >>> pi()
+        tensor(3.1416, dtype=torch.float64)
+    """
+    return torch.tensor(math.pi, dtype=torch.float64)
+
+
+def as_tensors(*values: Tensor | float) -> tuple[Tensor, ...]:
+    """Each number as a 0-d tensor in the dtype and on the device of the first tensor, which the torch op needs.
+
+    Example:
+        >>> import torch
+        >>> as_tensors(torch.tensor([1.0], dtype=torch.float64), 2)
+        (tensor([1.], dtype=torch.float64), tensor(2., dtype=torch.float64))
+    """
+    like = next(value for value in values if isinstance(value, Tensor))
+    return tuple(
+        value if isinstance(value, Tensor) else torch.tensor(value, dtype=like.dtype, device=like.device)
+        for value in values
+    )
 
 
 def where(condition: Tensor, x: Tensor | float, y: Tensor | float) -> Tensor:

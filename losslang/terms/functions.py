@@ -17,16 +17,20 @@ from torch import Tensor
 
 from losslang.bounds import Index, Positive
 from losslang.errors import LossArityError, LossShapeError
+from losslang.terms.elementwise import as_tensors
 from losslang.terms.shapes import broadcast, one_sided
 
 Dims = int | Sequence[int] | None
 
 
-def _several(name: str, x: Tensor, others: tuple[Tensor, ...], dim: Dims, combine: Callable[..., Tensor]) -> Tensor:
-    """Combine ``x`` and ``others`` element-wise; ``dim=`` only makes sense with one argument."""
+def _several(
+    name: str, x: Tensor | float, others: tuple[Tensor | float, ...], dim: Dims, combine: Callable[..., Tensor]
+) -> Tensor:
+    """Combine ``x`` and ``others`` element-wise, a number standing for a tensor of its value; one may reduce."""
     if dim is not None:
         raise LossArityError(f"{name}(): dim= reduces one argument; {len(others) + 1} were given")
-    return one_sided(f"{name}()", functools.reduce(combine, others, x), x, *others)
+    x, *rest = as_tensors(x, *others)
+    return one_sided(f"{name}()", functools.reduce(combine, rest, x), x, *rest)
 
 
 def _counts(x: Tensor) -> Tensor:
@@ -34,7 +38,7 @@ def _counts(x: Tensor) -> Tensor:
     return x.long() if isinstance(x, Tensor) and x.dtype == torch.bool else x
 
 
-def mean(x: Tensor, *others: Tensor, dim: Dims = None, keepdim: bool = False) -> Tensor:
+def mean(x: Tensor | float, *others: Tensor | float, dim: Dims = None, keepdim: bool = False) -> Tensor:
     """Mean of one tensor (over ``dim`` or all of it), or the element-wise mean of several.
 
     A mask (``p > 0``) counts as 0s and 1s and integers as numbers: the mean is a fraction in the
@@ -56,7 +60,7 @@ def mean(x: Tensor, *others: Tensor, dim: Dims = None, keepdim: bool = False) ->
     return torch.mean(x, dim=dim, keepdim=keepdim)
 
 
-def sum(x: Tensor, *others: Tensor, dim: Dims = None, keepdim: bool = False) -> Tensor:  # noqa: A001
+def sum(x: Tensor | float, *others: Tensor | float, dim: Dims = None, keepdim: bool = False) -> Tensor:  # noqa: A001
     """Sum of one tensor (over ``dim`` or all of it), or the element-wise sum of several.
 
     A mask (``p > 0``) counts as 0s and 1s, so its sum is a count (int64, as torch sums one mask).
@@ -75,7 +79,7 @@ def sum(x: Tensor, *others: Tensor, dim: Dims = None, keepdim: bool = False) -> 
     return torch.sum(x, dim=dim, keepdim=keepdim)
 
 
-def max(x: Tensor, *others: Tensor, dim: Dims = None, keepdim: bool = False) -> Tensor:  # noqa: A001
+def max(x: Tensor | float, *others: Tensor | float, dim: Dims = None, keepdim: bool = False) -> Tensor:  # noqa: A001
     """Largest value of one tensor (over ``dim`` or all of it), or the element-wise maximum of several.
 
     Example:
@@ -88,7 +92,7 @@ def max(x: Tensor, *others: Tensor, dim: Dims = None, keepdim: bool = False) -> 
     return torch.amax(x, dim=() if dim is None else dim, keepdim=keepdim)
 
 
-def min(x: Tensor, *others: Tensor, dim: Dims = None, keepdim: bool = False) -> Tensor:  # noqa: A001
+def min(x: Tensor | float, *others: Tensor | float, dim: Dims = None, keepdim: bool = False) -> Tensor:  # noqa: A001
     """Smallest value of one tensor (over ``dim`` or all of it), or the element-wise minimum of several.
 
     Example:

@@ -1,0 +1,56 @@
+"""Casts, as torch's tensor methods: ``float(x)``, ``long(x)`` and ``to(x, dtype="float64")``.
+
+A float label map becomes class indices with ``long(y)``; a mask or a count becomes a float with
+``float(m)``. ``long`` carries no gradient (integers have none), as in torch.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+DTYPES = {
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "float32": torch.float32,
+    "float64": torch.float64,
+    "int32": torch.int32,
+    "int64": torch.int64,
+    "bool": torch.bool,
+}
+DtypeName = Literal["float16", "bfloat16", "float32", "float64", "int32", "int64", "bool"]
+
+
+def to_float(x: Tensor) -> Tensor:
+    """``x`` as float32, as ``x.float()``; written ``float(x)``.
+
+    Example:
+        >>> import torch
+        >>> to_float(torch.tensor([True, False]))
+        tensor([1., 0.])
+    """
+    return x.float()
+
+
+def to_long(x: Tensor) -> Tensor:
+    """``x`` as int64 (rounded towards zero), as ``x.long()``; written ``long(x)``.
+
+    Example:
+        >>> import torch
+        >>> to_long(torch.tensor([1.7, -1.7]))
+        tensor([ 1, -1])
+    """
+    return x.long()
+
+
+def to(x: Tensor, dtype: DtypeName) -> Tensor:
+    """``x`` in the named dtype, as ``x.to(torch.<dtype>)``: ``to(x, dtype="float64")``.
+
+    Example:
+        >>> import torch
+        >>> to(torch.tensor([1, 2]), dtype="float64")
+        tensor([1., 2.], dtype=torch.float64)
+    """
+    return x.to(DTYPES[dtype])
