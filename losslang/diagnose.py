@@ -9,6 +9,7 @@ evaluation order, and whether its inputs already were.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,6 +18,7 @@ from torch import Tensor, fx
 
 from losslang.compiler import Graph, downstream, upstream
 from losslang.errors import LossLangError, LossShapeError, LossValueError
+from losslang.terms.arithmetic import OPERATORS
 from losslang.weighting import WeightingScheme
 
 
@@ -45,6 +47,8 @@ def failure(graph: Graph, args: Sequence[Any], error: Exception) -> LossLangErro
     affected = downstream(failed) if failed is not None else set()
     index = next((i for i in terms if outputs[i] in affected), 0)
     where = "the total" if index == 0 else f"term {names[index]!r}"
+    # A step inside the term: the function or the indexing that raised.
+    inside = _inside(failed) if failed is not None and outputs[index] is not failed else ""
     if isinstance(error, LossLangError):
         # A weighting scheme's own errors already name the scheme and the term at fault; the
         # replay, without gradients, may not meet the error at all.
@@ -52,9 +56,9 @@ def failure(graph: Graph, args: Sequence[Any], error: Exception) -> LossLangErro
             return error
         return error.relocated(where=f"{where}: {error.where}")
     if not any(word in str(error) for word in ("size", "shape", "dimension", "dtype")):
-        return LossValueError(f"{where} failed: {type(error).__name__}: {error}")
+        return LossValueError(f"{where} failed{inside}: {type(error).__name__}: {error}")
     operands = ", ".join(f"{tuple(value.shape)} {value.dtype}" for value in replay.operands)
-    return LossShapeError(f"{where} failed: {type(error).__name__}: {error} (operands: {operands})")
+    return LossShapeError(f"{where} failed{inside}: {type(error).__name__}: {error} (operands: {operands})")
 
 
 def non_finite(
@@ -117,6 +121,19 @@ class _Replay(fx.Interpreter):
         """Remember the node, then run it."""
         self.failed = node
         return super().run_node(node)
+
+
+_ARITHMETIC = frozenset(OPERATORS.values())  # an operator: the term's text already shows it
+
+
+def _inside(node: fx.Node) -> str:
+    """Where in a term ``node`` is, for the message: `` in transpose()``, `` in indexing``, or nothing (arithmetic)."""
+    if node.target is operator.getitem:
+        return " in indexing"
+    name = getattr(node.target, "__name__", "")
+    if node.op != "call_function" or not name or name.startswith("_") or node.target in _ARITHMETIC:
+        return ""
+    return f" in {name}()"
 
 
 def _is_scheme(module: fx.GraphModule, node: fx.Node) -> bool:

@@ -31,7 +31,7 @@ def graph_and_error(formula: str, *args: torch.Tensor) -> tuple[Graph, BaseExcep
         ),
         pytest.param(
             "mse(a, b) * sum(c[5])",
-            "the total failed: IndexError: index 5 is out of bounds for dimension 0 with size 3 "
+            "the total failed in indexing: IndexError: index 5 is out of bounds for dimension 0 with size 3 "
             "(operands: (3,) torch.float32)",
             id="the-total-as-a-term",
         ),

@@ -359,7 +359,7 @@ def test_repr_str_code_and_attributes() -> None:
 )
 def test_check_finite_names_the_first_term_and_its_inputs(source: str, batch: dict, message: str | None) -> None:
     if message is None:
-        with pytest.raises(losslang.LossArityError, match="has no finite real value"):
+        with pytest.raises(losslang.LossValueError, match="has no finite real value"):
             losslang.compile(source, check_finite=True)
         return
     loss = losslang.compile(source, check_finite=True)

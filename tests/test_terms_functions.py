@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -121,6 +123,14 @@ def test_every_function_has_a_row() -> None:
     tested |= {"accuracy"}  # a metric without gradient: test_accuracy_matches_torchmetrics_style_top_k
     tested |= {"grad", "partial", "laplacian", "div"}  # tests/test_terms_derivatives.py
     tested |= {"size", "numel"}  # tests/test_terms_sizes.py
+    tested |= {"transpose", "permute", "flatten", "unflatten", "reshape", "movedim", "squeeze", "unsqueeze"}
+    tested |= {"expand"}  # tests/test_terms_shaping.py
+    tested |= {"matmul", "einsum", "outer", "cdist"}  # tests/test_terms_products.py
+    tested |= {"gather", "take_along_dim", "index_select", "scatter", "index_put"}  # tests/test_terms_gathering.py
+    tested |= {"zeros_like", "ones_like", "full_like", "arange", "one_hot"}  # tests/test_terms_constructors.py
+    tested |= {"float", "long", "to"}  # tests/test_terms_casts.py
+    tested |= {"sort", "argsort", "argmax", "argmin", "topk", "cumsum", "cumprod", "logsumexp"}  # test_terms_ordering
+    tested |= {"pi"}  # a constant: test_functions_of_numbers_fold_when_the_loss_is_compiled
     assert tested == {name for name, _, kind, _ in BUILTINS if kind == "function"}  # schedules: test_schedules.py
 
 
@@ -245,3 +255,56 @@ def test_accuracy_of_nan_scores_is_nan(where: str) -> None:
         scores[2, 1] = float("nan")
     out = losslang.compile("accuracy(s, t) + 0 * sum(s)")(s=scores, t=torch.tensor([0, 1, 2, 0]))
     assert out["accuracy(s, t)"].isnan()
+
+
+@pytest.mark.parametrize(
+    ("formula", "value"),
+    [
+        ("log(2)", math.log(2)),
+        ("sqrt(2)", math.sqrt(2)),
+        ("exp(-1)", math.exp(-1)),
+        ("pi()", math.pi),
+        ("2 * pi()", 2 * math.pi),
+        ("max(1, 2.5, 0)", 2.5),
+        ("minimum(3, 1)", 1.0),
+        ("clamp(5, max=2)", 2.0),
+        ("softplus(0)", math.log(2)),
+        ("mean(1, 2)", 1.5),
+    ],
+)
+def test_functions_of_numbers_fold_when_the_loss_is_compiled(formula: str, value: float) -> None:
+    loss = losslang.compile(f"w = {formula}; w * mse(p, y)")
+    assert "w" not in loss.term_names  # a number: a weight, inlined
+    out = loss(p=torch.ones(1, dtype=torch.float64), y=torch.zeros(1, dtype=torch.float64))
+    assert out.total.item() == pytest.approx(value, rel=1e-12)
+
+
+@pytest.mark.parametrize("formula", ["log(0)", "sqrt(-1)", "exp(1000)", "arccos(2)"])
+def test_a_function_of_numbers_without_a_finite_value_is_refused_at_its_position(formula: str) -> None:
+    with pytest.raises(
+        losslang.LossValueError, match=f"line 1, column 5: {re.escape(formula)} has no finite real value"
+    ):
+        losslang.compile(f"mse({formula} * p, y)")
+
+
+@pytest.mark.parametrize(
+    ("formula", "reference"),
+    [
+        ("minimum(p, 0.5)", lambda p: torch.clamp(p, max=0.5)),
+        ("maximum(0, p)", lambda p: torch.clamp(p, min=0)),
+        ("max(p, 0)", lambda p: torch.clamp(p, min=0)),
+        ("min(p, 1, 0.25)", lambda p: torch.clamp(p, max=0.25)),
+        ("where(p > 0, 1, p)", lambda p: torch.where(p > 0, 1.0, p)),
+    ],
+)
+def test_a_number_stands_for_a_tensor_of_its_value(formula: str, reference) -> None:
+    p = torch.randn(5, dtype=torch.float64, requires_grad=True)
+    out = losslang.compile(f"sum({formula})")(p=p)
+    expected = reference(p).sum()
+    torch.testing.assert_close(out.total, expected)
+    torch.testing.assert_close(torch.autograd.grad(out.total, p)[0], torch.autograd.grad(expected, p)[0])
+
+
+def test_pi_as_a_call_leaves_the_name_pi_an_input() -> None:
+    loss = losslang.compile("mse(p, y) * pi / pi()")
+    assert loss.inputs == ("p", "y", "pi")
