@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import berman_lovasz as berman
 import pytest
 import torch
 import torch.nn.functional as F
@@ -397,7 +398,72 @@ ROWS = [
     ),
     Row("msa", "msa", two(lambda n: (n, 3)), formula(deepmuon_msa), (0, 1)),
     Row("msa-ratios", "msa", two(lambda n: (n, 3), angle_ratio=0.5, len_ratio=2.0), formula(deepmuon_msa), (0, 1)),
+    Row(
+        "lovasz_softmax",
+        "lovasz_softmax",
+        lambda n: ((randn(n, C, 2, 3).softmax(1), classes(n, 2, 3)), {}),
+        lambda p, t, reduction: reduced(berman.lovasz_softmax(p, t) * torch.ones((), dtype=p.dtype), reduction),
+    ),
+    Row(
+        "lovasz_softmax-per-image-all",
+        "lovasz_softmax",
+        lambda n: ((randn(n, C, 2, 3).softmax(1), classes(n, 2, 3)), {"per_image": True, "classes": "all"}),
+        lambda p, t, reduction, per_image, classes: reduced(
+            _per_image(
+                lambda i: berman.lovasz_softmax_flat(*berman.flatten_probas(p[i : i + 1], t[i : i + 1]), classes), p
+            ),
+            reduction,
+        ),
+    ),
+    Row(
+        "lovasz_hinge",
+        "lovasz_hinge",
+        lambda n: ((randn(n, 2, 3), torch.randint(0, 2, (n, 2, 3))), {}),
+        lambda s, t, reduction: reduced(
+            _per_image(lambda i: berman.lovasz_hinge_flat(s[i].reshape(-1), t[i].reshape(-1)), s), reduction
+        ),
+    ),
+    Row(
+        "info_nce",
+        "info_nce",
+        lambda n: ((randn(n, D), randn(n, D)), {}),
+        formula(lambda q, k: relbers_info_nce(q, k, 0.1)),
+        (0, 1),
+    ),
+    Row(
+        "info_nce-clip",
+        "info_nce",
+        lambda n: ((randn(n, D), randn(n, D)), {"symmetric": True, "temperature": 0.07}),
+        formula(lambda q, k, symmetric, temperature: clip_loss(q, k, temperature)),
+        (0, 1),
+    ),
 ]
+
+
+def _per_image(loss: Callable[[int], Tensor], batch: Tensor) -> Tensor:
+    """The authors' loss of each image, stacked: losslang's per-image losses before the reduction."""
+    return (
+        torch.stack([loss(i) * torch.ones((), dtype=batch.dtype) for i in range(len(batch))])
+        if len(batch)
+        else batch.new_zeros(0)
+    )
+
+
+def relbers_info_nce(query: Tensor, positive_key: Tensor, temperature: float) -> Tensor:
+    """RElbers/info-nce-pytorch's info_nce (negative_mode="unpaired", in-batch negatives), reduction "none"."""
+    query, positive_key = F.normalize(query, dim=-1), F.normalize(positive_key, dim=-1)
+    logits = query @ positive_key.transpose(-2, -1)
+    labels = torch.arange(len(query), device=query.device)
+    return F.cross_entropy(logits / temperature, labels, reduction="none")
+
+
+def clip_loss(image: Tensor, text: Tensor, temperature: float) -> Tensor:
+    """CLIP's loss (the paper's Figure 3): the mean of the image-to-text and text-to-image cross-entropies, per pair."""
+    image, text = F.normalize(image, dim=-1), F.normalize(text, dim=-1)
+    logits = image @ text.T / temperature
+    labels = torch.arange(len(image))
+    return (F.cross_entropy(logits, labels, reduction="none") + F.cross_entropy(logits.T, labels, reduction="none")) / 2
+
 
 REDUCTIONS = ["mean", "sum", "none"]
 

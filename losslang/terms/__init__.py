@@ -15,12 +15,14 @@ from losslang.terms import (
     casts,
     classification,
     constructors,
+    contrastive,
     derivatives,
     elementwise,
     functions,
     gathering,
     geometry,
     likelihood,
+    lovasz,
     ordering,
     products,
     ranking,
@@ -62,6 +64,9 @@ _LOSSES: list[tuple[Callable[..., Tensor], tuple[str, ...]]] = [
     (segmentation.dice, ()),
     (segmentation.jaccard, ()),
     (segmentation.tversky, ()),
+    (lovasz.lovasz_softmax, ()),
+    (lovasz.lovasz_hinge, ()),
+    (contrastive.info_nce, ()),
     (geometry.sin_angle, ()),
     (geometry.cos_angle, ()),
     (geometry.msa, ()),
@@ -139,4 +144,3 @@ FOLDABLE = frozenset(
         functions.min,
     }
 )
-
