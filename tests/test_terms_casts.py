@@ -27,3 +27,11 @@ def test_to_takes_a_dtype_name() -> None:
     x = torch.randn(3, dtype=torch.float64, requires_grad=True)
     (grad,) = torch.autograd.grad(losslang.compile('sum(to(x, dtype="float32") * 2)')(x=x).total, x)
     assert torch.equal(grad, torch.full_like(x, 2.0))
+
+
+def test_to_another_tensor_takes_its_dtype_and_one_of_the_two_is_needed() -> None:
+    logits, masks = torch.randn(3, dtype=torch.float64), torch.tensor([1, 0, 1])
+    out = losslang.compile("bce_with_logits(s, to(m, s))")(s=logits, m=masks)
+    torch.testing.assert_close(out.total, torch.nn.functional.binary_cross_entropy_with_logits(logits, masks.double()))
+    with pytest.raises(losslang.LossArityError, match="to\\(\\) takes another tensor"):
+        losslang.compile("sum(to(m))")(m=masks)

@@ -1,4 +1,4 @@
-"""Casts, as torch's tensor methods: ``float(x)``, ``long(x)`` and ``to(x, dtype="float64")``.
+"""Casts, as torch's tensor methods: ``float(x)``, ``long(x)``, ``to(x, dtype="float64")`` and ``to(x, y)``.
 
 A float label map becomes class indices with ``long(y)``; a mask or a count becomes a float with
 ``float(m)``. ``long`` carries no gradient (integers have none), as in torch.
@@ -10,6 +10,8 @@ from typing import Literal
 
 import torch
 from torch import Tensor
+
+from losslang.errors import LossArityError
 
 DTYPES = {
     "float16": torch.float16,
@@ -45,12 +47,17 @@ def to_long(x: Tensor) -> Tensor:
     return x.long()
 
 
-def to(x: Tensor, dtype: DtypeName) -> Tensor:
-    """``x`` in the named dtype, as ``x.to(torch.<dtype>)``: ``to(x, dtype="float64")``.
+def to(x: Tensor, other: Tensor | None = None, *, dtype: DtypeName | None = None) -> Tensor:
+    """``x`` in the named dtype, ``to(x, dtype="float64")``, or in another tensor's dtype and device, ``to(x, y)``.
+
+    As torch's ``x.to(torch.float64)`` and ``x.to(y)``: ``bce_with_logits(s, to(masks, s))``
+    compares integer masks with logits of any precision.
 
     Example:
         >>> import torch
-        >>> to(torch.tensor([1, 2]), dtype="float64")
-        tensor([1., 2.], dtype=torch.float64)
+        >>> to(torch.tensor([1, 2]), dtype="float64"), to(torch.tensor([1, 2]), torch.zeros(1, dtype=torch.float16))
+        (tensor([1., 2.], dtype=torch.float64), tensor([1., 2.], dtype=torch.float16))
     """
-    return x.to(DTYPES[dtype])
+    if (other is None) == (dtype is None):
+        raise LossArityError('to() takes another tensor, to(x, y), or a dtype, to(x, dtype="float64"): one of them')
+    return x.to(other) if other is not None else x.to(DTYPES[dtype])  # type: ignore[index]
