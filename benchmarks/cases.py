@@ -189,6 +189,36 @@ def _segmentation(size: int, dtype: torch.dtype, device: torch.device) -> dict[s
     return {"logits": logits, "labels": labels, "onehot": onehot}
 
 
+# --- CLIP's symmetric InfoNCE: the tensor vocabulary (@, transpose, arange, size) ---
+
+CLIP = """
+img = image / norm(image, dim=1, keepdim=true)
+txt = text / norm(text, dim=1, keepdim=true)
+logits = scale * img @ transpose(txt, 0, 1)
+labels = arange(size(logits, 0))
+(cross_entropy(logits, labels) + cross_entropy(transpose(logits, 0, 1), labels)) / 2
+"""
+CLIP_PAIRS = 2048  # the batch of pairs stops growing here: the similarity matrix is pairs**2
+
+
+class ClipLoss(nn.Module):
+    """open_clip's ClipLoss on one device: normalised features, the logit scale, the symmetric cross-entropy."""
+
+    def forward(self, image: Tensor, text: Tensor, scale: Tensor) -> Tensor:
+        image = image / image.norm(dim=1, keepdim=True)
+        text = text / text.norm(dim=1, keepdim=True)
+        logits_per_image = scale * image @ text.T
+        labels = torch.arange(logits_per_image.shape[0], device=logits_per_image.device)
+        return (F.cross_entropy(logits_per_image, labels) + F.cross_entropy(logits_per_image.T, labels)) / 2
+
+
+def _clip(size: int, dtype: torch.dtype, device: torch.device) -> dict[str, Tensor]:
+    limit = max(min(size // 64, CLIP_PAIRS), 1)
+    pairs = next(count for count in range(limit, 0, -1) if size % count == 0)  # pairs * width is exactly size
+    features = _batch(("image", "text"), (pairs, size // pairs), dtype, device)
+    return {**features, "scale": torch.tensor(1 / 0.07, dtype=dtype, device=device)}
+
+
 # --- repeated sub-expressions: what common-subexpression elimination is for ---
 
 REPEATED = (
@@ -256,6 +286,19 @@ CASES: tuple[Case, ...] = (
         CEDiceLoss,
         _segmentation,
         ("logits",),
+    ),
+    Case(
+        "clip",
+        "CLIP's symmetric InfoNCE (open_clip ClipLoss): @, transpose, arange and size in the formula",
+        CLIP.strip(),
+        ClipLoss,
+        _clip,
+        ("image", "text"),
+        note=(
+            "Each input holds `size` elements: up to 2,048 pairs of features of width `size / pairs`; the "
+            "similarity matrix is pairs x pairs. Both sides normalise, multiply and take the two cross-entropies; "
+            "losslang's `arange(size(logits, 0))` reads the batch size from the tensor."
+        ),
     ),
     Case(
         "repeated",
