@@ -96,3 +96,20 @@ def test_a_scheme_is_drawn_by_name_with_its_weights_straight_from_it(formula: st
     assert not any('["[]"]' in line for line in declared.values())
     scheme = next(name for name in declared if name.split("_")[0] in ("upgrad", "dwa", "uncertainty"))
     assert declared[scheme].endswith(f'["{scheme.rsplit("_", 1)[0]}"]')
+
+
+def test_explain_draws_the_tensor_vocabulary() -> None:
+    loss = losslang.compile(
+        "logits = a @ transpose(b, 0, 1); cross_entropy(logits, arange(size(a, 0))) + mean(p[b2, i])"
+        " + mean(m[:, None] - m[None, :])"
+    )
+    text = summary(loss)
+    assert "inputs: a, b, b2, i, p, m" in text
+    for piece in ("@", "transpose", "arange", "size", "[b2, i]", "[:, None]", "[None, :]"):
+        assert piece in text, piece
+    lines = mermaid(loss).splitlines()[1:]
+    declared = {line.split("[")[0].split("(")[0].strip() for line in lines if "-->" not in line}
+    assert all(
+        a in declared and b in declared for a, b in (line.strip().split(" --> ") for line in lines if "-->" in line)
+    )
+    assert dot(loss).startswith("digraph loss {")

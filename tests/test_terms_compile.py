@@ -97,3 +97,32 @@ def test_torch_compile_runs_the_new_terms_like_eager() -> None:
     }
     compiled = losslang.compile(source, compile=True)
     torch.testing.assert_close(compiled(batch).total, losslang.compile(source)(batch).total)
+
+
+VOCABULARY_COMPILED = [
+    pytest.param("sum(transpose(x, 1, 2) @ x)", True, id="transpose-matmul"),
+    pytest.param("sum(permute(x, 2, 0, 1)[0] * reshape(x, -1, 4)[:3])", True, id="permute-reshape"),
+    pytest.param('sum(einsum("bij,bkj->bik", x, x))', True, id="einsum"),
+    pytest.param("sum(x[:, :, None] - x[:, None, :])", True, id="inserted-axes"),
+    pytest.param("sum(gather(flatten(x, 1), 1, i))", True, id="gather"),
+    pytest.param("mean(one_hot(t, 4) * flatten(x, 1)[:, :4])", True, id="one_hot"),
+    pytest.param("sum(cumsum(sort(flatten(x, 1), dim=1), 1)) + sum(logsumexp(x, 2))", True, id="sort-cumsum"),
+    pytest.param("sum(cdist(x[0], x[1]))", True, id="cdist"),
+    pytest.param("sum(x[x > 0])", False, id="boolean-mask"),  # a data-dependent shape: torch breaks the graph
+    pytest.param("sum(flatten(x, 1) @ transpose(flatten(x, 1), 0, 1)) / size(x, 0)", True, id="size"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("source", "one_graph"), VOCABULARY_COMPILED)
+def test_the_tensor_vocabulary_compiles_like_eager_and_without_graph_breaks_where_torch_allows(
+    source: str, one_graph: bool
+) -> None:
+    import torch._dynamo
+
+    batch = {"x": torch.randn(3, 4, 4), "i": torch.randint(0, 16, (3, 2)), "t": torch.randint(0, 4, (3,))}
+    eager, compiled = losslang.compile(source), losslang.compile(source, compile=True)
+    torch.testing.assert_close(compiled(batch).total, eager(batch).total)
+    torch._dynamo.reset()
+    explained = torch._dynamo.explain(eager.body)(*[batch[name] for name in eager.inputs])
+    assert (explained.graph_break_count == 0) == one_graph, explained.break_reasons
