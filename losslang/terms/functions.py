@@ -29,8 +29,9 @@ def _several(
     """Combine ``x`` and ``others`` element-wise, a number standing for a tensor of its value; one may reduce."""
     if dim is not None:
         raise LossArityError(f"{name}(): dim= reduces one argument; {len(others) + 1} were given")
-    x, *rest = as_tensors(x, *others)
-    return one_sided(f"{name}()", functools.reduce(combine, rest, x), x, *rest)
+    if not isinstance(x, Tensor) or not all(isinstance(other, Tensor) for other in others):
+        x, *others = as_tensors(x, *others)  # a number stands for a tensor of its value (the formula's rare case)
+    return one_sided(f"{name}()", functools.reduce(combine, others, x), x, *others)
 
 
 def _counts(x: Tensor) -> Tensor:
