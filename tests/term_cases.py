@@ -402,7 +402,11 @@ ROWS = [
         "lovasz_softmax",
         "lovasz_softmax",
         lambda n: ((randn(n, C, 2, 3).softmax(1), classes(n, 2, 3)), {}),
-        lambda p, t, reduction: reduced(berman.lovasz_softmax(p, t) * torch.ones((), dtype=p.dtype), reduction),
+        lambda p, t, reduction: (
+            _per_image(lambda i: berman.lovasz_softmax_flat(*berman.flatten_probas(p[i : i + 1], t[i : i + 1])), p)
+            if reduction == "none"  # unreduced: one loss per image, whatever per_image says
+            else berman.lovasz_softmax(p, t) * torch.ones((), dtype=p.dtype)
+        ),
     ),
     Row(
         "lovasz_softmax-per-image-all",

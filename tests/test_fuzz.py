@@ -60,12 +60,18 @@ expressions = st.recursive(
         st.builds(
             lambda a, op, b: f"{a} {op} {b}",
             children,
-            st.sampled_from(["+", "-", "*", "/", "**", "<", ">=", "=="]),
+            st.sampled_from(["+", "-", "*", "/", "**", "@", "<", ">=", "=="]),
             children,
         ),
         children.map(lambda a: f"-{a}"),
         children.map(lambda a: f"({a})"),
-        st.builds(lambda a, i: f"{a}[{i}]", children, st.sampled_from([":, 0", "...", "1:3", "-1", "::2", "a"])),
+        st.builds(
+            lambda a, i: f"{a}[{i}]",
+            children,
+            st.sampled_from(
+                [":, 0", "...", "1:3", "-1", "::2", "a", ":, None", "None, ..., 0", "p > 0", "b, a", "1 + 1"]
+            ),
+        ),
         calls(children),
     ),
     max_leaves=12,
@@ -347,6 +353,9 @@ RUNTIME_FORMULAS = [
     "dwa(mse(p, y), mae(p, y))",
     "p + y",
     "sum(p[..., 0:2]) + dice(sigmoid(p), y)",
+    "sum(transpose(p, 0, -1) @ y) + mean(p[y > 0])",
+    "mean(p[:, None] - y[None]) + sum(one_hot(long(y), 3)) / size(p, 0)",
+    "info_nce(p, y) + sum(gather(p, 0, argsort(y, dim=0)))",
 ]
 DTYPES = [
     torch.float16,

@@ -11,6 +11,7 @@ they sort last with no error, which changes no other pixel's weight.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -19,6 +20,7 @@ from torch import Tensor
 
 from losslang.errors import LossShapeError
 from losslang.terms.reduction import Reduction, reduce
+from losslang.terms.shapes import align
 
 
 def lovasz_softmax(
@@ -29,13 +31,18 @@ def lovasz_softmax(
     per_image: bool = False,
     ignore_index: int | None = None,
     reduction: Reduction = "mean",
+    weight: Tensor | None = None,
+    mask: Tensor | None = None,
 ) -> Tensor:
     """The multi-class Lovasz-Softmax loss of class probabilities ``(N, C, ...)`` and class indices ``(N, ...)``.
 
     As the authors' ``lovasz_softmax``: the mean over classes (those ``present`` in the labels, or
     ``all``) of the Lovasz extension of each class's Jaccard loss, over the whole batch, or per
-    image with ``per_image`` (then ``reduction`` combines the images). Give probabilities:
-    ``lovasz_softmax(softmax(logits, dim=1), y)``.
+    image with ``per_image`` (then ``reduction`` combines the images). ``reduction="none"`` gives
+    each image's loss either way. Give probabilities: ``lovasz_softmax(softmax(logits, dim=1), y)``.
+    ``mask`` (per image, or per pixel like ``target``) leaves pixels out as ``ignore_index`` does,
+    and a wholly masked image out of the reduction; ``weight`` (per image) weighs each image's loss,
+    so with it the loss is reduced over images, as with ``per_image``.
 
     Example:
         >>> import torch
@@ -50,18 +57,19 @@ def lovasz_softmax(
             f"lovasz_softmax(): probas of shape {tuple(probas.shape)} need class indices of shape "
             f"{(probas.shape[0], *probas.shape[2:])}, not {tuple(target.shape)}"
         )
-    count, pixels = probas.shape[1], math.prod(probas.shape[2:])
-    scores = probas.movedim(1, -1).reshape(probas.shape[0], pixels, count)  # (N, P, C)
-    labels = target.reshape(target.shape[0], pixels)
-    if not per_image:  # the batch as one image
-        scores, labels = scores.reshape(1, -1, count), labels.reshape(1, -1)
-    valid = _valid(labels, ignore_index)
-    fg = (labels.unsqueeze(-1) == torch.arange(count, device=labels.device)).to(scores.dtype) * valid.unsqueeze(-1)
-    errors = torch.where(valid.unsqueeze(-1), (fg - scores).abs(), -1.0).transpose(1, 2)  # (N, C, P)
-    losses = _lovasz(errors, fg.transpose(1, 2))
-    weights = (fg.sum(1) > 0).to(losses.dtype) if classes == "present" else torch.ones_like(losses)
-    per = (losses * weights).sum(-1) / weights.sum(-1).clamp_min(1)  # no class present: 0, as the authors
-    return _reduced(per, per_image, len(probas), reduction)
+    keep = _kept(mask, target)
+    count = probas.shape[1]
+    pixels = math.prod(probas.shape[2:])
+    scores = torch.where(keep.unsqueeze(1), probas, 0).movedim(1, -1).reshape(len(probas), pixels, count)  # (N, P, C)
+
+    def losses(scores: Tensor, labels: Tensor, valid: Tensor) -> Tensor:
+        fg = (labels.unsqueeze(-1) == torch.arange(count, device=labels.device)).to(scores.dtype) * valid[..., None]
+        errors = torch.where(valid.unsqueeze(-1), (fg - scores).abs(), -1.0).transpose(1, 2)  # (N, C, P)
+        per_class = _lovasz(errors, fg.transpose(1, 2))
+        weights = (fg.sum(1) > 0).to(per_class.dtype) if classes == "present" else torch.ones_like(per_class)
+        return (per_class * weights).sum(-1) / weights.sum(-1).clamp_min(1)  # no class present: 0, as the authors
+
+    return _images(losses, scores, target, keep, ignore_index, per_image, reduction, weight)
 
 
 def lovasz_hinge(
@@ -71,11 +79,14 @@ def lovasz_hinge(
     per_image: bool = True,
     ignore_index: int | None = None,
     reduction: Reduction = "mean",
+    weight: Tensor | None = None,
+    mask: Tensor | None = None,
 ) -> Tensor:
     """The binary Lovasz hinge loss of logits ``(N, ...)`` and 0/1 labels of the same shape.
 
     As the authors' ``lovasz_hinge``: the Lovasz extension of the Jaccard loss of the hinge errors
-    ``1 - logit * sign``, per image by default (their default too), then ``reduction`` over images.
+    ``1 - logit * sign``, per image by default (their default too), then ``reduction`` over images;
+    ``reduction="none"`` gives each image's loss. ``mask`` and ``weight`` work as in :func:`lovasz_softmax`.
 
     Example:
         >>> import torch
@@ -87,25 +98,46 @@ def lovasz_hinge(
             f"lovasz_hinge(): logits and labels must have the same shape (N, ...), not {tuple(logits.shape)} "
             f"and {tuple(target.shape)}"
         )
-    pixels = math.prod(logits.shape[1:])
-    scores, labels = logits.reshape(logits.shape[0], pixels), target.reshape(target.shape[0], pixels)
-    if not per_image:  # the batch as one image
-        scores, labels = scores.reshape(1, -1), labels.reshape(1, -1)
-    valid = _valid(labels, ignore_index)
-    fg = (labels == 1).to(scores.dtype) * valid
-    errors = torch.where(valid, 1 - scores * (2 * fg - 1), -torch.inf)
-    return _reduced(_lovasz(errors, fg, hinge=True), per_image, len(logits), reduction)
+    keep = _kept(mask, target)
+
+    def losses(scores: Tensor, labels: Tensor, valid: Tensor) -> Tensor:
+        fg = (labels == 1).to(scores.dtype) * valid
+        errors = torch.where(valid, 1 - scores * (2 * fg - 1), -torch.inf)
+        return _lovasz(errors, fg, hinge=True)
+
+    scores = torch.where(keep, logits, 0).reshape(len(logits), math.prod(logits.shape[1:]))
+    return _images(losses, scores, target, keep, ignore_index, per_image, reduction, weight)
 
 
-def _reduced(per: Tensor, per_image: bool, images: int, reduction: Reduction) -> Tensor:
-    """Per image, ``reduction`` over the images; for the batch as one image, its value (none for an empty batch)."""
-    if not per_image:
-        per = per.reshape(()) if images else per[:0]
-    return reduce(per, reduction)
+def _kept(mask: Tensor | None, target: Tensor) -> Tensor:
+    """The pixels ``mask`` keeps, in the target's shape: a mask per image lines up with the first dimension."""
+    if mask is None:
+        return torch.ones_like(target, dtype=torch.bool)
+    return torch.broadcast_to(align(mask, target.dim()), target.shape)
 
 
-def _valid(labels: Tensor, ignore_index: int | None) -> Tensor:
-    return torch.ones_like(labels, dtype=torch.bool) if ignore_index is None else labels != ignore_index
+def _images(
+    losses: Callable[[Tensor, Tensor, Tensor], Tensor],
+    scores: Tensor,
+    target: Tensor,
+    keep: Tensor,
+    ignore_index: int | None,
+    per_image: bool,
+    reduction: Reduction,
+    weight: Tensor | None,
+) -> Tensor:
+    """Each image's loss, reduced over the images; or the batch's, taken as one image (the authors' per_image=False).
+
+    ``scores`` has one row per image; ``losses(scores, labels, valid)`` gives one loss per row.
+    """
+    pixels = math.prod(target.shape[1:])
+    labels = target.reshape(len(target), pixels)
+    valid = keep.reshape(len(target), pixels) & (labels != ignore_index if ignore_index is not None else True)
+    if per_image or reduction == "none" or weight is not None or not len(target):
+        kept_images = keep.reshape(len(target), pixels).any(-1) if pixels else keep.reshape(len(target), 0).all(-1)
+        return reduce(losses(scores, labels, valid), reduction, weight, kept_images)
+    batch = losses(scores.reshape(1, -1, *scores.shape[2:]), labels.reshape(1, -1), valid.reshape(1, -1))
+    return batch.reshape(())
 
 
 def _lovasz(errors: Tensor, fg: Tensor, *, hinge: bool = False) -> Tensor:
