@@ -44,6 +44,7 @@ COMPARISONS = ("<", "<=", ">", ">=", "==", "!=")  # each gives a mask: a boolean
 _QUOTED = 60  # the longest text of a node an error quotes whole
 _LARGEST = 2.0**1023  # a folded constant must still be a finite float64
 _INT64 = range(-(2**63), 2**63)  # the integers torch holds
+_BEYOND_INT64 = "beyond the 64-bit range torch holds (from -2**63 to 2**63 - 1)"
 
 
 class _BeyondInt64Error(ArithmeticError):
@@ -252,7 +253,7 @@ class _Checker:
         for number in numbers:
             if _huge(number) or (isinstance(number, int) and number not in _INT64):
                 shown = self.text(number) if isinstance(number, ast.Node) else number
-                message = f"the index {shown} is beyond the 64-bit range torch holds (from -2**63 to 2**63 - 1)"
+                message = f"the index {shown} is {_BEYOND_INT64}"
                 raise self.error(LossValueError, message, number if isinstance(number, ast.Node) else where)
             if isinstance(number, ast.Node):
                 message = f"a slice's start, stop and step must be integers, not {self.text(number)}"
@@ -297,8 +298,7 @@ class _Checker:
         """Refuse an integer torch cannot hold: it would compile, then fail at every call without a position."""
         if isinstance(value, int) and value not in _INT64:
             message = (
-                f"{self.text(node)} is an integer beyond the 64-bit range torch holds (from -2**63 to 2**63 - 1); "
-                "write a float for a number this large, e.g. 1e19"
+                f"{self.text(node)} is an integer {_BEYOND_INT64}; write a float for a number this large, e.g. 1e19"
             )
             raise self.error(LossValueError, message, node)
 
