@@ -1,7 +1,8 @@
 """Hostile input to the newest features: each call succeeds or raises a LossLangError, and no state is lost.
 
 Areas: derivatives, comparisons, ``where``, ``accuracy``, number targets, masks and weights of odd
-dtypes and shapes at run time; every weighting scheme's ``state_dict`` round trip with wrong keys,
+dtypes and shapes at run time; every weighting scheme's ``state_dict`` round trip (the loss-level and
+the gradient-conflict ones) with wrong keys,
 dtypes and shapes; crafted checkpoints; training configs with wrong types and huge values. The
 default run checks a sample of each; ``pytest -m fuzz`` runs 5,000 cases of each area.
 """
@@ -87,7 +88,10 @@ def test_fuzz_new_features_full(formula, batch, options, mode) -> None:
     check_features(formula, batch, options, mode)
 
 
-SCHEMES = ["uncertainty", "gradnorm", "lr_annealing", "softadapt", "relobralo", "dwa", "famo", "rlw"]
+SCHEMES = [
+    *("uncertainty", "gradnorm", "lr_annealing", "softadapt", "relobralo", "dwa", "famo", "rlw"),
+    *("upgrad", "mgda", "pcgrad", "cagrad", "imtl_g", "dualproj", "aligned_mtl"),  # TorchJD's, in [dev]
+]
 corruptions = st.sampled_from(
     ["drop", "extra", "float16", "float64", "int", "bool", "shape", "meta", "nan", "huge", "list", "none"]
 )
