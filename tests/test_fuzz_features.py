@@ -1,10 +1,10 @@
 """Hostile input to the newest features: each call succeeds or raises a LossLangError, and no state is lost.
 
 Areas: derivatives, comparisons, ``where``, ``accuracy``, number targets, masks and weights of odd
-dtypes and shapes at run time; every weighting scheme's ``state_dict`` round trip (the loss-level and
-the gradient-conflict ones) with wrong keys,
-dtypes and shapes; crafted checkpoints; training configs with wrong types and huge values. The
-default run checks a sample of each; ``pytest -m fuzz`` runs 5,000 cases of each area.
+dtypes and shapes at run time; every weighting scheme's ``state_dict`` round trip (the loss-level
+and the gradient-conflict ones) with wrong keys, dtypes and shapes; crafted checkpoints; training
+configs with wrong types and huge values. The default run checks a sample of each; ``pytest -m fuzz``
+runs up to 5,000 cases of each area (the scheme and config areas are smaller: all of them).
 """
 
 from __future__ import annotations
