@@ -25,6 +25,9 @@ from hypothesis import strategies as st
 import losslang
 from losslang.registry import REGISTRY
 
+with contextlib.suppress(ImportError):  # a one-time import (seconds) is not the cost of the input that first needs it
+    import torchjd.aggregation  # noqa: F401 - the gradient-conflict schemes' solvers
+
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FULL = settings(max_examples=100_000, deadline=None, suppress_health_check=list(HealthCheck))
 SOME = settings(max_examples=20_000, deadline=None, suppress_health_check=list(HealthCheck))
