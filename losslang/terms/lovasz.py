@@ -58,9 +58,10 @@ def lovasz_softmax(
             f"{(probas.shape[0], *probas.shape[2:])}, not {tuple(target.shape)}"
         )
     keep = _kept(mask, target)
+    if keep is not None:  # a masked pixel's NaN must not reach the value or the gradient
+        probas = torch.where(keep.unsqueeze(1), probas, 0)
     count = probas.shape[1]
-    pixels = math.prod(probas.shape[2:])
-    scores = torch.where(keep.unsqueeze(1), probas, 0).movedim(1, -1).reshape(len(probas), pixels, count)  # (N, P, C)
+    scores = probas.movedim(1, -1).reshape(len(probas), math.prod(probas.shape[2:]), count)  # (N, P, C)
 
     def losses(scores: Tensor, labels: Tensor, valid: Tensor) -> Tensor:
         fg = (labels.unsqueeze(-1) == torch.arange(count, device=labels.device)).to(scores.dtype) * valid[..., None]
@@ -105,22 +106,22 @@ def lovasz_hinge(
         errors = torch.where(valid, 1 - scores * (2 * fg - 1), -torch.inf)
         return _lovasz(errors, fg, hinge=True)
 
-    scores = torch.where(keep, logits, 0).reshape(len(logits), math.prod(logits.shape[1:]))
+    if keep is not None:
+        logits = torch.where(keep, logits, 0)
+    scores = logits.reshape(len(logits), math.prod(logits.shape[1:]))
     return _images(losses, scores, target, keep, ignore_index, per_image, reduction, weight)
 
 
-def _kept(mask: Tensor | None, target: Tensor) -> Tensor:
-    """The pixels ``mask`` keeps, in the target's shape: a mask per image lines up with the first dimension."""
-    if mask is None:
-        return torch.ones_like(target, dtype=torch.bool)
-    return torch.broadcast_to(align(mask, target.dim()), target.shape)
+def _kept(mask: Tensor | None, target: Tensor) -> Tensor | None:
+    """The pixels ``mask`` keeps, in the target's shape (a mask per image lines up with the first dimension)."""
+    return None if mask is None else torch.broadcast_to(align(mask, target.dim()), target.shape)
 
 
 def _images(
     losses: Callable[[Tensor, Tensor, Tensor], Tensor],
     scores: Tensor,
     target: Tensor,
-    keep: Tensor,
+    keep: Tensor | None,
     ignore_index: int | None,
     per_image: bool,
     reduction: Reduction,
@@ -130,12 +131,13 @@ def _images(
 
     ``scores`` has one row per image; ``losses(scores, labels, valid)`` gives one loss per row.
     """
-    pixels = math.prod(target.shape[1:])
-    labels = target.reshape(len(target), pixels)
-    valid = keep.reshape(len(target), pixels) & (labels != ignore_index if ignore_index is not None else True)
+    labels = target.reshape(len(target), math.prod(target.shape[1:]))
+    kept = None if keep is None else keep.reshape(labels.shape)
+    valid = labels != ignore_index if ignore_index is not None else torch.ones_like(labels, dtype=torch.bool)
+    valid = valid if kept is None else valid & kept
     if per_image or reduction == "none" or weight is not None or not len(target):
-        kept_images = keep.reshape(len(target), pixels).any(-1) if pixels else keep.reshape(len(target), 0).all(-1)
-        return reduce(losses(scores, labels, valid), reduction, weight, kept_images)
+        images = None if kept is None or not kept.shape[1] else kept.any(-1)  # a wholly masked image is out
+        return reduce(losses(scores, labels, valid), reduction, weight, images)
     batch = losses(scores.reshape(1, -1, *scores.shape[2:]), labels.reshape(1, -1), valid.reshape(1, -1))
     return batch.reshape(())
 
