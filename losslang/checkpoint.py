@@ -2,8 +2,9 @@
 
 A checkpoint is data from outside: a file from another run, another version, or crafted. Loading
 keeps the loss's own dtypes (an integer step counter, float32 scheme state) and refuses, with a
-:class:`LossConfigError` naming the entry, whatever cannot be held in them exactly: a float step
-of 1e20 or 2.5, a value outside float16's range, a meta tensor that has no values. A recipe whose
+:class:`LossConfigError` naming the entry, whatever they cannot hold: a float step of 1e20 or 2.5
+(a count must be exact), a float beyond a float16 loss's range (floats are otherwise rounded), a
+meta tensor that has no values. A recipe whose
 parts have the wrong types is refused the same way, before anything is built from it.
 """
 

@@ -123,7 +123,9 @@ class _Replay(fx.Interpreter):
         return super().run_node(node)
 
 
-_ARITHMETIC = frozenset(OPERATORS.values())  # an operator: the term's text already shows it
+# An operator, checked or Python's own (`x @ y`, `p * 2`): the term's text already shows it.
+_ARITHMETIC = frozenset(OPERATORS.values())
+_OPERATOR_MODULE = operator.add.__module__
 
 
 def _inside(node: fx.Node) -> str:
@@ -131,7 +133,8 @@ def _inside(node: fx.Node) -> str:
     if node.target is operator.getitem:
         return " in indexing"
     name = getattr(node.target, "__name__", "")
-    if node.op != "call_function" or not name or name.startswith("_") or node.target in _ARITHMETIC:
+    operator_function = node.target in _ARITHMETIC or getattr(node.target, "__module__", "") == _OPERATOR_MODULE
+    if node.op != "call_function" or not name or name.startswith("_") or operator_function:
         return ""
     return f" in {name}()"
 
