@@ -202,12 +202,10 @@ def _check_size(path: Path, inputs: Mapping[str, Any]) -> None:
 
 
 def _size(value: torch.Tensor) -> str:
-    size = float(value.numel() * value.element_size())
-    for unit in ("bytes", "kB", "MB", "GB", "TB"):
-        if size < 1000 or unit == "TB":
-            return f"{size:.3g} {unit}"
-        size /= 1000
-    return ""
+    size, units = float(value.numel() * value.element_size()), ["bytes", "kB", "MB", "GB", "TB"]
+    while size >= 1000 and len(units) > 1:
+        size, units = size / 1000, units[1:]
+    return f"{size:.3g} {units[0]}"
 
 
 def _train(args: argparse.Namespace) -> int:
