@@ -464,3 +464,12 @@ def test_import_losslang_loads_the_api_on_first_use() -> None:
     code = "import sys, losslang\nassert 'torch' not in sys.modules\nlosslang.compile\nassert 'torch' in sys.modules\n"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+def test_eval_refuses_inputs_that_need_more_memory_than_their_file(tmp_path: Path) -> None:
+    huge = torch.ones(1).expand(3 * 10**8)  # stride 0: the file stores one value, computing on it needs 1.2 GB
+    torch.save({"p": huge, "y": huge}, tmp_path / "expanded.pt")
+    assert (tmp_path / "expanded.pt").stat().st_size < 10_000
+    result = run("eval", "mse(p, y)", "--inputs", str(tmp_path / "expanded.pt"))
+    assert result.returncode == 1 and "the inputs take more than 1 GiB once computed on" in result.stderr
+    assert "'p' of shape (300000000,) alone is 1.2 GB" in result.stderr
